@@ -1,0 +1,1 @@
+"""Small assets shipped with the package."""

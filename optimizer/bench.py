@@ -1,0 +1,43 @@
+"""Benchmarks with JSON output (``sge bench ...``): figures measured as SPEC.md says."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+from .gpu import GpuContext
+from .scenarios.cube import REPORT_STEPS, CubeScenario
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def bench_cube(resolution: int, steps: int, seeds: int, estimator: str, first_seed: int = 0) -> dict:
+    """The cube fit over ``seeds`` runs: mean error at the report steps, median ms/step."""
+    started = time.perf_counter()
+    context = GpuContext.headless()
+    scenario = CubeScenario(context, resolution, estimator)
+    runs = []
+    for seed in range(first_seed, first_seed + seeds):
+        run = scenario.run(seed, steps, progress=lambda s, step, err: log(
+            f"cube seed {s}: step {step}" + (f", err {err:.5f}" if err is not None else "")))
+        runs.append(run)
+        log(f"cube seed {seed}: {run.ms_per_step:.3f} ms/step")
+    scenario.optimizer.verify_shaders()
+    reached = [s for s in REPORT_STEPS if s <= steps]
+    ms_per_step = statistics.median(run.ms_per_step for run in runs)
+    return {
+        "scenario": "cube",
+        "err": {str(s): statistics.fmean(run.errors[s] for run in runs) for s in reached},
+        "err_per_seed": {str(s): [run.errors[s] for run in runs] for s in reached},
+        "ms_per_step": ms_per_step,
+        "steps_per_s": 1000.0 / ms_per_step if ms_per_step > 0 else None,
+        "device": context.renderer,
+        "estimator": estimator,
+        "res": resolution,
+        "steps": steps,
+        "seeds": seeds,
+        "wall_s": time.perf_counter() - started,
+    }

@@ -1,0 +1,59 @@
+"""The ``sge`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .errors import SgeError
+from .sge import ESTIMATORS
+
+
+class SgeGroup(click.Group):
+    """Turns SgeError into one clear line and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SgeError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=SgeGroup)
+@click.version_option(package_name="panda3d-sge")
+def main():
+    """Per-pixel stochastic gradient estimation for Panda3D assets."""
+
+
+@main.group(cls=SgeGroup)
+def bench():
+    """Benchmark scenarios; each prints one JSON object on stdout (logs on stderr)."""
+
+
+def _positive(ctx, param, value):
+    if value is not None and value <= 0:
+        raise click.BadParameter(f"must be a positive integer, got {value}")
+    return value
+
+
+@bench.command()
+@click.option("--res", default=64, show_default=True, callback=_positive, help="Image width and height in pixels.")
+@click.option("--steps", default=1000, show_default=True, callback=_positive, help="Optimisation steps per seed.")
+@click.option("--seeds", default=3, show_default=True, callback=_positive, help="Independent runs (seeds 0..K-1).")
+@click.option("--estimator", type=click.Choice(ESTIMATORS), default="per-pixel", show_default=True,
+              help="Per-pixel SGE or global SPSA.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the default output).")
+def cube(res, steps, seeds, estimator, as_json):
+    """nvdiffrast's cube fit (SPEC.md): err at steps 100/300/1000, ms per step."""
+    from .bench import bench_cube
+    if res > 4096:
+        raise click.BadParameter(f"must be at most 4096, got {res}", param_hint="--res")
+    result = bench_cube(res, steps, seeds, estimator)
+    json.dump(result, sys.stdout, indent=None if as_json else 2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""The GPU side of Panda3D that the optimizer needs: a headless context, buffer textures
+that hold parameters for a whole run, offscreen multiple-render-target passes and stages
+of compute nodes that run in a fixed order inside one ``renderFrame()``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from panda3d.core import (
+    Camera,
+    ComputeNode,
+    FrameBufferProperties,
+    GeomEnums,
+    GraphicsEngine,
+    GraphicsOutput,
+    GraphicsPipe,
+    GraphicsPipeSelection,
+    NodePath,
+    OrthographicLens,
+    Texture,
+    WindowProperties,
+    loadPrcFileData,
+)
+
+from .errors import SgeError
+
+HEADLESS_PRC = """
+load-display p3headlessgl
+window-type none
+audio-library-name null
+notify-level-display error
+notify-level-glgsg error
+notify-level-device error
+framebuffer-srgb false
+sync-video false
+"""
+
+_BUFFER_FORMATS = {
+    np.dtype(np.float32): (Texture.T_float, Texture.F_r32),
+    np.dtype(np.int32): (Texture.T_int, Texture.F_r32i),
+}
+
+
+class GpuContext:
+    """One GL context: the engine, the pipe, and the GSG every pass shares.
+
+    Made headless (EGL, no display) by default; ``GpuContext.from_showbase(base)`` wraps
+    a running app instead, so the passes render inside the app's own frames.
+    """
+
+    def __init__(self, engine: GraphicsEngine, pipe: GraphicsPipe, host: GraphicsOutput):
+        self.engine = engine
+        self.pipe = pipe
+        self.host = host
+        self.gsg = host.getGsg()
+        self._outputs: list[GraphicsOutput] = []
+        self._check_capabilities()
+
+    @classmethod
+    def headless(cls) -> "GpuContext":
+        loadPrcFileData("sge-headless", HEADLESS_PRC)
+        os.environ.setdefault("EGL_LOG_LEVEL", "fatal")
+        engine = GraphicsEngine.getGlobalPtr()
+        pipe = GraphicsPipeSelection.getGlobalPtr().makeModulePipe("p3headlessgl")
+        if pipe is None or not pipe.isValid():
+            raise SgeError("no headless OpenGL (EGL) display could be opened; install the Mesa EGL libraries (libegl1, libgl1-mesa-dri)")
+        host = engine.makeOutput(pipe, "sge-host", -1000, FrameBufferProperties(), WindowProperties.size(1, 1),
+                                 GraphicsPipe.BF_refuse_window)
+        if host is None:
+            raise SgeError("the headless OpenGL pipe could not make an offscreen buffer; check the EGL/Mesa installation")
+        engine.openWindows()
+        return cls(engine, pipe, host)
+
+    @classmethod
+    def from_showbase(cls, base) -> "GpuContext":
+        return cls(base.graphicsEngine, base.pipe, base.win)
+
+    @property
+    def renderer(self) -> str:
+        return f"{self.gsg.getDriverRenderer()} (OpenGL {self.gsg.getDriverVersion()})"
+
+    def _check_capabilities(self) -> None:
+        missing = []
+        if not self.gsg.getSupportsComputeShaders():
+            missing.append("compute shaders")
+        if not self.gsg.getSupportsBufferTexture():
+            missing.append("buffer textures")
+        if self.gsg.getDriverVersionMajor() * 10 + self.gsg.getDriverVersionMinor() < 43:
+            missing.append("OpenGL 4.3")
+        if missing:
+            raise SgeError(f"the GPU renderer '{self.renderer}' lacks {', '.join(missing)}; "
+                           "SGE needs OpenGL 4.3 with compute shaders: update the driver or use another GPU")
+
+    # --- frames ------------------------------------------------------------------------
+    def render_frame(self) -> None:
+        self.engine.renderFrame()
+
+    def sync(self, texture: Texture) -> None:
+        """Wait for the GPU: reading a texture back cannot return before the work on it."""
+        self.engine.extractTextureData(texture, self.gsg)
+
+    # --- outputs -----------------------------------------------------------------------
+    def make_buffer(self, name: str, sort: int, size: tuple[int, int], props: FrameBufferProperties) -> GraphicsOutput:
+        buffer = self.engine.makeOutput(self.pipe, name, sort, props, WindowProperties.size(*size),
+                                        GraphicsPipe.BF_refuse_window, self.gsg, self.host)
+        if buffer is None:
+            raise SgeError(f"the renderer '{self.renderer}' cannot make the offscreen buffer '{name}' "
+                           f"({size[0]}x{size[1]}, {props}); try a smaller --res")
+        self._outputs.append(buffer)
+        return buffer
+
+    def release(self) -> None:
+        """Remove every buffer this context made (the host stays)."""
+        for output in self._outputs:
+            self.engine.removeWindow(output)
+        self._outputs.clear()
+
+
+# --- buffer textures ---------------------------------------------------------------------
+def buffer_texture(name: str, values: np.ndarray) -> Texture:
+    """A buffer texture holding ``values`` (float32 -> r32f, int32 -> r32i) on the GPU."""
+    values = np.ascontiguousarray(values).ravel()
+    component_type, texture_format = _BUFFER_FORMATS[values.dtype]
+    texture = Texture(name)
+    texture.setupBufferTexture(max(1, values.size), component_type, texture_format, GeomEnums.UH_dynamic)
+    if values.size:
+        texture.setRamImage(values.tobytes())
+    return texture
+
+
+def upload(texture: Texture, values: np.ndarray) -> None:
+    """Replace the contents of a buffer texture (load time only, never per step)."""
+    texture.setRamImage(np.ascontiguousarray(values).ravel().astype(_dtype_of(texture)).tobytes())
+
+
+def read_buffer(context: GpuContext, texture: Texture) -> np.ndarray:
+    """Read a buffer texture back into numpy (to save or report, never per step)."""
+    context.engine.extractTextureData(texture, context.gsg)
+    return np.frombuffer(bytes(texture.getRamImage()), dtype=_dtype_of(texture)).copy()
+
+
+def _dtype_of(texture: Texture) -> np.dtype:
+    return np.dtype(np.int32) if texture.getComponentType() == Texture.T_int else np.dtype(np.float32)
+
+
+def read_texture(context: GpuContext, texture: Texture) -> np.ndarray:
+    """A 2D float texture as an (H, W, 4) RGBA array, row 0 at the top of the image."""
+    context.engine.extractTextureData(texture, context.gsg)
+    data = np.frombuffer(bytes(texture.getRamImage()), dtype=np.float32)
+    image = data.reshape(texture.getYSize(), texture.getXSize(), texture.getNumComponents())
+    # Panda3D stores RGBA RAM images as BGRA, bottom row first.
+    return image[::-1, :, [2, 1, 0, 3]].copy()
+
+
+# --- passes ------------------------------------------------------------------------------
+class RenderTargets:
+    """An offscreen buffer with float color, ID and UV targets, drawing one scene."""
+
+    def __init__(self, context: GpuContext, name: str, sort: int, resolution: tuple[int, int],
+                 background=(0.0, 0.0, 0.0, 1.0)):
+        props = FrameBufferProperties()
+        props.setRgbaBits(32, 32, 32, 32)
+        props.setFloatColor(True)
+        props.setAuxFloat(2)
+        props.setDepthBits(24)
+        self.buffer = context.make_buffer(name, sort, resolution, props)
+        self.color = self._target(f"{name}-color", GraphicsOutput.RTP_color)
+        self.id = self._target(f"{name}-id", GraphicsOutput.RTP_aux_float_0)
+        self.uv = self._target(f"{name}-uv", GraphicsOutput.RTP_aux_float_1)
+        self.buffer.setClearColor(background)
+        self.buffer.setClearActive(GraphicsOutput.RTP_aux_float_0, True)
+        self.buffer.setClearValue(GraphicsOutput.RTP_aux_float_0, (0, 0, 0, 0))
+        self.buffer.setClearActive(GraphicsOutput.RTP_aux_float_1, True)
+        self.buffer.setClearValue(GraphicsOutput.RTP_aux_float_1, (0, 0, 0, 0))
+        self.scene = NodePath(name)
+        self.camera = _camera_for(self.buffer, self.scene)
+
+    def _target(self, name: str, plane) -> Texture:
+        texture = Texture(name)
+        texture.setMinfilter(Texture.FT_nearest)
+        texture.setMagfilter(Texture.FT_nearest)
+        self.buffer.addRenderTexture(texture, GraphicsOutput.RTM_bind_or_copy, plane)
+        return texture
+
+
+class ComputeStage:
+    """A tiny buffer whose scene holds compute nodes; ``sort`` places it among the passes."""
+
+    def __init__(self, context: GpuContext, name: str, sort: int):
+        self.context = context
+        self.buffer = context.make_buffer(name, sort, (1, 1), FrameBufferProperties())
+        self.buffer.setClearColorActive(False)
+        self.buffer.setClearDepthActive(False)
+        self.scene = NodePath(name)
+        _camera_for(self.buffer, self.scene)
+
+    def add(self, name: str, shader, groups: tuple[int, int, int], inputs: dict) -> NodePath:
+        """A compute node dispatching ``groups`` workgroups, run in insertion order."""
+        node = ComputeNode(name)
+        node.addDispatch(*groups)
+        path = self.scene.attachNewNode(node)
+        path.setShader(shader)
+        path.setBin("fixed", self.scene.getNumChildren())
+        for key, value in inputs.items():
+            path.setShaderInput(key, value)
+        return path
+
+    def dispatch(self, path: NodePath) -> None:
+        """Run one compute node now, outside a frame (finishing a step before a read)."""
+        from panda3d.core import ShaderAttrib
+        node = path.node()
+        for i in range(node.getNumDispatches()):
+            self.context.engine.dispatchCompute(node.getDispatch(i), path.getAttrib(ShaderAttrib), self.context.gsg)
+
+
+def _camera_for(buffer: GraphicsOutput, scene: NodePath) -> NodePath:
+    camera = Camera(f"{buffer.getName()}-camera", OrthographicLens())
+    camera.setScene(scene)
+    path = scene.attachNewNode(camera)
+    region = buffer.makeDisplayRegion()
+    region.setCamera(path)
+    return path

@@ -1,0 +1,147 @@
+"""Triangle meshes whose vertex attributes are parameter sets (the mesh-geometry and
+vertex-attribute kinds): vertex positions and per-vertex colors, drawn by vertex pulling
+from the buffers P writes; contributors of a pixel are the vertices of its triangle."""
+
+from __future__ import annotations
+
+import numpy as np
+from panda3d.core import (
+    Geom,
+    GeomNode,
+    GeomTriangles,
+    GeomVertexArrayFormat,
+    InternalName,
+    GeomVertexData,
+    GeomVertexFormat,
+    GeomVertexWriter,
+    NodePath,
+    OmniBoundingVolume,
+)
+
+from . import gpu
+from .errors import SgeError
+from .parameters import ContributorDomain, ParameterSet, Settings
+from .shaders import raster_shader
+
+
+class VertexDomain(ContributorDomain):
+    """Contributors = the vertices of the triangle(s) a pixel's ID targets name.
+
+    With ``barycentric_weights`` each vertex's share of a pixel is weighted by its
+    barycentric coordinate there: a pixel far from a vertex (near the opposite edge)
+    barely depends on it, so it adds mostly noise to that vertex's estimate.
+    """
+
+    gradient_shader = "gradient_vertices.comp"
+
+    def __init__(self, triangles: gpu.Texture, vertex_count: int, barycentric_weights: bool):
+        super().__init__("vertices", vertex_count)
+        self.triangles = triangles
+        self.barycentric_weights = barycentric_weights
+
+    def gradient_inputs(self, targets: dict) -> dict:
+        return {"triangles": self.triangles, "accumulator": self.accumulator, "element_count": self.element_count,
+                "uv_plus": targets["uv_plus"], "uv_minus": targets["uv_minus"],
+                "barycentric_weights": int(self.barycentric_weights)}
+
+
+class Mesh:
+    """A triangle mesh on the GPU: topology fixed, attributes as parameter sets.
+
+    Args:
+        positions: (V, 3) vertex positions.
+        triangles: (T, 3) vertex indices.
+        colors: (V, 3) linear RGB per vertex (white when omitted).
+        uvs: (V, 2) texture coordinates (zeros when omitted).
+        position_settings / color_settings: optimise that attribute with these settings;
+            None keeps it frozen.
+        barycentric_weights: weight each pixel's contribution to a vertex by the
+            vertex's barycentric coordinate (False: every contributing pixel counts 1).
+    """
+
+    def __init__(self, positions, triangles, colors=None, uvs=None,
+                 position_settings: Settings | None = None, color_settings: Settings | None = None,
+                 barycentric_weights: bool = True):
+        positions = np.asarray(positions, np.float32)
+        triangles = np.asarray(triangles, np.int32)
+        if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) == 0:
+            raise SgeError(f"a mesh needs (V, 3) vertex positions, got shape {positions.shape}")
+        if triangles.ndim != 2 or triangles.shape[1] != 3 or len(triangles) == 0:
+            raise SgeError("the mesh has no triangles; give a model with at least one triangle")
+        if triangles.min() < 0 or triangles.max() >= len(positions):
+            raise SgeError(f"the mesh's triangle indices run outside its {len(positions)} vertices")
+        vertex_count = len(positions)
+        colors = np.ones((vertex_count, 3), np.float32) if colors is None else colors
+        uvs = np.zeros((vertex_count, 2), np.float32) if uvs is None else uvs
+        self.triangle_count = len(triangles)
+        self.triangles = gpu.buffer_texture("triangles", triangles)
+        self.domain = VertexDomain(self.triangles, vertex_count, barycentric_weights)
+        self.positions = ParameterSet("positions", positions, self.domain, position_settings,
+                                      frozen=position_settings is None)
+        self.colors = ParameterSet("colors", colors, self.domain, color_settings, frozen=color_settings is None)
+        self.uvs = ParameterSet("uvs", uvs, None, frozen=True)
+
+    @property
+    def parameter_sets(self) -> list[ParameterSet]:
+        return [s for s in (self.positions, self.colors, self.uvs) if not s.frozen]
+
+    @property
+    def domains(self) -> list[ContributorDomain]:
+        return [self.domain] if self.parameter_sets else []
+
+    def make_node(self) -> NodePath:
+        """A node drawing this mesh from the GPU buffers; set ``side`` 0/1 above it."""
+        vertex_data = GeomVertexData("pulled", GeomVertexFormat.getV3(), Geom.UH_static)
+        vertex_data.setNumRows(3 * self.triangle_count)  # dummy rows: gl_VertexID is what counts
+        primitive = GeomTriangles(Geom.UH_static)
+        primitive.addNextVertices(3 * self.triangle_count)
+        geom = Geom(vertex_data)
+        geom.addPrimitive(primitive)
+        node = GeomNode("sge-mesh")
+        node.addGeom(geom)
+        # The dummy vertices say nothing about where the mesh is: never cull it.
+        node.setBounds(OmniBoundingVolume())
+        node.setFinal(True)
+        path = NodePath(node)
+        path.setShader(raster_shader("mesh.vert", "surface.frag"))
+        path.setTwoSided(True)
+        path.setShaderInputs(triangles=self.triangles, positions=self.positions.perturbed,
+                             colors=self.colors.perturbed, uvs=self.uvs.perturbed)
+        return path
+
+
+def reference_node(model: NodePath) -> NodePath:
+    """Prepare a Panda3D model to be drawn as the reference, with our shading."""
+    model.setShader(raster_shader("reference.vert", "surface.frag"), 10)
+    model.setTwoSided(True)
+    model.node().setBounds(OmniBoundingVolume())
+    model.node().setFinal(True)
+    return model
+
+
+def geom_node(name: str, positions, triangles, colors=None, uvs=None) -> NodePath:
+    """A plain Panda3D model (real vertex data) from arrays: references, exports, tests."""
+    positions = np.asarray(positions, np.float32)
+    # Float colors: the default packed 8-bit color column would quantise the reference.
+    array = GeomVertexArrayFormat()
+    array.addColumn(InternalName.getVertex(), 3, Geom.NT_float32, Geom.C_point)
+    array.addColumn(InternalName.getColor(), 4, Geom.NT_float32, Geom.C_color)
+    array.addColumn(InternalName.getTexcoord(), 2, Geom.NT_float32, Geom.C_texcoord)
+    vertex_format = GeomVertexFormat.registerFormat(GeomVertexFormat(array))
+    data = GeomVertexData(name, vertex_format, Geom.UH_static)
+    data.setNumRows(len(positions))
+    vertex, color, texcoord = (GeomVertexWriter(data, c) for c in ("vertex", "color", "texcoord"))
+    colors = np.ones_like(positions) if colors is None else np.asarray(colors, np.float32)
+    uvs = np.zeros((len(positions), 2), np.float32) if uvs is None else np.asarray(uvs, np.float32)
+    for p, c, t in zip(positions, colors, uvs):
+        vertex.addData3(*map(float, p))
+        color.addData4(float(c[0]), float(c[1]), float(c[2]), 1.0)
+        texcoord.addData2(*map(float, t))
+    primitive = GeomTriangles(Geom.UH_static)
+    for a, b, c in np.asarray(triangles, np.int64):
+        primitive.addVertices(int(a), int(b), int(c))
+    geom = Geom(data)
+    geom.addPrimitive(primitive)
+    node = GeomNode(name)
+    node.addGeom(geom)
+    return NodePath(node)

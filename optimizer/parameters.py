@@ -1,0 +1,148 @@
+"""Parameter sets: every optimisable scalar of one kind, living on the GPU for a run.
+
+A parameter set owns, as buffer textures:
+  ``state``      theta, Adam's m and v, interleaved per parameter;
+  ``perturbed``  [theta+ | theta-], what P writes and the renderer reads.
+It points at the ``ContributorDomain`` whose accumulators G fills: every parameter of one
+element (a vertex's x, y, z and r, g, b; later a texel's channels) shares that element's
+contributor set, so G sums per element and P applies each parameter's own sign.
+
+A parameter *kind* (vertex positions, vertex colors, texture maps, ...) is a subclass or
+a configured instance plus the G shader of its domain; the core never names kinds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from panda3d.core import LVecBase2f, LVecBase3f, Texture
+
+from . import gpu
+from .errors import SgeError
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPSILON = 1e-8
+PERTURB_GROUP = 64  # local_size_x of perturb.comp
+ACCUMULATOR_ENTRIES = 4  # as common.glsl
+
+
+@dataclass
+class Settings:
+    """How one parameter set is perturbed and stepped."""
+
+    epsilon: float
+    learning_rate: float
+    value_range: tuple[float, float] = (-math.inf, math.inf)
+    betas: tuple[float, float] = ADAM_BETAS
+
+    def __post_init__(self):
+        if not (self.epsilon > 0 and math.isfinite(self.epsilon)):
+            raise SgeError(f"epsilon must be a positive finite number, got {self.epsilon}")
+        if not (self.learning_rate >= 0 and math.isfinite(self.learning_rate)):
+            raise SgeError(f"learning rate must be a non-negative finite number, got {self.learning_rate}")
+
+
+class ContributorDomain:
+    """The elements a pixel's ID/UV entries name (vertices, texels, ...), with their
+    accumulators: for each element, 64-bit fixed-point sums of w_p Delta_p and of the
+    weights n = sum_p w_p, twice over (the half G writes this step, the half P reads
+    from the last)."""
+
+    def __init__(self, name: str, element_count: int):
+        if element_count <= 0:
+            raise SgeError(f"{name}: nothing to optimise (0 elements)")
+        self.name = name
+        self.element_count = element_count
+        self.accumulator = gpu.buffer_texture(f"{name}-accumulator", self._zeros())
+        self.parameter_sets: list[ParameterSet] = []
+
+    def _zeros(self) -> np.ndarray:
+        return np.zeros(2 * self.element_count * ACCUMULATOR_ENTRIES, np.int32)
+
+    def reset(self) -> None:
+        gpu.upload(self.accumulator, self._zeros())
+
+
+_set_ids = itertools.count(1)
+
+
+class ParameterSet:
+    """``values`` (elements x components) of one kind, optimised with ``settings``.
+
+    ``frozen`` sets are drawn but never perturbed or stepped (their theta+ = theta-).
+    """
+
+    def __init__(self, name: str, values: np.ndarray, domain: ContributorDomain | None,
+                 settings: Settings | None = None, frozen: bool = False):
+        values = np.asarray(values, dtype=np.float32)
+        if values.ndim != 2:
+            raise SgeError(f"{name}: expected an (elements, components) array, got shape {values.shape}")
+        if not np.all(np.isfinite(values)):
+            raise SgeError(f"{name}: the initial values contain NaN or Inf; fix the input asset")
+        if not frozen and (domain is None or settings is None):
+            raise SgeError(f"{name}: an optimised set needs a contributor domain and settings")
+        self.name = name
+        self.shape = values.shape
+        self.domain = domain
+        self.settings = settings
+        self.frozen = frozen
+        self.set_id = next(_set_ids)
+        self.state = gpu.buffer_texture(f"{name}-state", self._state_of(values))
+        self.perturbed = gpu.buffer_texture(f"{name}-perturbed", np.concatenate([values.ravel()] * 2))
+        if domain is not None and not frozen:
+            if values.shape[0] != domain.element_count:
+                raise SgeError(f"{name}: {values.shape[0]} elements but its domain {domain.name} has {domain.element_count}")
+            domain.parameter_sets.append(self)
+
+    @property
+    def count(self) -> int:
+        return int(np.prod(self.shape))
+
+    @staticmethod
+    def _state_of(values: np.ndarray) -> np.ndarray:
+        state = np.zeros((values.size, 3), np.float32)
+        state[:, 0] = values.ravel()
+        return state
+
+    def load(self, values: np.ndarray) -> None:
+        """Replace theta (and zero Adam's moments): load time only."""
+        values = np.asarray(values, np.float32).reshape(self.shape)
+        gpu.upload(self.state, self._state_of(values))
+        gpu.upload(self.perturbed, np.concatenate([values.ravel()] * 2))
+
+    def values(self, context: gpu.GpuContext) -> np.ndarray:
+        """theta, read back from the GPU."""
+        return gpu.read_buffer(context, self.state).reshape(-1, 3)[:, 0].reshape(self.shape)
+
+    def moments(self, context: gpu.GpuContext) -> tuple[np.ndarray, np.ndarray]:
+        state = gpu.read_buffer(context, self.state).reshape(-1, 3)
+        return state[:, 1].reshape(self.shape), state[:, 2].reshape(self.shape)
+
+    def perturb_inputs(self, loss_history: Texture) -> dict:
+        """The inputs of this set's P dispatch."""
+        assert self.domain is not None and self.settings is not None
+        owner = self.domain.parameter_sets[0] is self
+        low, high = self.settings.value_range
+        return {
+            "state": self.state,
+            "perturbed": self.perturbed,
+            "accumulator": self.domain.accumulator,
+            "loss_history": loss_history,
+            "parameter_count": self.count,
+            "components": self.shape[1],
+            "element_count": self.domain.element_count,
+            "set_id": self.set_id,
+            "clears_accumulator": int(owner),
+            "epsilon": float(self.settings.epsilon),
+            "learning_rate": float(self.settings.learning_rate),
+            "value_range": LVecBase2f(max(low, -3.0e38), min(high, 3.0e38)),
+            "adam": LVecBase3f(self.settings.betas[0], self.settings.betas[1], ADAM_EPSILON),
+        }
+
+    def perturb_groups(self) -> tuple[int, int, int]:
+        # The owner also clears the accumulator entries of every element.
+        invocations = max(self.count, ACCUMULATOR_ENTRIES * self.domain.element_count if self.domain else 0)
+        return (math.ceil(invocations / PERTURB_GROUP), 1, 1)

@@ -1,0 +1,132 @@
+"""The cube: nvdiffrast's standard mesh-fitting test, as SPEC.md defines it.
+
+A unit cube (corners at +-0.5, 12 triangles) with per-vertex colors corner + 0.5 is the
+truth. The optimised cube starts with every coordinate moved by U(-0.5, 0.5) and colors
+U(0, 1). Each step sees it under a uniformly random rotation and a translation
+U(-0.25, 0.25) per axis, from a camera at distance 3.5 with tan(half fov) = 0.4. Adam,
+lr 1e-2 decayed by max(0.01, 10^(-0.0005 step)), L2 image loss. Error: the mean over
+vertices of || |v| - 0.5 ||.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..gpu import GpuContext
+from ..mesh import Mesh, geom_node
+from ..parameters import Settings
+from ..sge import Optimizer
+from ..view import perspective, random_rotation, translation
+
+CORNERS = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)], np.float32)
+# Two triangles per face; vertex i has coordinates from the bits of i (x = bit 2).
+TRIANGLES = np.array([
+    [0, 1, 3], [0, 3, 2],   # x = -0.5
+    [4, 6, 7], [4, 7, 5],   # x = +0.5
+    [0, 4, 5], [0, 5, 1],   # y = -0.5
+    [2, 3, 7], [2, 7, 6],   # y = +0.5
+    [0, 2, 6], [0, 6, 4],   # z = -0.5
+    [1, 5, 7], [1, 7, 3],   # z = +0.5
+], np.int32)
+COLORS = CORNERS + 0.5
+
+CAMERA_DISTANCE = 3.5
+TAN_HALF_FOV = 0.4
+LEARNING_RATE = 1e-2
+REPORT_STEPS = (100, 300, 1000)
+
+
+def learning_rate_schedule(step: int) -> float:
+    return max(0.01, 10.0 ** (-0.0005 * step))
+
+
+def geometric_error(positions: np.ndarray) -> float:
+    """Mean over vertices of || |v| - 0.5 || (0 for a perfect cube)."""
+    return float(np.mean(np.linalg.norm(np.abs(positions) - 0.5, axis=1)))
+
+
+@dataclass
+class CubeSettings:
+    """The SGE choices for the cube (the scenario itself is fixed by SPEC.md)."""
+
+    # Geometry: about a third of a pixel's footprint at R = 64 (2 * 3.5 * 0.4 / 64 = 0.044).
+    position_epsilon: float = 0.015
+    color_epsilon: float = 0.02
+    learning_rate: float = LEARNING_RATE
+    betas: tuple[float, float] = (0.9, 0.999)
+    barycentric_weights: bool = True
+
+
+class CubeScenario:
+    """The cube fit on one GL context; ``run(seed, steps)`` may be called repeatedly."""
+
+    def __init__(self, context: GpuContext, resolution: int, estimator: str = "per-pixel",
+                 settings: CubeSettings | None = None):
+        self.settings = settings or CubeSettings()
+        self.context = context
+        self.resolution = resolution
+        self.projection = perspective(TAN_HALF_FOV)
+        s = self.settings
+        self.mesh = Mesh(CORNERS, TRIANGLES, COLORS,
+                         position_settings=Settings(s.position_epsilon, s.learning_rate, betas=s.betas),
+                         color_settings=Settings(s.color_epsilon, s.learning_rate, (0.0, 1.0), s.betas),
+                         barycentric_weights=s.barycentric_weights)
+        reference = geom_node("cube-reference", CORNERS, TRIANGLES, COLORS)
+        self.optimizer = Optimizer(context, self.mesh, reference, (resolution, resolution), estimator,
+                                   learning_rate_schedule=learning_rate_schedule)
+
+    def initial_state(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        positions = CORNERS + rng.uniform(-0.5, 0.5, CORNERS.shape)
+        colors = rng.uniform(0.0, 1.0, COLORS.shape)
+        return positions.astype(np.float32), colors.astype(np.float32)
+
+    def views(self, seed: int):
+        """The endless stream of random step views of a run."""
+        rng = np.random.default_rng([seed, 1])
+        while True:
+            offset = rng.uniform(-0.25, 0.25, 3)
+            model = translation(*offset) @ random_rotation(rng)
+            yield self.projection @ translation(0, 0, -CAMERA_DISTANCE) @ model
+
+    def run(self, seed: int, steps: int, report_steps=REPORT_STEPS, progress=None) -> "CubeRun":
+        positions, colors = self.initial_state(seed)
+        self.mesh.positions.load(positions)
+        self.mesh.colors.load(colors)
+        self.optimizer.reset(seed)
+        views = self.views(seed)
+        errors: dict[int, float] = {}
+        checkpoints = sorted(s for s in report_steps if s <= steps)
+        stepping_seconds = 0.0
+        done = 0
+        for checkpoint in checkpoints + ([steps] if steps not in checkpoints else []):
+            start = time.perf_counter()
+            for _ in range(checkpoint - done):
+                self.optimizer.step(next(views))
+            self.optimizer.sync()
+            stepping_seconds += time.perf_counter() - start
+            done = checkpoint
+            self.optimizer.finish()
+            if checkpoint in checkpoints:
+                errors[checkpoint] = geometric_error(self.mesh.positions.values(self.context))
+            if progress:
+                progress(seed, checkpoint, errors.get(checkpoint))
+        return CubeRun(seed, steps, errors, stepping_seconds,
+                       self.mesh.positions.values(self.context), self.mesh.colors.values(self.context))
+
+
+@dataclass
+class CubeRun:
+    seed: int
+    steps: int
+    errors: dict[int, float]
+    seconds: float
+    positions: np.ndarray = field(repr=False)
+    colors: np.ndarray = field(repr=False)
+
+    @property
+    def ms_per_step(self) -> float:
+        return 1000.0 * self.seconds / max(1, self.steps)

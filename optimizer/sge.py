@@ -1,0 +1,239 @@
+"""The SGE step: P (update + perturb) -> render theta+, theta-, reference -> G.
+
+    step s:  P     for each parameter set: finish step s-1 (g = delta sum_p Delta_p / 2 eps,
+                   normalised per element; Adam), then theta+- = theta +- eps delta(seed_s)
+             draw  theta+ and theta- (color, ID, UV targets) and the reference, same view
+             G     per pixel: Delta_p = l(C+, T) - l(C-, T) into the loss history and, for
+                   the per-pixel estimator, into the accumulators of the pixel's contributors
+
+All of it runs inside one ``renderFrame()``, ordered by the sort of each offscreen buffer;
+the host only writes a handful of per-step uniforms through shared PTAs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+from panda3d.core import NodePath, PTA_float, PTA_int
+
+from . import gpu
+from .errors import SgeError
+from .mesh import reference_node
+from .parameters import ACCUMULATOR_ENTRIES
+from .shaders import check_compiled, compute_shader
+from .view import View
+
+ESTIMATORS = ("per-pixel", "global")
+LOSS_SLOT_SIZE = 8        # matches common.glsl
+FIXED_SCALE = float(1 << 24)
+HISTORY_LENGTH = 4096
+GRADIENT_GROUP = 8        # local size of gradient_*.comp
+LOSS_GROUP = 16           # local size of loss.comp
+
+# Passes render in the order of their buffers' sort, before an app's own windows (sort 0).
+SORT_PERTURB, SORT_PLUS, SORT_MINUS, SORT_REFERENCE, SORT_GRADIENT = -100, -90, -89, -88, -80
+
+
+def perturbation_seed(run_seed: int, step: int) -> int:
+    """The seed of a step's delta_i: a mix of the run seed and the step (31 bits)."""
+    x = (run_seed * 0x9E3779B1 + step * 0x85EBCA77 + 0x27D4EB2F) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x2C1B3C6D) & 0xFFFFFFFF
+    x ^= x >> 12
+    return x & 0x7FFFFFFF
+
+
+class StepState:
+    """The per-step uniforms of every pass, in two PTAs (see common.glsl)."""
+
+    def __init__(self):
+        self.ints = PTA_int.emptyArray(8)
+        self.floats = PTA_float.emptyArray(2)
+
+    def set(self, *, seed, previous_seed, parity, apply_update, adam_step, slot, previous_slot, learning_rate_scale):
+        for index, value in enumerate((seed, previous_seed, parity, apply_update, adam_step, slot, previous_slot)):
+            self.ints[index] = value
+        self.floats[0] = learning_rate_scale
+
+    def inputs(self) -> dict:
+        return {"step_state": self.ints, "step_scalars": self.floats}
+
+
+class Optimizer:
+    """Per-pixel (or global) stochastic gradient estimation of an asset's parameters.
+
+    Args:
+        context: the GL context (``GpuContext.headless()`` or ``.from_showbase(base)``).
+        asset: what is optimised: has ``parameter_sets``, ``domains`` and ``make_node()``
+            (e.g. ``optimizer.mesh.Mesh``).
+        reference: the Panda3D model to match, drawn with the same shading.
+        resolution: (width, height) of the render targets.
+        estimator: "per-pixel" (default) or "global" (SPSA: the whole image's Delta for
+            every parameter).
+        seed: the run seed; with the same views it makes a run bit-reproducible.
+        learning_rate_schedule: step -> factor on every set's learning rate.
+        background: clear color of all three renders.
+    """
+
+    def __init__(self, context: gpu.GpuContext, asset, reference: NodePath, resolution: tuple[int, int],
+                 estimator: str = "per-pixel", seed: int = 0,
+                 learning_rate_schedule: Callable[[int], float] = lambda step: 1.0,
+                 background=(0.0, 0.0, 0.0, 1.0)):
+        if estimator not in ESTIMATORS:
+            raise SgeError(f"unknown estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
+        if not asset.parameter_sets:
+            raise SgeError("nothing to optimise: every parameter set of the asset is frozen")
+        self.context = context
+        self.asset = asset
+        self.estimator = estimator
+        self.resolution = resolution
+        self.schedule = learning_rate_schedule
+        self.view = View()
+        self.state = StepState()
+        self.loss_history = gpu.buffer_texture("loss-history", np.zeros(HISTORY_LENGTH * LOSS_SLOT_SIZE, np.int32))
+        self._shaders = []
+        self.reset(seed)
+
+        shared = {**self.state.inputs()}
+        defines = {"ESTIMATOR_GLOBAL": True} if estimator == "global" else {}
+
+        # P: one compute node per parameter set.
+        self.perturb_stage = gpu.ComputeStage(context, "sge-perturb", SORT_PERTURB)
+        self.perturb_nodes = []
+        for parameter_set in asset.parameter_sets:
+            shader = self._compute("perturb.comp", defines)
+            inputs = {**shared, **parameter_set.perturb_inputs(self.loss_history)}
+            self.perturb_nodes.append(self.perturb_stage.add(f"perturb:{parameter_set.name}", shader,
+                                                             parameter_set.perturb_groups(), inputs))
+
+        # The renders: theta+ and theta- share one node (instanced), the reference its own.
+        self.plus_pass = gpu.RenderTargets(context, "sge-theta-plus", SORT_PLUS, resolution, background)
+        self.minus_pass = gpu.RenderTargets(context, "sge-theta-minus", SORT_MINUS, resolution, background)
+        self.reference_pass = gpu.RenderTargets(context, "sge-reference", SORT_REFERENCE, resolution, background)
+        self.asset_node = asset.make_node()
+        for side, render in enumerate((self.plus_pass, self.minus_pass)):
+            render.scene.setShaderInputs(side=side, **self.view.inputs())
+            self.asset_node.instanceTo(render.scene)
+        self.reference_pass.scene.setShaderInputs(**self.view.inputs())
+        reference_node(reference.copyTo(self.reference_pass.scene))
+
+        # G: the loss pass, then (per-pixel) one scatter pass per contributor domain.
+        targets = {
+            "color_plus": self.plus_pass.color, "id_plus": self.plus_pass.id,
+            "color_minus": self.minus_pass.color, "id_minus": self.minus_pass.id,
+            "color_reference": self.reference_pass.color,
+        }
+        uv_targets = {"uv_plus": self.plus_pass.uv, "uv_minus": self.minus_pass.uv}
+        width, height = resolution
+        self.gradient_stage = gpu.ComputeStage(context, "sge-gradient", SORT_GRADIENT)
+        self.gradient_stage.add("loss", self._compute("loss.comp"),
+                                (math.ceil(width / LOSS_GROUP), math.ceil(height / LOSS_GROUP), 1),
+                                {**shared, **targets, "loss_history": self.loss_history,
+                                 "history_length": HISTORY_LENGTH})
+        if estimator == "per-pixel":
+            for domain in asset.domains:
+                self.gradient_stage.add(f"gradient:{domain.name}", self._compute(domain.gradient_shader),
+                                        (math.ceil(width / GRADIENT_GROUP), math.ceil(height / GRADIENT_GROUP), 1),
+                                        {**shared, **targets, **domain.gradient_inputs(uv_targets)})
+
+    def _compute(self, name, defines=None):
+        shader = compute_shader(name, defines)
+        self._shaders.append((name, shader))
+        return shader
+
+    def verify_shaders(self) -> None:
+        """Raise if any pass's shader failed to compile (call after a first frame)."""
+        for name, shader in self._shaders:
+            check_compiled(shader, name)
+
+    # --- running ------------------------------------------------------------------------
+    def reset(self, seed: int) -> None:
+        """Start a new run: step 0, no pending update, clear accumulators and history."""
+        self.seed = seed
+        self.step_index = 0
+        self.pending_update = False
+        for domain in self.asset.domains:
+            domain.reset()
+        gpu.upload(self.loss_history, np.zeros(HISTORY_LENGTH * LOSS_SLOT_SIZE, np.int32))
+
+    def _set_state(self, step: int, apply_update: bool) -> None:
+        self.state.set(
+            seed=perturbation_seed(self.seed, step),
+            previous_seed=perturbation_seed(self.seed, step - 1),
+            parity=step % 2,
+            apply_update=int(apply_update),
+            adam_step=step,  # the update of step s-1 is Adam's s-th
+            slot=step % HISTORY_LENGTH,
+            previous_slot=(step - 1) % HISTORY_LENGTH,
+            learning_rate_scale=self.schedule(step - 1),
+        )
+
+    def step(self, model_view_projection: np.ndarray) -> None:
+        """One SGE step seen from ``model_view_projection`` (4x4, column vectors)."""
+        self._set_state(self.step_index, self.pending_update)
+        self.view.set(model_view_projection)
+        self.context.render_frame()
+        self.pending_update = True
+        self.step_index += 1
+
+    def finish(self) -> None:
+        """Apply the last step's pending update now, so theta reflects every step taken."""
+        if not self.pending_update:
+            return
+        self._set_state(self.step_index, True)
+        for node in self.perturb_nodes:
+            self.perturb_stage.dispatch(node)
+        self.pending_update = False
+
+    def sync(self) -> None:
+        """Wait until the GPU has finished every submitted step."""
+        self.context.sync(self.loss_history)
+
+    def losses(self) -> np.ndarray:
+        """Mean per-pixel loss of the most recent steps (up to HISTORY_LENGTH), oldest first."""
+        first = max(0, self.step_index - HISTORY_LENGTH)
+        history = gpu.read_buffer(self.context, self.loss_history).reshape(HISTORY_LENGTH, LOSS_SLOT_SIZE)
+        slots = np.arange(first, self.step_index) % HISTORY_LENGTH
+        low = history[slots, 0].astype(np.int64) & 0xFFFFFFFF
+        total = (history[slots, 1].astype(np.int64) << 32) + low
+        return total / FIXED_SCALE / (self.resolution[0] * self.resolution[1])
+
+    def loss_pair(self, model_view_projection: np.ndarray, plus: dict, minus: dict) -> tuple[float, float]:
+        """The summed pixel losses (L(theta+), L(theta-)) of explicitly given copies.
+
+        ``plus``/``minus`` map parameter sets to values (sets left out keep theta). For
+        checks such as finite differences; P is skipped for this one frame.
+        """
+        for parameter_set in self.asset.parameter_sets:
+            theta = parameter_set.values(self.context).ravel()
+            copies = [np.asarray(side.get(parameter_set, theta), np.float32).ravel() for side in (plus, minus)]
+            gpu.upload(parameter_set.perturbed, np.concatenate(copies))
+        gpu.upload(self.loss_history, np.zeros(HISTORY_LENGTH * LOSS_SLOT_SIZE, np.int32))
+        self._set_state(self.step_index, False)
+        self.view.set(model_view_projection)
+        self.perturb_stage.buffer.setActive(False)
+        try:
+            self.context.render_frame()
+        finally:
+            self.perturb_stage.buffer.setActive(True)
+        slot = gpu.read_buffer(self.context, self.loss_history)[
+            (self.step_index % HISTORY_LENGTH) * LOSS_SLOT_SIZE:][:4].astype(np.int64)
+        loss = ((slot[1] << 32) + (slot[0] & 0xFFFFFFFF)) / FIXED_SCALE
+        delta = ((slot[3] << 32) + (slot[2] & 0xFFFFFFFF)) / FIXED_SCALE
+        return loss + delta / 2, loss - delta / 2
+
+    def release(self) -> None:
+        """Remove this optimizer's passes from the engine."""
+        for output in (self.perturb_stage.buffer, self.plus_pass.buffer, self.minus_pass.buffer,
+                       self.reference_pass.buffer, self.gradient_stage.buffer):
+            self.context.engine.removeWindow(output)
+
+
+def read_accumulator(context: gpu.GpuContext, domain, parity: int) -> tuple[np.ndarray, np.ndarray]:
+    """One half of a domain's accumulator: (sum_p w_p Delta_p, n = sum_p w_p) per element."""
+    entries = gpu.read_buffer(context, domain.accumulator).reshape(2, domain.element_count, ACCUMULATOR_ENTRIES)
+    pairs = entries[parity].astype(np.int64)
+    values = ((pairs[:, 1::2] << 32) + (pairs[:, 0::2] & 0xFFFFFFFF)) / FIXED_SCALE
+    return values[:, 0], values[:, 1]

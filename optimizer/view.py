@@ -1,0 +1,54 @@
+"""Views: where the camera is for a step. One PTA holds the model-view-projection matrix
+that every render pass reads, so moving the camera costs one write per step."""
+
+from __future__ import annotations
+
+import numpy as np
+from panda3d.core import LMatrix4f, PTA_LMatrix4f
+
+
+def perspective(tan_half_fov: float, near: float = 1.0, far: float = 50.0) -> np.ndarray:
+    """An OpenGL projection matrix (column vectors) for a square image."""
+    f = 1.0 / tan_half_fov
+    return np.array([
+        [f, 0, 0, 0],
+        [0, f, 0, 0],
+        [0, 0, -(far + near) / (far - near), -2 * far * near / (far - near)],
+        [0, 0, -1, 0],
+    ], np.float64)
+
+
+def translation(x: float, y: float, z: float) -> np.ndarray:
+    m = np.eye(4)
+    m[:3, 3] = (x, y, z)
+    return m
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random rotation (a normalised Gaussian quaternion) as a 4x4 matrix."""
+    w, x, y, z = rng.standard_normal(4)
+    n = np.sqrt(w * w + x * x + y * y + z * z)
+    w, x, y, z = w / n, x / n, y / n, z / n
+    m = np.eye(4)
+    m[:3, :3] = [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ]
+    return m
+
+
+class View:
+    """The shared ``model_view_projection`` shader input."""
+
+    def __init__(self):
+        self.matrices = PTA_LMatrix4f.emptyArray(1)
+
+    def set(self, model_view_projection: np.ndarray) -> None:
+        """Set from a column-vector (OpenGL-style) 4x4 matrix."""
+        # GLSL reads the 16 floats column-major; Panda3D's row-major storage of M^T is
+        # exactly that layout.
+        self.matrices[0] = LMatrix4f(*np.asarray(model_view_projection, np.float32).T.ravel())
+
+    def inputs(self) -> dict:
+        return {"model_view_projection": self.matrices}

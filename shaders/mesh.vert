@@ -1,0 +1,31 @@
+#version 430
+// Draws an optimised mesh by vertex pulling: the Geom holds 3 x triangles dummy vertices,
+// and each reads its real data by gl_VertexID from the buffer textures P wrote, so the
+// parameters never leave the GPU. `side` picks theta+ (0) or theta- (1): each perturbed
+// buffer holds [theta+ | theta-].
+#include "view.glsl"
+
+uniform isamplerBuffer triangles;   // vertex index per triangle corner
+uniform samplerBuffer positions;    // xyz per vertex, [theta+ | theta-]
+uniform samplerBuffer colors;       // rgb per vertex, [theta+ | theta-]
+uniform samplerBuffer uvs;          // uv per vertex, [theta+ | theta-]
+uniform int side;
+
+out vec3 surface_color;
+out vec2 surface_uv;
+out vec2 surface_barycentric;  // of corners 0 and 1, for G's per-vertex weights
+
+vec3 fetch3(samplerBuffer data, int vertex) {
+    int base = side * (textureSize(data) / 2) + 3 * vertex;
+    return vec3(texelFetch(data, base).x, texelFetch(data, base + 1).x, texelFetch(data, base + 2).x);
+}
+
+void main() {
+    int vertex = texelFetch(triangles, gl_VertexID).x;
+    surface_color = fetch3(colors, vertex);
+    int uv_base = side * (textureSize(uvs) / 2) + 2 * vertex;
+    surface_uv = vec2(texelFetch(uvs, uv_base).x, texelFetch(uvs, uv_base + 1).x);
+    int corner = gl_VertexID % 3;
+    surface_barycentric = vec2(corner == 0, corner == 1);
+    gl_Position = project(fetch3(positions, vertex));
+}

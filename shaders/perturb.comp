@@ -1,0 +1,77 @@
+#version 430
+// P, the perturb pass: one invocation per parameter of one parameter set.
+// 1. Finish the previous step: g_i = delta_i * sum_p w_p Delta_p / (2 eps n) over the
+//    pixels in which element(i) was a contributor, n = sum_p w_p (per-pixel estimator;
+//    w_p = 1 or the contributor's weight in the pixel), or the whole image's Delta applied
+//    to every parameter (global estimator); then an Adam update of theta_i.
+// 2. Clear the accumulator half the coming G pass writes (the domain's owner set only).
+// 3. Write theta+ = theta + eps delta and theta- = theta - eps delta for the new seed into
+//    the buffer the renderer reads.
+#include "common.glsl"
+
+layout(local_size_x = 64) in;
+
+layout(r32f) uniform imageBuffer state;               // [theta, m, v] per parameter
+layout(r32f) uniform writeonly imageBuffer perturbed; // [theta+ x N | theta- x N]
+layout(r32i) uniform iimageBuffer accumulator;        // [parity][element][ACCUMULATOR_ENTRIES]
+layout(r32i) uniform iimageBuffer loss_history;       // [slot][LOSS_SLOT_SIZE]
+
+uniform int parameter_count;
+uniform int components;          // parameters per contributor element
+uniform int element_count;       // elements in the accumulator domain
+uniform int set_id;              // keeps the delta_i of different sets independent
+uniform int clears_accumulator;  // 1 for the one set that clears the domain's accumulator
+uniform float epsilon;
+uniform float learning_rate;
+uniform vec2 value_range;        // theta is clamped to it after each update
+uniform vec3 adam;               // beta1, beta2, epsilon
+
+void main() {
+    int i = int(gl_GlobalInvocationID.x);
+
+    if (clears_accumulator != 0) {
+        // The half the coming G writes; its last reader was the previous step's P.
+        int half_size = element_count * ACCUMULATOR_ENTRIES;
+        int stride = int(gl_NumWorkGroups.x * gl_WorkGroupSize.x);
+        for (int j = i; j < half_size; j += stride) {
+            imageStore(accumulator, PARITY * half_size + j, ivec4(0));
+        }
+    }
+    if (i >= parameter_count) return;
+
+    float theta = imageLoad(state, 3 * i).x;
+    if (APPLY_UPDATE != 0) {
+#ifdef ESTIMATOR_GLOBAL
+        int slot = PREVIOUS_HISTORY_SLOT * LOSS_SLOT_SIZE;
+        double delta_sum = read_fixed(imageLoad(loss_history, slot + 2).x,
+                                      imageLoad(loss_history, slot + 3).x);
+        float contributions = 1.0;
+#else
+        int base = ((1 - PARITY) * element_count + i / components) * ACCUMULATOR_ENTRIES;
+        double delta_sum = read_fixed(imageLoad(accumulator, base).x,
+                                      imageLoad(accumulator, base + 1).x);
+        float contributions = float(read_fixed(imageLoad(accumulator, base + 2).x,
+                                               imageLoad(accumulator, base + 3).x));
+#endif
+        if (contributions > 0.0) {
+            // delta_i is the same for every pixel of a step, so G sums Delta_p alone and
+            // the sign is applied here: g_i = delta_i * sum_p w_p Delta_p / (2 eps n).
+            float sign_i = perturbation_sign(uint(i), uint(set_id), uint(PREVIOUS_SEED));
+            float g = sign_i * float(delta_sum) / (2.0 * epsilon * contributions);
+            float m = adam.x * imageLoad(state, 3 * i + 1).x + (1.0 - adam.x) * g;
+            float v = adam.y * imageLoad(state, 3 * i + 2).x + (1.0 - adam.y) * g * g;
+            float t = float(ADAM_STEP);
+            float m_hat = m / (1.0 - pow(adam.x, t));
+            float v_hat = v / (1.0 - pow(adam.y, t));
+            theta -= learning_rate * LEARNING_RATE_SCALE * m_hat / (sqrt(v_hat) + adam.z);
+            theta = clamp(theta, value_range.x, value_range.y);
+            imageStore(state, 3 * i, vec4(theta));
+            imageStore(state, 3 * i + 1, vec4(m));
+            imageStore(state, 3 * i + 2, vec4(v));
+        }
+    }
+
+    float offset = epsilon * perturbation_sign(uint(i), uint(set_id), uint(STEP_SEED));
+    imageStore(perturbed, i, vec4(theta + offset));
+    imageStore(perturbed, parameter_count + i, vec4(theta - offset));
+}

@@ -1,0 +1,19 @@
+#version 430
+// Draws a reference asset from its own Panda3D vertex data with the same shading as the
+// optimised one, so the two are compared like for like.
+#include "view.glsl"
+
+in vec4 p3d_Vertex;
+in vec4 p3d_Color;
+in vec2 p3d_MultiTexCoord0;
+
+out vec3 surface_color;
+out vec2 surface_uv;
+out vec2 surface_barycentric;
+
+void main() {
+    surface_color = p3d_Color.rgb;
+    surface_uv = p3d_MultiTexCoord0;
+    surface_barycentric = vec2(0.0);
+    gl_Position = project(p3d_Vertex.xyz);
+}
