@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -53,6 +54,17 @@ def cube(res, steps, seeds, estimator, as_json):
     result = bench_cube(res, steps, seeds, estimator)
     json.dump(result, sys.stdout, indent=None if as_json else 2)
     sys.stdout.write("\n")
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/demo"), show_default=True,
+              help="Output directory (replaced if it exists).")
+@click.option("--steps", default=1000, show_default=True, callback=_positive, help="Optimisation steps.")
+def demo(out, steps):
+    """The main job on the embedded default (for now: the cube fit, before/after image)."""
+    from .demo import run_cube_demo
+    report = run_cube_demo(out, steps=steps, log=lambda message: click.echo(message, err=True))
+    click.echo(str(report))
 
 
 if __name__ == "__main__":

@@ -4,5 +4,5 @@
 class SgeError(Exception):
     """A problem with the input or the machine, stated in one line with its fix.
 
-    The CLI prints it as ``error: <message>`` and exits non-zero, without a traceback.
+    The CLI prints it as ``Error: <message>`` and exits non-zero, without a traceback.
     """

@@ -19,6 +19,7 @@ from panda3d.core import (
     GraphicsPipeSelection,
     NodePath,
     OrthographicLens,
+    ShaderAttrib,
     Texture,
     WindowProperties,
     loadPrcFileData,
@@ -35,6 +36,7 @@ notify-level-glgsg error
 notify-level-device error
 framebuffer-srgb false
 sync-video false
+textures-power-2 none
 """
 
 _BUFFER_FORMATS = {
@@ -111,11 +113,14 @@ class GpuContext:
         self._outputs.append(buffer)
         return buffer
 
+    def remove_buffer(self, output: GraphicsOutput) -> None:
+        self.engine.removeWindow(output)
+        self._outputs.remove(output)
+
     def release(self) -> None:
         """Remove every buffer this context made (the host stays)."""
-        for output in self._outputs:
-            self.engine.removeWindow(output)
-        self._outputs.clear()
+        for output in list(self._outputs):
+            self.remove_buffer(output)
 
 
 # --- buffer textures ---------------------------------------------------------------------
@@ -149,7 +154,11 @@ def read_texture(context: GpuContext, texture: Texture) -> np.ndarray:
     """A 2D float texture as an (H, W, 4) RGBA array, row 0 at the top of the image."""
     context.engine.extractTextureData(texture, context.gsg)
     data = np.frombuffer(bytes(texture.getRamImage()), dtype=np.float32)
+    # A RAM image left behind would be uploaded over the next render when G binds it.
+    texture.clearRamImage()
     image = data.reshape(texture.getYSize(), texture.getXSize(), texture.getNumComponents())
+    pad_x, pad_y = texture.getPadXSize(), texture.getPadYSize()
+    image = image[:image.shape[0] - pad_y, :image.shape[1] - pad_x]
     # Panda3D stores RGBA RAM images as BGRA, bottom row first.
     return image[::-1, :, [2, 1, 0, 3]].copy()
 
@@ -209,7 +218,6 @@ class ComputeStage:
 
     def dispatch(self, path: NodePath) -> None:
         """Run one compute node now, outside a frame (finishing a step before a read)."""
-        from panda3d.core import ShaderAttrib
         node = path.node()
         for i in range(node.getNumDispatches()):
             self.context.engine.dispatchCompute(node.getDispatch(i), path.getAttrib(ShaderAttrib), self.context.gsg)

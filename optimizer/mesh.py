@@ -24,20 +24,26 @@ from .parameters import ContributorDomain, ParameterSet, Settings
 from .shaders import raster_shader
 
 
+GEOMETRY_CHANNEL, ATTRIBUTE_CHANNEL = 0, 1  # as gradient_vertices.comp
+
+
 class VertexDomain(ContributorDomain):
     """Contributors = the vertices of the triangle(s) a pixel's ID targets name.
 
     With ``barycentric_weights`` each vertex's share of a pixel is weighted by its
-    barycentric coordinate there: a pixel far from a vertex (near the opposite edge)
-    barely depends on it, so it adds mostly noise to that vertex's estimate.
+    barycentric coordinate there (to ``weight_power`` for geometry): a pixel far from a
+    vertex (near the opposite edge) barely depends on it, so it adds mostly noise to that
+    vertex's estimate. Vertex attributes read a channel that leaves out pixels whose
+    coverage flips between the two renders (gradient_vertices.comp says why).
     """
 
     gradient_shader = "gradient_vertices.comp"
 
-    def __init__(self, triangles: gpu.Texture, vertex_count: int, barycentric_weights: bool):
-        super().__init__("vertices", vertex_count)
+    def __init__(self, triangles: gpu.Texture, vertex_count: int, barycentric_weights: bool, weight_power: float):
+        super().__init__("vertices", vertex_count, channels=2)
         self.triangles = triangles
         self.barycentric_weights = barycentric_weights
+        self.gradient_defines = {"WEIGHT_POWER": f"{float(weight_power):.6f}"}
 
     def gradient_inputs(self, targets: dict) -> dict:
         return {"triangles": self.triangles, "accumulator": self.accumulator, "element_count": self.element_count,
@@ -61,24 +67,32 @@ class Mesh:
 
     def __init__(self, positions, triangles, colors=None, uvs=None,
                  position_settings: Settings | None = None, color_settings: Settings | None = None,
-                 barycentric_weights: bool = True):
+                 barycentric_weights: bool = True, weight_power: float = 2.0):
         positions = np.asarray(positions, np.float32)
-        triangles = np.asarray(triangles, np.int32)
+        triangles = np.asarray(triangles)
         if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) == 0:
             raise SgeError(f"a mesh needs (V, 3) vertex positions, got shape {positions.shape}")
-        if triangles.ndim != 2 or triangles.shape[1] != 3 or len(triangles) == 0:
+        if triangles.size == 0:
             raise SgeError("the mesh has no triangles; give a model with at least one triangle")
+        if triangles.ndim != 2 or triangles.shape[1] != 3 or not np.issubdtype(triangles.dtype, np.integer):
+            raise SgeError(f"a mesh needs (T, 3) integer vertex indices, got {triangles.dtype} {triangles.shape}")
+        triangles = triangles.astype(np.int32)
         if triangles.min() < 0 or triangles.max() >= len(positions):
             raise SgeError(f"the mesh's triangle indices run outside its {len(positions)} vertices")
         vertex_count = len(positions)
-        colors = np.ones((vertex_count, 3), np.float32) if colors is None else colors
-        uvs = np.zeros((vertex_count, 2), np.float32) if uvs is None else uvs
+        colors = np.ones((vertex_count, 3), np.float32) if colors is None else np.asarray(colors, np.float32)
+        uvs = np.zeros((vertex_count, 2), np.float32) if uvs is None else np.asarray(uvs, np.float32)
+        for name, values, width in (("colors", colors, 3), ("uvs", uvs, 2)):
+            if values.shape != (vertex_count, width):
+                raise SgeError(f"the mesh's {name} must be ({vertex_count}, {width}) like its vertices, "
+                               f"got shape {values.shape}")
         self.triangle_count = len(triangles)
         self.triangles = gpu.buffer_texture("triangles", triangles)
-        self.domain = VertexDomain(self.triangles, vertex_count, barycentric_weights)
+        self.domain = VertexDomain(self.triangles, vertex_count, barycentric_weights, weight_power)
         self.positions = ParameterSet("positions", positions, self.domain, position_settings,
-                                      frozen=position_settings is None)
-        self.colors = ParameterSet("colors", colors, self.domain, color_settings, frozen=color_settings is None)
+                                      frozen=position_settings is None, channel=GEOMETRY_CHANNEL)
+        self.colors = ParameterSet("colors", colors, self.domain, color_settings, frozen=color_settings is None,
+                                   channel=ATTRIBUTE_CHANNEL)
         self.uvs = ParameterSet("uvs", uvs, None, frozen=True)
 
     @property

@@ -13,8 +13,8 @@ a configured instance plus the G shader of its domain; the core never names kind
 
 from __future__ import annotations
 
-import itertools
 import math
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,12 +37,17 @@ class Settings:
     learning_rate: float
     value_range: tuple[float, float] = (-math.inf, math.inf)
     betas: tuple[float, float] = ADAM_BETAS
+    # Sets of different groups are perturbed in turns, one group per step (see Optimizer).
+    group: int = 0
 
     def __post_init__(self):
         if not (self.epsilon > 0 and math.isfinite(self.epsilon)):
             raise SgeError(f"epsilon must be a positive finite number, got {self.epsilon}")
         if not (self.learning_rate >= 0 and math.isfinite(self.learning_rate)):
             raise SgeError(f"learning rate must be a non-negative finite number, got {self.learning_rate}")
+        low, high = self.value_range
+        if not low < high:
+            raise SgeError(f"value range must be (low, high) with low < high, got {self.value_range}")
 
 
 class ContributorDomain:
@@ -51,32 +56,33 @@ class ContributorDomain:
     weights n = sum_p w_p, twice over (the half G writes this step, the half P reads
     from the last)."""
 
-    def __init__(self, name: str, element_count: int):
+    def __init__(self, name: str, element_count: int, channels: int = 1):
         if element_count <= 0:
             raise SgeError(f"{name}: nothing to optimise (0 elements)")
         self.name = name
         self.element_count = element_count
+        self.channels = channels
         self.accumulator = gpu.buffer_texture(f"{name}-accumulator", self._zeros())
         self.parameter_sets: list[ParameterSet] = []
+        self.gradient_defines: dict[str, object] = {}
 
     def _zeros(self) -> np.ndarray:
-        return np.zeros(2 * self.element_count * ACCUMULATOR_ENTRIES, np.int32)
+        return np.zeros(2 * self.element_count * self.channels * ACCUMULATOR_ENTRIES, np.int32)
 
     def reset(self) -> None:
         gpu.upload(self.accumulator, self._zeros())
-
-
-_set_ids = itertools.count(1)
 
 
 class ParameterSet:
     """``values`` (elements x components) of one kind, optimised with ``settings``.
 
     ``frozen`` sets are drawn but never perturbed or stepped (their theta+ = theta-).
+    ``channel`` picks which of the domain's accumulator channels the set reads (a kind
+    may filter or weight its contributors differently, e.g. geometry vs. vertex colors).
     """
 
     def __init__(self, name: str, values: np.ndarray, domain: ContributorDomain | None,
-                 settings: Settings | None = None, frozen: bool = False):
+                 settings: Settings | None = None, frozen: bool = False, channel: int = 0):
         values = np.asarray(values, dtype=np.float32)
         if values.ndim != 2:
             raise SgeError(f"{name}: expected an (elements, components) array, got shape {values.shape}")
@@ -89,7 +95,10 @@ class ParameterSet:
         self.domain = domain
         self.settings = settings
         self.frozen = frozen
-        self.set_id = next(_set_ids)
+        self.channel = channel
+        # From the name, so delta_i depends only on (name, i, seed): runs reproduce
+        # whatever else the process made before. Sets of one asset have distinct names.
+        self.set_id = zlib.crc32(name.encode()) & 0x7FFFFFFF
         self.state = gpu.buffer_texture(f"{name}-state", self._state_of(values))
         self.perturbed = gpu.buffer_texture(f"{name}-perturbed", np.concatenate([values.ravel()] * 2))
         if domain is not None and not frozen:
@@ -121,8 +130,8 @@ class ParameterSet:
         state = gpu.read_buffer(context, self.state).reshape(-1, 3)
         return state[:, 1].reshape(self.shape), state[:, 2].reshape(self.shape)
 
-    def perturb_inputs(self, loss_history: Texture) -> dict:
-        """The inputs of this set's P dispatch."""
+    def perturb_inputs(self, loss_history: Texture, period: int, phase: int) -> dict:
+        """The inputs of this set's P dispatch; perturbed on steps s % period == phase."""
         assert self.domain is not None and self.settings is not None
         owner = self.domain.parameter_sets[0] is self
         low, high = self.settings.value_range
@@ -134,15 +143,20 @@ class ParameterSet:
             "parameter_count": self.count,
             "components": self.shape[1],
             "element_count": self.domain.element_count,
+            "channels": self.domain.channels,
+            "channel": self.channel,
             "set_id": self.set_id,
             "clears_accumulator": int(owner),
             "epsilon": float(self.settings.epsilon),
             "learning_rate": float(self.settings.learning_rate),
             "value_range": LVecBase2f(max(low, -3.0e38), min(high, 3.0e38)),
             "adam": LVecBase3f(self.settings.betas[0], self.settings.betas[1], ADAM_EPSILON),
+            "perturbation_period": period,
+            "perturbation_phase": phase,
         }
 
     def perturb_groups(self) -> tuple[int, int, int]:
         # The owner also clears the accumulator entries of every element.
-        invocations = max(self.count, ACCUMULATOR_ENTRIES * self.domain.element_count if self.domain else 0)
+        entries = ACCUMULATOR_ENTRIES * self.domain.channels * self.domain.element_count if self.domain else 0
+        invocations = max(self.count, entries)
         return (math.ceil(invocations / PERTURB_GROUP), 1, 1)

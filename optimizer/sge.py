@@ -50,12 +50,15 @@ class StepState:
 
     def __init__(self):
         self.ints = PTA_int.emptyArray(8)
-        self.floats = PTA_float.emptyArray(2)
+        self.floats = PTA_float.emptyArray(4)
 
-    def set(self, *, seed, previous_seed, parity, apply_update, adam_step, slot, previous_slot, learning_rate_scale):
-        for index, value in enumerate((seed, previous_seed, parity, apply_update, adam_step, slot, previous_slot)):
+    def set(self, *, seed, previous_seed, parity, apply_update, step_index, slot, previous_slot,
+            learning_rate_scale, previous_epsilon_scale, epsilon_scale):
+        for index, value in enumerate((seed, previous_seed, parity, apply_update, step_index, slot, previous_slot)):
             self.ints[index] = value
         self.floats[0] = learning_rate_scale
+        self.floats[1] = previous_epsilon_scale
+        self.floats[2] = epsilon_scale
 
     def inputs(self) -> dict:
         return {"step_state": self.ints, "step_scalars": self.floats}
@@ -74,22 +77,37 @@ class Optimizer:
             every parameter).
         seed: the run seed; with the same views it makes a run bit-reproducible.
         learning_rate_schedule: step -> factor on every set's learning rate.
+        epsilon_schedule: step -> factor on every set's epsilon (a larger epsilon early
+            sees coarse misfits; a smaller one late lowers the noise floor).
+        supersampling: render at this many times the resolution per axis; the loss is
+            taken on the box-filtered (antialiased) pixels (see targets.glsl).
         background: clear color of all three renders.
+
+    Parameter sets whose ``Settings.group`` differ are perturbed in turns, one group per
+    step (block-coordinate SGE). Moving a vertex by epsilon flips whole pixels between
+    surfaces, a Delta_p of order 1, while a color or texel perturbed by a few 1/255 changes
+    its pixels by about 1e-3: perturbed in the same step, the geometry's flips would
+    drown the colors' signal. Each set is then stepped only on the steps after its turn.
     """
 
     def __init__(self, context: gpu.GpuContext, asset, reference: NodePath, resolution: tuple[int, int],
                  estimator: str = "per-pixel", seed: int = 0,
                  learning_rate_schedule: Callable[[int], float] = lambda step: 1.0,
-                 background=(0.0, 0.0, 0.0, 1.0)):
+                 epsilon_schedule: Callable[[int], float] = lambda step: 1.0,
+                 supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0)):
         if estimator not in ESTIMATORS:
             raise SgeError(f"unknown estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
+        if not (isinstance(supersampling, int) and 1 <= supersampling <= 8):
+            raise SgeError(f"supersampling must be an integer from 1 to 8, got {supersampling}")
         if not asset.parameter_sets:
             raise SgeError("nothing to optimise: every parameter set of the asset is frozen")
         self.context = context
         self.asset = asset
         self.estimator = estimator
         self.resolution = resolution
+        self.supersampling = supersampling
         self.schedule = learning_rate_schedule
+        self.epsilon_schedule = epsilon_schedule
         self.view = View()
         self.state = StepState()
         self.loss_history = gpu.buffer_texture("loss-history", np.zeros(HISTORY_LENGTH * LOSS_SLOT_SIZE, np.int32))
@@ -99,19 +117,22 @@ class Optimizer:
         shared = {**self.state.inputs()}
         defines = {"ESTIMATOR_GLOBAL": True} if estimator == "global" else {}
 
-        # P: one compute node per parameter set.
+        # P: one compute node per parameter set; groups take turns (see the class docs).
+        groups = sorted({parameter_set.settings.group for parameter_set in asset.parameter_sets})
         self.perturb_stage = gpu.ComputeStage(context, "sge-perturb", SORT_PERTURB)
         self.perturb_nodes = []
         for parameter_set in asset.parameter_sets:
             shader = self._compute("perturb.comp", defines)
-            inputs = {**shared, **parameter_set.perturb_inputs(self.loss_history)}
+            phase = groups.index(parameter_set.settings.group)
+            inputs = {**shared, **parameter_set.perturb_inputs(self.loss_history, len(groups), phase)}
             self.perturb_nodes.append(self.perturb_stage.add(f"perturb:{parameter_set.name}", shader,
                                                              parameter_set.perturb_groups(), inputs))
 
         # The renders: theta+ and theta- share one node (instanced), the reference its own.
-        self.plus_pass = gpu.RenderTargets(context, "sge-theta-plus", SORT_PLUS, resolution, background)
-        self.minus_pass = gpu.RenderTargets(context, "sge-theta-minus", SORT_MINUS, resolution, background)
-        self.reference_pass = gpu.RenderTargets(context, "sge-reference", SORT_REFERENCE, resolution, background)
+        render_size = (resolution[0] * supersampling, resolution[1] * supersampling)
+        self.plus_pass = gpu.RenderTargets(context, "sge-theta-plus", SORT_PLUS, render_size, background)
+        self.minus_pass = gpu.RenderTargets(context, "sge-theta-minus", SORT_MINUS, render_size, background)
+        self.reference_pass = gpu.RenderTargets(context, "sge-reference", SORT_REFERENCE, render_size, background)
         self.asset_node = asset.make_node()
         for side, render in enumerate((self.plus_pass, self.minus_pass)):
             render.scene.setShaderInputs(side=side, **self.view.inputs())
@@ -128,13 +149,14 @@ class Optimizer:
         uv_targets = {"uv_plus": self.plus_pass.uv, "uv_minus": self.minus_pass.uv}
         width, height = resolution
         self.gradient_stage = gpu.ComputeStage(context, "sge-gradient", SORT_GRADIENT)
-        self.gradient_stage.add("loss", self._compute("loss.comp"),
+        sampling = {"SUPERSAMPLING": supersampling}
+        self.gradient_stage.add("loss", self._compute("loss.comp", sampling),
                                 (math.ceil(width / LOSS_GROUP), math.ceil(height / LOSS_GROUP), 1),
                                 {**shared, **targets, "loss_history": self.loss_history,
                                  "history_length": HISTORY_LENGTH})
         if estimator == "per-pixel":
             for domain in asset.domains:
-                self.gradient_stage.add(f"gradient:{domain.name}", self._compute(domain.gradient_shader),
+                self.gradient_stage.add(f"gradient:{domain.name}", self._compute(domain.gradient_shader, {**sampling, **domain.gradient_defines}),
                                         (math.ceil(width / GRADIENT_GROUP), math.ceil(height / GRADIENT_GROUP), 1),
                                         {**shared, **targets, **domain.gradient_inputs(uv_targets)})
 
@@ -164,10 +186,12 @@ class Optimizer:
             previous_seed=perturbation_seed(self.seed, step - 1),
             parity=step % 2,
             apply_update=int(apply_update),
-            adam_step=step,  # the update of step s-1 is Adam's s-th
+            step_index=step,
             slot=step % HISTORY_LENGTH,
             previous_slot=(step - 1) % HISTORY_LENGTH,
             learning_rate_scale=self.schedule(step - 1),
+            previous_epsilon_scale=self.epsilon_schedule(step - 1),
+            epsilon_scale=self.epsilon_schedule(step),
         )
 
     def step(self, model_view_projection: np.ndarray) -> None:
@@ -206,11 +230,11 @@ class Optimizer:
         ``plus``/``minus`` map parameter sets to values (sets left out keep theta). For
         checks such as finite differences; P is skipped for this one frame.
         """
+        self.finish()
         for parameter_set in self.asset.parameter_sets:
             theta = parameter_set.values(self.context).ravel()
             copies = [np.asarray(side.get(parameter_set, theta), np.float32).ravel() for side in (plus, minus)]
             gpu.upload(parameter_set.perturbed, np.concatenate(copies))
-        gpu.upload(self.loss_history, np.zeros(HISTORY_LENGTH * LOSS_SLOT_SIZE, np.int32))
         self._set_state(self.step_index, False)
         self.view.set(model_view_projection)
         self.perturb_stage.buffer.setActive(False)
@@ -218,22 +242,38 @@ class Optimizer:
             self.context.render_frame()
         finally:
             self.perturb_stage.buffer.setActive(True)
-        slot = gpu.read_buffer(self.context, self.loss_history)[
-            (self.step_index % HISTORY_LENGTH) * LOSS_SLOT_SIZE:][:4].astype(np.int64)
+        # The slot belongs to the next real step: read it, then clear it again.
+        history = gpu.read_buffer(self.context, self.loss_history).reshape(HISTORY_LENGTH, LOSS_SLOT_SIZE)
+        slot = history[self.step_index % HISTORY_LENGTH, :4].astype(np.int64)
+        history[self.step_index % HISTORY_LENGTH] = 0
+        gpu.upload(self.loss_history, history)
         loss = ((slot[1] << 32) + (slot[0] & 0xFFFFFFFF)) / FIXED_SCALE
         delta = ((slot[3] << 32) + (slot[2] & 0xFFFFFFFF)) / FIXED_SCALE
         return loss + delta / 2, loss - delta / 2
+
+    def snapshot(self, model_view_projection: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(current asset, reference) rendered from a view, as linear (H, W, 4) arrays
+        at the image resolution (box-filtered when supersampled, as the loss sees them)."""
+        self.loss_pair(model_view_projection, {}, {})
+        return tuple(_box_filter(gpu.read_texture(self.context, target.color), self.supersampling)
+                     for target in (self.plus_pass, self.reference_pass))
 
     def release(self) -> None:
         """Remove this optimizer's passes from the engine."""
         for output in (self.perturb_stage.buffer, self.plus_pass.buffer, self.minus_pass.buffer,
                        self.reference_pass.buffer, self.gradient_stage.buffer):
-            self.context.engine.removeWindow(output)
+            self.context.remove_buffer(output)
 
 
-def read_accumulator(context: gpu.GpuContext, domain, parity: int) -> tuple[np.ndarray, np.ndarray]:
+def _box_filter(image: np.ndarray, factor: int) -> np.ndarray:
+    height, width = image.shape[0] // factor, image.shape[1] // factor
+    return image.reshape(height, factor, width, factor, -1).mean(axis=(1, 3))
+
+
+def read_accumulator(context: gpu.GpuContext, domain, parity: int, channel: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """One half of a domain's accumulator: (sum_p w_p Delta_p, n = sum_p w_p) per element."""
-    entries = gpu.read_buffer(context, domain.accumulator).reshape(2, domain.element_count, ACCUMULATOR_ENTRIES)
-    pairs = entries[parity].astype(np.int64)
+    entries = gpu.read_buffer(context, domain.accumulator).reshape(
+        2, domain.element_count, domain.channels, ACCUMULATOR_ENTRIES)
+    pairs = entries[parity, :, channel].astype(np.int64)
     values = ((pairs[:, 1::2] << 32) + (pairs[:, 0::2] & 0xFFFFFFFF)) / FIXED_SCALE
     return values[:, 0], values[:, 1]

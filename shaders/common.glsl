@@ -7,20 +7,24 @@
 // step_state[1] perturbation seed of the previous step (P recomputes its delta_i)
 // step_state[2] parity: the accumulator half this step's G writes and its P clears
 // step_state[3] 1 when P must first finish the previous step (Adam update)
-// step_state[4] Adam step count t of that update (1-based)
+// step_state[4] index s of this step (0-based; P's update is that of step s - 1)
 // step_state[5] loss-history slot this step's loss pass writes
 // step_state[6] loss-history slot of the previous step (the global estimator reads it)
 // step_scalars[0] learning-rate scale of the update P applies (the schedule)
+// step_scalars[1] epsilon scale of the previous step (the update divides by its 2 eps)
+// step_scalars[2] epsilon scale of this step's perturbation
 uniform int step_state[8];
 #define STEP_SEED step_state[0]
 #define PREVIOUS_SEED step_state[1]
 #define PARITY step_state[2]
 #define APPLY_UPDATE step_state[3]
-#define ADAM_STEP step_state[4]
+#define STEP_INDEX step_state[4]
 #define HISTORY_SLOT step_state[5]
 #define PREVIOUS_HISTORY_SLOT step_state[6]
 #define LEARNING_RATE_SCALE step_scalars[0]
-uniform float step_scalars[2];
+#define PREVIOUS_EPSILON_SCALE step_scalars[1]
+#define EPSILON_SCALE step_scalars[2]
+uniform float step_scalars[4];
 
 // --- delta_i = +-1 from a hash of (parameter index, parameter set, step seed) -----------
 // Never stored: P and anything else that needs it recomputes it. PCG-style integer hash

@@ -2,21 +2,36 @@
 // G for mesh vertices: one invocation per pixel. The contributors of a pixel are the
 // vertices of the triangles named by the theta+ and the theta- ID targets (their union:
 // a pixel covered in one render only gives the silhouette gradient). Every parameter of
-// a vertex (position, color, ...) shares this contributor set, so G accumulates
-// sum_p Delta_p and n per vertex; P applies delta_i / (2 eps) per parameter.
+// a vertex of one kind shares this contributor set, so G accumulates sum_p w_p Delta_p
+// and sum_p w_p per vertex and P applies delta_i / (2 eps) per parameter.
+//
+// Two channels per vertex:
+//  0, geometry:   every pixel of the union, weighted by the vertex's barycentric
+//                 coordinate to the power WEIGHT_POWER (a pixel near the opposite edge
+//                 hardly moves with the vertex but carries the other vertices' noise);
+//  1, attributes: only pixels both renders give to the same triangle, weighted by the
+//                 barycentric coordinate (the pixel's exact sensitivity to a vertex
+//                 color). A pixel whose coverage flips has a Delta of order 1 from the
+//                 geometry, which would drown a color's 1e-3; leaving it out loses a
+//                 little signal and adds no bias (SPEC.md).
 #include "common.glsl"
 #include "targets.glsl"
+#ifndef WEIGHT_POWER
+#define WEIGHT_POWER 2.0
+#endif
 
 layout(local_size_x = 8, local_size_y = 8) in;
 uniform isamplerBuffer triangles;              // vertex index per triangle corner
 uniform sampler2D uv_plus;                     // .zw: barycentrics of corners 0 and 1
 uniform sampler2D uv_minus;
-layout(r32i) uniform iimageBuffer accumulator; // [parity][vertex][ACCUMULATOR_ENTRIES]
+layout(r32i) uniform iimageBuffer accumulator; // [parity][vertex][channel][ACCUMULATOR_ENTRIES]
 uniform int element_count;
-uniform int barycentric_weights;               // 1: w_p = the vertex's barycentric weight
+uniform int barycentric_weights;               // 0: every contributing pixel weighs 1
 
-void accumulate(int vertex, float delta, float weight) {
-    int base = (PARITY * element_count + vertex) * ACCUMULATOR_ENTRIES;
+const int CHANNELS = 2;
+
+void accumulate(int vertex, int channel, float delta, float weight) {
+    int base = ((PARITY * element_count + vertex) * CHANNELS + channel) * ACCUMULATOR_ENTRIES;
     ATOMIC_ADD_FIXED(accumulator, base, to_fixed(weight * delta));
     ATOMIC_ADD_FIXED(accumulator, base + 2, to_fixed(weight));
 }
@@ -26,10 +41,49 @@ ivec3 corners(int triangle) {
                  texelFetch(triangles, 3 * triangle + 2).x);
 }
 
-vec3 weights(sampler2D uv_target, ivec2 pixel) {
-    if (barycentric_weights == 0) return vec3(1.0);
+vec3 barycentrics(sampler2D uv_target, ivec2 pixel) {
     vec2 b = texelFetch(uv_target, pixel, 0).zw;
     return clamp(vec3(b, 1.0 - b.x - b.y), 0.0, 1.0);
+}
+
+vec3 geometry_weights(vec3 b) {
+    return barycentric_weights != 0 ? pow(b, vec3(WEIGHT_POWER)) : vec3(1.0);
+}
+
+void accumulate_subpixel(ivec2 q, float delta, float share) {
+    int id_p = decode_id(texelFetch(id_plus, q, 0).x);
+    int id_m = decode_id(texelFetch(id_minus, q, 0).x);
+    if (id_p < 0 && id_m < 0) return;
+    ivec3 plus = id_p >= 0 ? corners(id_p) : ivec3(-1);
+    ivec3 minus = id_m >= 0 ? corners(id_m) : ivec3(-1);
+    vec3 plus_b = id_p >= 0 ? barycentrics(uv_plus, q) : vec3(0.0);
+    vec3 minus_b = id_m >= 0 ? barycentrics(uv_minus, q) : vec3(0.0);
+
+    if (id_p == id_m) {
+        vec3 b = 0.5 * (plus_b + minus_b);
+        vec3 geometry = share * geometry_weights(b);
+        vec3 attributes = share * (barycentric_weights != 0 ? b : vec3(1.0));
+        for (int k = 0; k < 3; ++k) {
+            accumulate(plus[k], 0, delta, geometry[k]);
+            accumulate(plus[k], 1, delta, attributes[k]);
+        }
+        return;
+    }
+    // Coverage differs: geometry only, over the union; a vertex named by both renders
+    // takes its larger weight.
+    vec3 plus_w = share * geometry_weights(plus_b);
+    vec3 minus_w = share * geometry_weights(minus_b);
+    for (int k = 0; k < 3; ++k) {
+        if (plus[k] < 0) break;
+        float weight = plus_w[k];
+        for (int j = 0; j < 3; ++j) if (minus[j] == plus[k]) weight = max(weight, minus_w[j]);
+        accumulate(plus[k], 0, delta, weight);
+    }
+    for (int k = 0; k < 3; ++k) {
+        if (minus[k] < 0) break;
+        if (any(equal(plus, ivec3(minus[k])))) continue;
+        accumulate(minus[k], 0, delta, minus_w[k]);
+    }
 }
 
 void main() {
@@ -37,22 +91,9 @@ void main() {
     PixelSample s = read_pixel(pixel);
     if (!s.covered) return;
     float delta = s.loss_plus - s.loss_minus;
-
-    // The union of both renders' contributors; a vertex named by both takes its larger
-    // weight (with uniform weights: it counts once).
-    ivec3 plus = s.id_plus >= 0 ? corners(s.id_plus) : ivec3(-1);
-    ivec3 minus = s.id_minus >= 0 ? corners(s.id_minus) : ivec3(-1);
-    vec3 plus_weight = s.id_plus >= 0 ? weights(uv_plus, pixel) : vec3(0.0);
-    vec3 minus_weight = s.id_minus >= 0 ? weights(uv_minus, pixel) : vec3(0.0);
-    for (int k = 0; k < 3; ++k) {
-        if (plus[k] < 0) break;
-        float weight = plus_weight[k];
-        for (int j = 0; j < 3; ++j) if (minus[j] == plus[k]) weight = max(weight, minus_weight[j]);
-        accumulate(plus[k], delta, weight);
-    }
-    for (int k = 0; k < 3; ++k) {
-        if (minus[k] < 0) break;
-        if (any(equal(plus, ivec3(minus[k])))) continue;
-        accumulate(minus[k], delta, minus_weight[k]);
+    // Every sub-sample of the pixel names its contributors; each takes its share.
+    float share = 1.0 / float(SUPERSAMPLING * SUPERSAMPLING);
+    for (int k = 0; k < SUPERSAMPLING * SUPERSAMPLING; ++k) {
+        accumulate_subpixel(subpixel(pixel, k), delta, share);
     }
 }

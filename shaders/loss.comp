@@ -18,9 +18,9 @@ void main() {
     ivec2 pixel = ivec2(gl_GlobalInvocationID.xy);
     uint lane = gl_LocalInvocationIndex;
     PixelSample s = read_pixel(pixel);
-    loss_sum[lane] = s.inside ? 0.5 * (s.loss_plus + s.loss_minus) : 0.0;
-    delta_sum[lane] = s.inside ? s.loss_plus - s.loss_minus : 0.0;
-    covered_sum[lane] = (s.inside && s.covered) ? 1.0 : 0.0;
+    loss_sum[lane] = 0.5 * (s.loss_plus + s.loss_minus);
+    delta_sum[lane] = s.loss_plus - s.loss_minus;
+    covered_sum[lane] = s.covered ? 1.0 : 0.0;
     barrier();
     for (uint width = 128u; width > 0u; width >>= 1u) {
         if (lane < width) {

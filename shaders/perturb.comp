@@ -13,25 +13,42 @@ layout(local_size_x = 64) in;
 
 layout(r32f) uniform imageBuffer state;               // [theta, m, v] per parameter
 layout(r32f) uniform writeonly imageBuffer perturbed; // [theta+ x N | theta- x N]
-layout(r32i) uniform iimageBuffer accumulator;        // [parity][element][ACCUMULATOR_ENTRIES]
+layout(r32i) uniform iimageBuffer accumulator;        // [parity][element][channel][ACCUMULATOR_ENTRIES]
 layout(r32i) uniform iimageBuffer loss_history;       // [slot][LOSS_SLOT_SIZE]
 
 uniform int parameter_count;
 uniform int components;          // parameters per contributor element
 uniform int element_count;       // elements in the accumulator domain
+uniform int channels;            // accumulator channels per element
+uniform int channel;             // the channel this set reads
 uniform int set_id;              // keeps the delta_i of different sets independent
 uniform int clears_accumulator;  // 1 for the one set that clears the domain's accumulator
 uniform float epsilon;
 uniform float learning_rate;
 uniform vec2 value_range;        // theta is clamped to it after each update
 uniform vec3 adam;               // beta1, beta2, epsilon
+// Sets are perturbed in turns: this set on steps s with s % period == phase, and left at
+// theta on the others. A vertex move flips whole pixels, whose Delta would drown the
+// few-1/255 signal of a color or texel perturbed in the same step (Optimizer docs).
+uniform int perturbation_period;
+uniform int perturbation_phase;
+
+// 1 - beta^t in double precision (float pow is off by ~1e-4 relative for beta2^t near 1).
+float bias_correction(float beta, int t) {
+    double power = 1.0lf, base = double(beta);
+    for (int e = t; e > 0; e >>= 1) {
+        if ((e & 1) != 0) power *= base;
+        base *= base;
+    }
+    return float(1.0lf - power);
+}
 
 void main() {
     int i = int(gl_GlobalInvocationID.x);
 
     if (clears_accumulator != 0) {
         // The half the coming G writes; its last reader was the previous step's P.
-        int half_size = element_count * ACCUMULATOR_ENTRIES;
+        int half_size = element_count * channels * ACCUMULATOR_ENTRIES;
         int stride = int(gl_NumWorkGroups.x * gl_WorkGroupSize.x);
         for (int j = i; j < half_size; j += stride) {
             imageStore(accumulator, PARITY * half_size + j, ivec4(0));
@@ -40,14 +57,15 @@ void main() {
     if (i >= parameter_count) return;
 
     float theta = imageLoad(state, 3 * i).x;
-    if (APPLY_UPDATE != 0) {
+    int previous_step = STEP_INDEX - 1;
+    if (APPLY_UPDATE != 0 && previous_step % perturbation_period == perturbation_phase) {
 #ifdef ESTIMATOR_GLOBAL
         int slot = PREVIOUS_HISTORY_SLOT * LOSS_SLOT_SIZE;
         double delta_sum = read_fixed(imageLoad(loss_history, slot + 2).x,
                                       imageLoad(loss_history, slot + 3).x);
         float contributions = 1.0;
 #else
-        int base = ((1 - PARITY) * element_count + i / components) * ACCUMULATOR_ENTRIES;
+        int base = (((1 - PARITY) * element_count + i / components) * channels + channel) * ACCUMULATOR_ENTRIES;
         double delta_sum = read_fixed(imageLoad(accumulator, base).x,
                                       imageLoad(accumulator, base + 1).x);
         float contributions = float(read_fixed(imageLoad(accumulator, base + 2).x,
@@ -57,12 +75,12 @@ void main() {
             // delta_i is the same for every pixel of a step, so G sums Delta_p alone and
             // the sign is applied here: g_i = delta_i * sum_p w_p Delta_p / (2 eps n).
             float sign_i = perturbation_sign(uint(i), uint(set_id), uint(PREVIOUS_SEED));
-            float g = sign_i * float(delta_sum) / (2.0 * epsilon * contributions);
+            float g = sign_i * float(delta_sum) / (2.0 * epsilon * PREVIOUS_EPSILON_SCALE * contributions);
             float m = adam.x * imageLoad(state, 3 * i + 1).x + (1.0 - adam.x) * g;
             float v = adam.y * imageLoad(state, 3 * i + 2).x + (1.0 - adam.y) * g * g;
-            float t = float(ADAM_STEP);
-            float m_hat = m / (1.0 - pow(adam.x, t));
-            float v_hat = v / (1.0 - pow(adam.y, t));
+            int t = previous_step / perturbation_period + 1;  // this set's update count
+            float m_hat = m / bias_correction(adam.x, t);
+            float v_hat = v / bias_correction(adam.y, t);
             theta -= learning_rate * LEARNING_RATE_SCALE * m_hat / (sqrt(v_hat) + adam.z);
             theta = clamp(theta, value_range.x, value_range.y);
             imageStore(state, 3 * i, vec4(theta));
@@ -71,7 +89,8 @@ void main() {
         }
     }
 
-    float offset = epsilon * perturbation_sign(uint(i), uint(set_id), uint(STEP_SEED));
+    float offset = STEP_INDEX % perturbation_period == perturbation_phase
+        ? epsilon * EPSILON_SCALE * perturbation_sign(uint(i), uint(set_id), uint(STEP_SEED)) : 0.0;
     imageStore(perturbed, i, vec4(theta + offset));
     imageStore(perturbed, parameter_count + i, vec4(theta - offset));
 }

@@ -56,8 +56,14 @@ class CubeSettings:
     position_epsilon: float = 0.015
     color_epsilon: float = 0.02
     learning_rate: float = LEARNING_RATE
+    color_learning_rate: float = LEARNING_RATE
+    color_group: int = 0
     betas: tuple[float, float] = (0.9, 0.999)
     barycentric_weights: bool = True
+    weight_power: float = 2.0
+    # epsilon *= schedule(step) ** epsilon_decay: large early, smaller as lr decays.
+    epsilon_decay: float = 0.0
+    supersampling: int = 1
 
 
 class CubeScenario:
@@ -71,12 +77,14 @@ class CubeScenario:
         self.projection = perspective(TAN_HALF_FOV)
         s = self.settings
         self.mesh = Mesh(CORNERS, TRIANGLES, COLORS,
-                         position_settings=Settings(s.position_epsilon, s.learning_rate, betas=s.betas),
-                         color_settings=Settings(s.color_epsilon, s.learning_rate, (0.0, 1.0), s.betas),
-                         barycentric_weights=s.barycentric_weights)
+                         position_settings=Settings(s.position_epsilon, s.learning_rate, betas=s.betas, group=0),
+                         color_settings=Settings(s.color_epsilon, s.color_learning_rate, (0.0, 1.0), s.betas, group=s.color_group),
+                         barycentric_weights=s.barycentric_weights, weight_power=s.weight_power)
         reference = geom_node("cube-reference", CORNERS, TRIANGLES, COLORS)
         self.optimizer = Optimizer(context, self.mesh, reference, (resolution, resolution), estimator,
-                                   learning_rate_schedule=learning_rate_schedule)
+                                   learning_rate_schedule=learning_rate_schedule,
+                                   epsilon_schedule=lambda step: learning_rate_schedule(step) ** s.epsilon_decay,
+                                   supersampling=s.supersampling)
 
     def initial_state(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(seed)

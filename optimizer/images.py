@@ -1,0 +1,42 @@
+"""Images out of the optimizer: linear float renders -> 8-bit sRGB PNG files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
+    """Linear RGB(A) floats -> 8-bit sRGB (alpha, if any, is dropped)."""
+    c = np.clip(np.asarray(linear, np.float64)[..., :3], 0.0, 1.0)
+    srgb = np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055)
+    return np.round(srgb * 255.0).astype(np.uint8)
+
+
+def save_png(path: Path, rgb8: np.ndarray) -> None:
+    """Write atomically: a temporary file in the same folder, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(handle)
+    try:
+        Image.fromarray(rgb8).save(temporary, format="PNG")
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def grid(rows: list[list[np.ndarray]], gap: int = 2) -> np.ndarray:
+    """Tile equally sized uint8 RGB images into one, rows top to bottom."""
+    height, width = rows[0][0].shape[:2]
+    columns = max(len(row) for row in rows)
+    out = np.full((len(rows) * (height + gap) - gap, columns * (width + gap) - gap, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            out[r * (height + gap):r * (height + gap) + height, c * (width + gap):c * (width + gap) + width] = image
+    return out

@@ -1,0 +1,36 @@
+"""Shared fixtures: one headless GL context per test session (Panda3D's GraphicsEngine
+is global), and a factory for optimizers that releases their offscreen buffers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizer import GpuContext, Optimizer
+
+
+@pytest.fixture(scope="session")
+def context() -> GpuContext:
+    return GpuContext.headless()
+
+
+@pytest.fixture
+def make_optimizer(context):
+    """``make_optimizer(asset, reference, resolution, **kwargs)`` -> Optimizer, released
+    (its five offscreen buffers removed) when the test ends."""
+    made: list[Optimizer] = []
+
+    def make(asset, reference, resolution, **kwargs) -> Optimizer:
+        optimizer = Optimizer(context, asset, reference, resolution, **kwargs)
+        made.append(optimizer)
+        return optimizer
+
+    yield make
+    for optimizer in made:
+        optimizer.release()
+
+
+@pytest.fixture
+def identity_view() -> np.ndarray:
+    """World xy in [-1, 1] maps straight to clip space (w = 1, an affine projection)."""
+    return np.eye(4)
