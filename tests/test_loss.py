@@ -88,11 +88,6 @@ def test_a_loss_pair_mid_run_leaves_the_run_unchanged(context, make_optimizer):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: gpu.read_texture leaves the extracted RAM image on the render-target "
-    "texture, and Panda3D uploads it over the next frame's render when G binds the "
-    "texture, so the next step's G (and loss) sees the old image; every step if read "
-    "every step (Texture.clearRamImage() after the copy fixes it)"))
 def test_reading_a_render_target_leaves_the_run_unchanged(context, make_optimizer):
     mesh, reference, positions, colors = scene()
     optimizer = make_optimizer(mesh, reference, (32, 32), seed=2)
