@@ -251,11 +251,18 @@ class Optimizer:
         delta = ((slot[3] << 32) + (slot[2] & 0xFFFFFFFF)) / FIXED_SCALE
         return loss + delta / 2, loss - delta / 2
 
-    def snapshot(self, model_view_projection: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(current asset, reference) rendered from a view, as linear (H, W, 4) arrays
-        at the image resolution (box-filtered when supersampled, as the loss sees them)."""
+    def snapshot(self, model_view_projection: np.ndarray, filter_factor: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(current asset, reference) rendered from a view, as linear (H, W, 4) arrays.
+
+        By default at the image resolution, box-filtered from the supersampled render as
+        the loss sees it; ``filter_factor`` (a divisor of the supersampling) keeps more
+        of the render's detail, e.g. 1 for the full supersampled image.
+        """
+        factor = self.supersampling if filter_factor is None else filter_factor
+        if self.supersampling % factor:
+            raise SgeError(f"filter factor {factor} does not divide the supersampling {self.supersampling}")
         self.loss_pair(model_view_projection, {}, {})
-        return tuple(_box_filter(gpu.read_texture(self.context, target.color), self.supersampling)
+        return tuple(_box_filter(gpu.read_texture(self.context, target.color), factor)
                      for target in (self.plus_pass, self.reference_pass))
 
     def release(self) -> None:

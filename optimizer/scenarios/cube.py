@@ -64,6 +64,7 @@ class CubeSettings:
     # epsilon *= schedule(step) ** epsilon_decay: large early, smaller as lr decays.
     epsilon_decay: float = 0.0
     supersampling: int = 1
+    background: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
 
 
 class CubeScenario:
@@ -84,7 +85,7 @@ class CubeScenario:
         self.optimizer = Optimizer(context, self.mesh, reference, (resolution, resolution), estimator,
                                    learning_rate_schedule=learning_rate_schedule,
                                    epsilon_schedule=lambda step: learning_rate_schedule(step) ** s.epsilon_decay,
-                                   supersampling=s.supersampling)
+                                   supersampling=s.supersampling, background=tuple(s.background))
 
     def initial_state(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(seed)
