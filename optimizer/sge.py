@@ -29,8 +29,7 @@ ESTIMATORS = ("per-pixel", "global")
 LOSS_SLOT_SIZE = 8        # matches common.glsl
 FIXED_SCALE = float(1 << 24)
 HISTORY_LENGTH = 4096
-GRADIENT_GROUP = 8        # local size of gradient_*.comp
-LOSS_GROUP = 16           # local size of loss.comp
+GRADIENT_GROUP = 8        # local size of loss.comp and gradient_*.comp
 
 # Passes render in the order of their buffers' sort, before an app's own windows (sort 0).
 SORT_PERTURB, SORT_PLUS, SORT_MINUS, SORT_REFERENCE, SORT_GRADIENT = -100, -90, -89, -88, -80
@@ -140,7 +139,8 @@ class Optimizer:
         self.reference_pass.scene.setShaderInputs(**self.view.inputs())
         reference_node(reference.copyTo(self.reference_pass.scene))
 
-        # G: the loss pass, then (per-pixel) one scatter pass per contributor domain.
+        # G: per-pixel, one scatter pass per contributor domain (the first also records
+        # the loss); global, one pass summing the loss and Delta over the image.
         targets = {
             "color_plus": self.plus_pass.color, "id_plus": self.plus_pass.id,
             "color_minus": self.minus_pass.color, "id_minus": self.minus_pass.id,
@@ -150,15 +150,18 @@ class Optimizer:
         width, height = resolution
         self.gradient_stage = gpu.ComputeStage(context, "sge-gradient", SORT_GRADIENT)
         sampling = {"SUPERSAMPLING": supersampling}
-        self.gradient_stage.add("loss", self._compute("loss.comp", sampling),
-                                (math.ceil(width / LOSS_GROUP), math.ceil(height / LOSS_GROUP), 1),
-                                {**shared, **targets, "loss_history": self.loss_history,
-                                 "history_length": HISTORY_LENGTH})
-        if estimator == "per-pixel":
-            for domain in asset.domains:
-                self.gradient_stage.add(f"gradient:{domain.name}", self._compute(domain.gradient_shader, {**sampling, **domain.gradient_defines}),
-                                        (math.ceil(width / GRADIENT_GROUP), math.ceil(height / GRADIENT_GROUP), 1),
-                                        {**shared, **targets, **domain.gradient_inputs(uv_targets)})
+        groups = (math.ceil(width / GRADIENT_GROUP), math.ceil(height / GRADIENT_GROUP), 1)
+        history = {"loss_history": self.loss_history, "history_length": HISTORY_LENGTH}
+        if estimator == "global":
+            self.gradient_stage.add("loss", self._compute("loss.comp", sampling), groups,
+                                    {**shared, **targets, **history})
+        else:
+            # The first domain's pass also records the loss, so the targets are read once.
+            for index, domain in enumerate(asset.domains):
+                self.gradient_stage.add(f"gradient:{domain.name}",
+                                        self._compute(domain.gradient_shader, {**sampling, **domain.gradient_defines}),
+                                        groups, {**shared, **targets, **history, "records_loss": int(index == 0),
+                                                 **domain.gradient_inputs(uv_targets)})
 
     def _compute(self, name, defines=None):
         shader = compute_shader(name, defines)

@@ -16,6 +16,7 @@
 //                 little signal and adds no bias (SPEC.md).
 #include "common.glsl"
 #include "targets.glsl"
+#include "loss_record.glsl"
 #ifndef WEIGHT_POWER
 #define WEIGHT_POWER 2.0
 #endif
@@ -27,6 +28,7 @@ uniform sampler2D uv_minus;
 layout(r32i) uniform iimageBuffer accumulator; // [parity][vertex][channel][ACCUMULATOR_ENTRIES]
 uniform int element_count;
 uniform int barycentric_weights;               // 0: every contributing pixel weighs 1
+uniform int records_loss;                      // 1: this pass also records the step's loss
 
 const int CHANNELS = 2;
 
@@ -34,6 +36,31 @@ void accumulate(int vertex, int channel, float delta, float weight) {
     int base = ((PARITY * element_count + vertex) * CHANNELS + channel) * ACCUMULATOR_ENTRIES;
     ATOMIC_ADD_FIXED(accumulator, base, to_fixed(weight * delta));
     ATOMIC_ADD_FIXED(accumulator, base + 2, to_fixed(weight));
+}
+
+// The sub-samples of one pixel name the same few vertices over and over: their weights
+// are summed here first, so each vertex costs one set of atomics per pixel.
+const int PIXEL_CONTRIBUTORS = 12;
+int contributor_vertex[PIXEL_CONTRIBUTORS];
+vec2 contributor_weight[PIXEL_CONTRIBUTORS];  // (geometry, attributes)
+int contributor_count = 0;
+float pixel_delta = 0.0;
+
+void contribute(int vertex, float geometry, float attributes) {
+    for (int k = 0; k < contributor_count; ++k) {
+        if (contributor_vertex[k] == vertex) {
+            contributor_weight[k] += vec2(geometry, attributes);
+            return;
+        }
+    }
+    if (contributor_count < PIXEL_CONTRIBUTORS) {
+        contributor_vertex[contributor_count] = vertex;
+        contributor_weight[contributor_count] = vec2(geometry, attributes);
+        ++contributor_count;
+        return;
+    }
+    accumulate(vertex, 0, pixel_delta, geometry);  // list full: straight to the atomics
+    accumulate(vertex, 1, pixel_delta, attributes);
 }
 
 ivec3 corners(int triangle) {
@@ -50,7 +77,7 @@ vec3 geometry_weights(vec3 b) {
     return barycentric_weights != 0 ? pow(b, vec3(WEIGHT_POWER)) : vec3(1.0);
 }
 
-void accumulate_subpixel(ivec2 q, float delta, float share) {
+void accumulate_subpixel(ivec2 q, float share) {
     int id_p = decode_id(texelFetch(id_plus, q, 0).x);
     int id_m = decode_id(texelFetch(id_minus, q, 0).x);
     if (id_p < 0 && id_m < 0) return;
@@ -63,10 +90,7 @@ void accumulate_subpixel(ivec2 q, float delta, float share) {
         vec3 b = 0.5 * (plus_b + minus_b);
         vec3 geometry = share * geometry_weights(b);
         vec3 attributes = share * (barycentric_weights != 0 ? b : vec3(1.0));
-        for (int k = 0; k < 3; ++k) {
-            accumulate(plus[k], 0, delta, geometry[k]);
-            accumulate(plus[k], 1, delta, attributes[k]);
-        }
+        for (int k = 0; k < 3; ++k) contribute(plus[k], geometry[k], attributes[k]);
         return;
     }
     // Coverage differs: geometry only, over the union; a vertex named by both renders
@@ -77,23 +101,35 @@ void accumulate_subpixel(ivec2 q, float delta, float share) {
         if (plus[k] < 0) break;
         float weight = plus_w[k];
         for (int j = 0; j < 3; ++j) if (minus[j] == plus[k]) weight = max(weight, minus_w[j]);
-        accumulate(plus[k], 0, delta, weight);
+        contribute(plus[k], weight, 0.0);
     }
     for (int k = 0; k < 3; ++k) {
         if (minus[k] < 0) break;
         if (any(equal(plus, ivec3(minus[k])))) continue;
-        accumulate(minus[k], 0, delta, minus_w[k]);
+        contribute(minus[k], minus_w[k], 0.0);
     }
 }
 
 void main() {
     ivec2 pixel = ivec2(gl_GlobalInvocationID.xy);
-    PixelSample s = read_pixel(pixel);
-    if (!s.covered) return;
-    float delta = s.loss_plus - s.loss_minus;
+    PixelSample s;
+    if (records_loss != 0) {
+        s = read_pixel(pixel);
+        record_loss(s);
+        if (!pixel_covered(pixel)) return;
+    } else {
+        if (!pixel_covered(pixel)) return;
+        s = read_pixel(pixel);
+    }
+    pixel_delta = s.loss_plus - s.loss_minus;
     // Every sub-sample of the pixel names its contributors; each takes its share.
     float share = 1.0 / float(SUPERSAMPLING * SUPERSAMPLING);
     for (int k = 0; k < SUPERSAMPLING * SUPERSAMPLING; ++k) {
-        accumulate_subpixel(subpixel(pixel, k), delta, share);
+        accumulate_subpixel(subpixel(pixel, k), share);
+    }
+    for (int k = 0; k < contributor_count; ++k) {
+        accumulate(contributor_vertex[k], 0, pixel_delta, contributor_weight[k].x);
+        // A vertex only ever named across a coverage flip has no attribute weight.
+        if (contributor_weight[k].y > 0.0) accumulate(contributor_vertex[k], 1, pixel_delta, contributor_weight[k].y);
     }
 }

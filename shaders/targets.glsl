@@ -18,7 +18,6 @@ uniform sampler2D id_minus;
 
 struct PixelSample {
     bool inside;       // the pixel lies in the image (dispatches round up)
-    bool covered;      // either perturbed render drew something in the pixel
     float loss_plus;   // l(C+, T) of the filtered pixel
     float loss_minus;  // l(C-, T)
 };
@@ -27,10 +26,23 @@ ivec2 subpixel(ivec2 pixel, int k) {
     return pixel * SUPERSAMPLING + ivec2(k % SUPERSAMPLING, k / SUPERSAMPLING);
 }
 
+bool inside_image(ivec2 pixel) {
+    return all(lessThan(pixel * SUPERSAMPLING, textureSize(color_reference, 0)));
+}
+
+// Whether either perturbed render drew something in the pixel (it has contributors).
+bool pixel_covered(ivec2 pixel) {
+    if (!inside_image(pixel)) return false;
+    for (int k = 0; k < SUPERSAMPLING * SUPERSAMPLING; ++k) {
+        ivec2 q = subpixel(pixel, k);
+        if (texelFetch(id_plus, q, 0).x > 0.5 || texelFetch(id_minus, q, 0).x > 0.5) return true;
+    }
+    return false;
+}
+
 PixelSample read_pixel(ivec2 pixel) {
     PixelSample s;
-    s.inside = all(lessThan(pixel * SUPERSAMPLING, textureSize(color_reference, 0)));
-    s.covered = false;
+    s.inside = inside_image(pixel);
     s.loss_plus = 0.0;
     s.loss_minus = 0.0;
     if (!s.inside) return s;
@@ -40,7 +52,6 @@ PixelSample read_pixel(ivec2 pixel) {
         plus += texelFetch(color_plus, q, 0).rgb;
         minus += texelFetch(color_minus, q, 0).rgb;
         target += texelFetch(color_reference, q, 0).rgb;
-        s.covered = s.covered || texelFetch(id_plus, q, 0).x > 0.5 || texelFetch(id_minus, q, 0).x > 0.5;
     }
     float samples = float(SUPERSAMPLING * SUPERSAMPLING);
     s.loss_plus = pixel_loss(plus / samples, target / samples);
