@@ -53,8 +53,10 @@ class CubeSettings:
     """The SGE choices for the cube (the scenario itself is fixed by SPEC.md); defaults are
     the best of the sweeps in docs/BENCHMARKS.md (4 seeds x 1000 steps at R = 64)."""
 
-    # Geometry: about a pixel's footprint at R = 64 (2 * 3.5 * 0.4 / 64 = 0.044),
-    # shrinking with the learning-rate schedule (epsilon_decay = 1: eps * schedule(step)).
+    # Geometry: 0.04, about a pixel's footprint at R = 64 (2 * 3.5 * 0.4 / 64 = 0.044).
+    # The same world-space epsilon beat one scaled with the pixel footprint at R = 16,
+    # 256 and 1024 (docs/BENCHMARKS.md). It shrinks with the learning-rate schedule
+    # (epsilon_decay = 1: eps * schedule(step)).
     position_epsilon: float = 0.04
     color_epsilon: float = 0.03
     epsilon_decay: float = 1.0
