@@ -8,8 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
+from .errors import SgeError
 from .gpu import GpuContext
 from .images import grid, linear_to_srgb8, save_png
 from .scenarios.cube import CubeScenario, geometric_error
@@ -22,6 +21,18 @@ def run_cube_demo(out: Path, resolution: int = 64, steps: int = 1000, seed: int 
     views, shown at the supersampled render resolution) and ``metrics.json`` into ``out``
     (written to a temporary folder, renamed into place)."""
     out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    except OSError as error:
+        raise SgeError(f"cannot write the output directory {out}: {error.strerror}; choose another --out") from None
+    try:
+        return _cube_demo(out, staging, resolution, steps, seed, log)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _cube_demo(out: Path, staging: Path, resolution: int, steps: int, seed: int, log) -> Path:
     context = GpuContext.headless()
     scenario = CubeScenario(context, resolution)
     views = scenario.views(seed + 1000)  # held-out views, not the training stream
@@ -49,16 +60,10 @@ def run_cube_demo(out: Path, resolution: int = 64, steps: int = 1000, seed: int 
         "device": context.renderer,
         "report_columns": ["reference", "initial", "optimised"],
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
-        save_png(staging / "report.png", grid(rows))
-        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    save_png(staging / "report.png", grid(rows))
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(staging, out)
     log(f"err {metrics['err_before']:.4f} -> {metrics['err_after']:.4f}")
     return out / "report.png"
