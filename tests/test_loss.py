@@ -66,24 +66,31 @@ def test_loss_pair_is_the_summed_pixel_loss_of_the_given_copies(context, make_op
     np.testing.assert_allclose(loss_minus, minus.sum(), rtol=1e-5)
 
 
+def _run_with(context, optimizer, mesh, positions, colors, steps, hook):
+    """A seeded run of ``steps`` steps from VIEW calling ``hook(step)`` after each; returns
+    the losses and every set's theta, m and v."""
+    mesh.positions.load(positions)
+    mesh.colors.load(colors)
+    optimizer.reset(2)
+    for step in range(steps):
+        optimizer.step(VIEW)
+        hook(step)
+    optimizer.finish()
+    return [optimizer.losses()] + [a.copy() for s in (mesh.positions, mesh.colors)
+                                   for a in (s.values(context), *s.moments(context))]
+
+
 def test_a_loss_pair_mid_run_leaves_the_run_unchanged(context, make_optimizer):
     mesh, reference, positions, colors = scene()
     optimizer = make_optimizer(mesh, reference, (32, 32), seed=2)
 
-    def run(check_at):
-        mesh.positions.load(positions)
-        mesh.colors.load(colors)
-        optimizer.reset(2)
-        for step in range(8):
-            if step == check_at:
-                optimizer.loss_pair(VIEW, {mesh.colors: colors * 0.5}, {mesh.colors: colors})
-            optimizer.step(VIEW)
-        optimizer.finish()
-        return [a.copy() for s in (mesh.positions, mesh.colors) for a in (s.values(context), *s.moments(context))]
+    def check(step):
+        if step == 3:
+            optimizer.loss_pair(VIEW, {mesh.colors: colors * 0.5}, {mesh.colors: colors})
 
-    plain = run(check_at=None)
-    checked = run(check_at=4)
-    assert np.any(plain[0] != positions)
+    plain = _run_with(context, optimizer, mesh, positions, colors, 8, lambda step: None)
+    checked = _run_with(context, optimizer, mesh, positions, colors, 8, check)
+    assert np.any(plain[1] != positions)
     for a, b in zip(plain, checked):
         np.testing.assert_array_equal(a, b)
 
@@ -92,21 +99,14 @@ def test_reading_a_render_target_leaves_the_run_unchanged(context, make_optimize
     mesh, reference, positions, colors = scene()
     optimizer = make_optimizer(mesh, reference, (32, 32), seed=2)
 
-    def run(read_at):
-        mesh.positions.load(positions)
-        mesh.colors.load(colors)
-        optimizer.reset(2)
-        for step in range(6):
-            optimizer.step(VIEW)
-            if step == read_at:
-                read_texture(context, optimizer.plus_pass.color)
-        optimizer.finish()
-        return optimizer.losses(), mesh.positions.values(context)
+    def read(step):
+        if step == 2:
+            read_texture(context, optimizer.plus_pass.color)
 
-    plain_losses, plain_positions = run(read_at=None)
-    read_losses, read_positions = run(read_at=2)
-    np.testing.assert_array_equal(read_losses, plain_losses)
-    np.testing.assert_array_equal(read_positions, plain_positions)
+    plain = _run_with(context, optimizer, mesh, positions, colors, 6, lambda step: None)
+    checked = _run_with(context, optimizer, mesh, positions, colors, 6, read)
+    for a, b in zip(plain, checked):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_snapshots_of_different_views_differ(context, make_optimizer):

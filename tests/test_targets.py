@@ -48,13 +48,19 @@ def expected_ids(positions, triangles, width, height, margin=0.02):
     return ids, decisive
 
 
-def test_id_target_names_the_visible_triangle(context, make_optimizer, identity_view):
+def _stepped_triangles(make_optimizer, view):
+    """An optimizer over the overlapping test triangles, after one step from ``view``."""
     colors = _colors(len(TRIANGLE_POSITIONS))
     mesh = Mesh(TRIANGLE_POSITIONS, TRIANGLE_INDICES, colors, color_settings=Settings(0.02, 0.0))
     reference = geom_node("reference", TRIANGLE_POSITIONS, TRIANGLE_INDICES, colors)
     optimizer = make_optimizer(mesh, reference, RESOLUTION)
-    optimizer.step(identity_view)
+    optimizer.step(view)
     optimizer.sync()
+    return optimizer
+
+
+def test_id_target_names_the_visible_triangle(context, make_optimizer, identity_view):
+    optimizer = _stepped_triangles(make_optimizer, identity_view)
 
     width, height = RESOLUTION
     expected, decisive = expected_ids(TRIANGLE_POSITIONS, TRIANGLE_INDICES, width, height)
@@ -79,12 +85,7 @@ def pixel_at(x: float, y: float, width: int, height: int) -> tuple[int, int]:
 
 def test_id_target_at_known_pixels(context, make_optimizer, identity_view):
     """The same at a few hand-picked points (checked by hand against the triangles)."""
-    colors = _colors(len(TRIANGLE_POSITIONS))
-    mesh = Mesh(TRIANGLE_POSITIONS, TRIANGLE_INDICES, colors, color_settings=Settings(0.02, 0.0))
-    reference = geom_node("reference", TRIANGLE_POSITIONS, TRIANGLE_INDICES, colors)
-    optimizer = make_optimizer(mesh, reference, RESOLUTION)
-    optimizer.step(identity_view)
-    optimizer.sync()
+    optimizer = _stepped_triangles(make_optimizer, identity_view)
     ids = read_texture(context, optimizer.plus_pass.id)[..., 0]
     known = {
         (-0.575, -0.75): 1.0,   # triangle 0 only
