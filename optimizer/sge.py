@@ -1,7 +1,8 @@
 """The SGE step: P (update + perturb) -> render theta+, theta-, reference -> G.
 
-    step s:  P     for each parameter set: finish step s-1 (g = delta sum_p Delta_p / 2 eps,
-                   normalised per element; Adam), then theta+- = theta +- eps delta(seed_s)
+    step s:  P     for each parameter set: finish step s-1 (g_i = delta_i sum_p w_p Delta_p /
+                   (2 eps n_i), n_i = sum_p w_p over the pixels naming element(i); Adam),
+                   then theta+- = theta +- eps delta(seed_s)
              draw  theta+ and theta- (color, ID, UV targets) and the reference, same view
              G     per pixel: Delta_p = l(C+, T) - l(C-, T) into the loss history and, for
                    the per-pixel estimator, into the accumulators of the pixel's contributors
@@ -113,17 +114,17 @@ class Optimizer:
         self._shaders = []
         self.reset(seed)
 
-        shared = {**self.state.inputs()}
+        shared = self.state.inputs()
         defines = {"ESTIMATOR_GLOBAL": True} if estimator == "global" else {}
 
         # P: one compute node per parameter set; groups take turns (see the class docs).
-        groups = sorted({parameter_set.settings.group for parameter_set in asset.parameter_sets})
+        turns = sorted({parameter_set.settings.group for parameter_set in asset.parameter_sets})
         self.perturb_stage = gpu.ComputeStage(context, "sge-perturb", SORT_PERTURB)
         self.perturb_nodes = []
         for parameter_set in asset.parameter_sets:
             shader = self._compute("perturb.comp", defines)
-            phase = groups.index(parameter_set.settings.group)
-            inputs = {**shared, **parameter_set.perturb_inputs(self.loss_history, len(groups), phase)}
+            phase = turns.index(parameter_set.settings.group)
+            inputs = {**shared, **parameter_set.perturb_inputs(self.loss_history, len(turns), phase)}
             self.perturb_nodes.append(self.perturb_stage.add(f"perturb:{parameter_set.name}", shader,
                                                              parameter_set.perturb_groups(), inputs))
 
