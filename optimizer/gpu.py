@@ -104,7 +104,14 @@ class GpuContext:
         self.engine.extractTextureData(texture, self.gsg)
 
     # --- outputs -----------------------------------------------------------------------
+    def check_target_size(self, name: str, size: tuple[int, int]) -> None:
+        limit = self.gsg.getMaxTextureDimension()
+        if max(size) > limit > 0:
+            raise SgeError(f"the {name} would be {size[0]}x{size[1]} but '{self.renderer}' allows "
+                           f"at most {limit}x{limit}; use a smaller resolution or less supersampling")
+
     def make_buffer(self, name: str, sort: int, size: tuple[int, int], props: FrameBufferProperties) -> GraphicsOutput:
+        self.check_target_size(f"buffer '{name}'", size)
         buffer = self.engine.makeOutput(self.pipe, name, sort, props, WindowProperties.size(*size),
                                         GraphicsPipe.BF_refuse_window, self.gsg, self.host)
         if buffer is None:

@@ -101,6 +101,8 @@ class Optimizer:
             raise SgeError(f"supersampling must be an integer from 1 to 8, got {supersampling}")
         if not asset.parameter_sets:
             raise SgeError("nothing to optimise: every parameter set of the asset is frozen")
+        render_size = (resolution[0] * supersampling, resolution[1] * supersampling)
+        context.check_target_size("sge render targets", render_size)  # before making any buffer
         self.context = context
         self.asset = asset
         self.estimator = estimator
@@ -129,7 +131,6 @@ class Optimizer:
                                                              parameter_set.perturb_groups(), inputs))
 
         # The renders: theta+ and theta- share one node (instanced), the reference its own.
-        render_size = (resolution[0] * supersampling, resolution[1] * supersampling)
         self.plus_pass = gpu.RenderTargets(context, "sge-theta-plus", SORT_PLUS, render_size, background)
         self.minus_pass = gpu.RenderTargets(context, "sge-theta-minus", SORT_MINUS, render_size, background)
         self.reference_pass = gpu.RenderTargets(context, "sge-reference", SORT_REFERENCE, render_size, background)

@@ -84,3 +84,13 @@ def test_nothing_to_optimise(make_optimizer):
 def test_mesh_with_attribute_arrays_of_the_wrong_shape(attributes):
     with pytest.raises(SgeError):
         Mesh(POSITIONS, TRIANGLES, **attributes)
+
+
+def test_render_targets_beyond_the_gpu_limit(context, make_optimizer):
+    positions = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float32)
+    mesh = Mesh(positions, [[0, 1, 2]], color_settings=Settings(0.02, 0.01))
+    limit = context.gsg.getMaxTextureDimension()
+    buffers = context.engine.getNumWindows()
+    with pytest.raises(SgeError, match=r"allows at most .*smaller resolution or less supersampling"):
+        make_optimizer(mesh, geom_node("reference", positions, [[0, 1, 2]]), (limit // 2 + 1, 8), supersampling=2)
+    assert context.engine.getNumWindows() == buffers  # refused before any buffer was made
