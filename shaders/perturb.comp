@@ -1,18 +1,25 @@
 #version 430
-// P, the perturb pass: one invocation per parameter of one parameter set.
+// P, the perturb pass: one invocation per parameter of one parameter set (per texel for
+// texture kinds, PERTURBED_TEXTURE).
 // 1. Finish the previous step: g_i = delta_i * sum_p w_p Delta_p / (2 eps n) over the
 //    pixels in which element(i) was a contributor, n = sum_p w_p (per-pixel estimator;
 //    w_p = 1 or the contributor's weight in the pixel), or the whole image's Delta applied
 //    to every parameter (global estimator); then an Adam update of theta_i.
 // 2. Clear the accumulator half the coming G pass writes (the domain's owner set only).
 // 3. Write theta+ = theta + eps delta and theta- = theta - eps delta for the new seed into
-//    the buffer the renderer reads.
+//    the buffer or textures the renderer reads.
 #include "common.glsl"
 
 layout(local_size_x = 64) in;
 
 layout(r32f) uniform imageBuffer state;               // [theta, m, v] per parameter
+#ifdef PERTURBED_TEXTURE
+// Texture kinds: theta+ and theta- are ordinary 2D textures the renderer samples.
+layout(rgba32f) uniform writeonly image2D perturbed_plus;
+layout(rgba32f) uniform writeonly image2D perturbed_minus;
+#else
 layout(r32f) uniform writeonly imageBuffer perturbed; // [theta+ x N | theta- x N]
+#endif
 layout(r32i) uniform iimageBuffer accumulator;        // [parity][element][channel][ACCUMULATOR_ENTRIES]
 layout(r32i) uniform iimageBuffer loss_history;       // [slot][LOSS_SLOT_SIZE]
 
@@ -43,54 +50,77 @@ float bias_correction(float beta, int t) {
     return float(1.0lf - power);
 }
 
+// Finishes the previous step for parameter i (Adam update, if it was perturbed then and
+// had contributions) and returns its theta.
+float updated_theta(int i, int element) {
+    float theta = imageLoad(state, 3 * i).x;
+    int previous_step = STEP_INDEX - 1;
+    if (APPLY_UPDATE == 0 || previous_step % perturbation_period != perturbation_phase) return theta;
+#ifdef ESTIMATOR_GLOBAL
+    int slot = PREVIOUS_HISTORY_SLOT * LOSS_SLOT_SIZE;
+    double delta_sum = read_fixed(imageLoad(loss_history, slot + 2).x, imageLoad(loss_history, slot + 3).x);
+    float contributions = 1.0;
+#else
+    int base = (((1 - PARITY) * element_count + element) * channels + channel) * ACCUMULATOR_ENTRIES;
+    double delta_sum = read_fixed(imageLoad(accumulator, base).x, imageLoad(accumulator, base + 1).x);
+    float contributions = float(read_fixed(imageLoad(accumulator, base + 2).x, imageLoad(accumulator, base + 3).x));
+#endif
+    if (contributions <= 0.0) return theta;
+    // delta_i is the same for every pixel of a step, so G sums w_p Delta_p alone and the
+    // sign is applied here: g_i = delta_i * sum_p w_p Delta_p / (2 eps n).
+    float sign_i = perturbation_sign(uint(i), uint(set_id), uint(PREVIOUS_SEED));
+    float g = sign_i * float(delta_sum) / (2.0 * epsilon * PREVIOUS_EPSILON_SCALE * contributions);
+    float m = adam.x * imageLoad(state, 3 * i + 1).x + (1.0 - adam.x) * g;
+    float v = adam.y * imageLoad(state, 3 * i + 2).x + (1.0 - adam.y) * g * g;
+    int t = previous_step / perturbation_period + 1;  // this set's update count
+    float m_hat = m / bias_correction(adam.x, t);
+    float v_hat = v / bias_correction(adam.y, t);
+    theta -= learning_rate * LEARNING_RATE_SCALE * m_hat / (sqrt(v_hat) + adam.z);
+    theta = clamp(theta, value_range.x, value_range.y);
+    imageStore(state, 3 * i, vec4(theta));
+    imageStore(state, 3 * i + 1, vec4(m));
+    imageStore(state, 3 * i + 2, vec4(v));
+    return theta;
+}
+
+// eps * delta_i for this step's perturbation (0 when it is not this set's turn).
+float perturbation(int i) {
+    return STEP_INDEX % perturbation_period == perturbation_phase
+        ? epsilon * EPSILON_SCALE * perturbation_sign(uint(i), uint(set_id), uint(STEP_SEED)) : 0.0;
+}
+
 void main() {
-    int i = int(gl_GlobalInvocationID.x);
+    int invocation = int(gl_GlobalInvocationID.x);
 
     if (clears_accumulator != 0) {
         // The half the coming G writes; its last reader was the previous step's P.
         int half_size = element_count * channels * ACCUMULATOR_ENTRIES;
         int stride = int(gl_NumWorkGroups.x * gl_WorkGroupSize.x);
-        for (int j = i; j < half_size; j += stride) {
+        for (int j = invocation; j < half_size; j += stride) {
             imageStore(accumulator, PARITY * half_size + j, ivec4(0));
         }
     }
-    if (i >= parameter_count) return;
-
-    float theta = imageLoad(state, 3 * i).x;
-    int previous_step = STEP_INDEX - 1;
-    if (APPLY_UPDATE != 0 && previous_step % perturbation_period == perturbation_phase) {
-#ifdef ESTIMATOR_GLOBAL
-        int slot = PREVIOUS_HISTORY_SLOT * LOSS_SLOT_SIZE;
-        double delta_sum = read_fixed(imageLoad(loss_history, slot + 2).x,
-                                      imageLoad(loss_history, slot + 3).x);
-        float contributions = 1.0;
-#else
-        int base = (((1 - PARITY) * element_count + i / components) * channels + channel) * ACCUMULATOR_ENTRIES;
-        double delta_sum = read_fixed(imageLoad(accumulator, base).x,
-                                      imageLoad(accumulator, base + 1).x);
-        float contributions = float(read_fixed(imageLoad(accumulator, base + 2).x,
-                                               imageLoad(accumulator, base + 3).x));
-#endif
-        if (contributions > 0.0) {
-            // delta_i is the same for every pixel of a step, so G sums Delta_p alone and
-            // the sign is applied here: g_i = delta_i * sum_p w_p Delta_p / (2 eps n).
-            float sign_i = perturbation_sign(uint(i), uint(set_id), uint(PREVIOUS_SEED));
-            float g = sign_i * float(delta_sum) / (2.0 * epsilon * PREVIOUS_EPSILON_SCALE * contributions);
-            float m = adam.x * imageLoad(state, 3 * i + 1).x + (1.0 - adam.x) * g;
-            float v = adam.y * imageLoad(state, 3 * i + 2).x + (1.0 - adam.y) * g * g;
-            int t = previous_step / perturbation_period + 1;  // this set's update count
-            float m_hat = m / bias_correction(adam.x, t);
-            float v_hat = v / bias_correction(adam.y, t);
-            theta -= learning_rate * LEARNING_RATE_SCALE * m_hat / (sqrt(v_hat) + adam.z);
-            theta = clamp(theta, value_range.x, value_range.y);
-            imageStore(state, 3 * i, vec4(theta));
-            imageStore(state, 3 * i + 1, vec4(m));
-            imageStore(state, 3 * i + 2, vec4(v));
-        }
+#ifdef PERTURBED_TEXTURE
+    // One invocation per texel: its channels go to the two textures in one store each.
+    int texel = invocation;
+    if (texel >= parameter_count / components) return;
+    vec4 plus = vec4(0.0, 0.0, 0.0, 1.0), minus = vec4(0.0, 0.0, 0.0, 1.0);
+    for (int c = 0; c < components; ++c) {
+        int i = texel * components + c;
+        float theta = updated_theta(i, texel);
+        float offset = perturbation(i);
+        plus[c] = theta + offset;
+        minus[c] = theta - offset;
     }
-
-    float offset = STEP_INDEX % perturbation_period == perturbation_phase
-        ? epsilon * EPSILON_SCALE * perturbation_sign(uint(i), uint(set_id), uint(STEP_SEED)) : 0.0;
+    ivec2 xy = ivec2(texel % imageSize(perturbed_plus).x, texel / imageSize(perturbed_plus).x);
+    imageStore(perturbed_plus, xy, plus);
+    imageStore(perturbed_minus, xy, minus);
+#else
+    int i = invocation;
+    if (i >= parameter_count) return;
+    float theta = updated_theta(i, i / components);
+    float offset = perturbation(i);
     imageStore(perturbed, i, vec4(theta + offset));
     imageStore(perturbed, parameter_count + i, vec4(theta - offset));
+#endif
 }
