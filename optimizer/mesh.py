@@ -63,11 +63,13 @@ class Mesh:
             None keeps it frozen.
         barycentric_weights: weight each pixel's contribution to a vertex by the
             vertex's barycentric coordinate (False: every contributing pixel counts 1).
+        albedo: an ``optimizer.texture.TextureSet`` multiplying the vertex colors,
+            sampled at the vertex uvs (optimised or frozen).
     """
 
     def __init__(self, positions, triangles, colors=None, uvs=None,
                  position_settings: Settings | None = None, color_settings: Settings | None = None,
-                 barycentric_weights: bool = True, weight_power: float = 2.0):
+                 barycentric_weights: bool = True, weight_power: float = 2.0, albedo=None):
         positions = np.asarray(positions, np.float32)
         triangles = np.asarray(triangles)
         if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) == 0:
@@ -94,14 +96,30 @@ class Mesh:
         self.colors = ParameterSet("colors", colors, self.domain, color_settings, frozen=color_settings is None,
                                    channel=ATTRIBUTE_CHANNEL)
         self.uvs = ParameterSet("uvs", uvs, None, frozen=True)
+        self.albedo = albedo
+
+    @property
+    def _sets(self) -> list[ParameterSet]:
+        return [s for s in (self.positions, self.colors, self.uvs, self.albedo) if s is not None]
 
     @property
     def parameter_sets(self) -> list[ParameterSet]:
-        return [s for s in (self.positions, self.colors, self.uvs) if not s.frozen]
+        return [s for s in self._sets if not s.frozen]
 
     @property
     def domains(self) -> list[ContributorDomain]:
-        return [self.domain] if self.parameter_sets else []
+        domains = []
+        for parameter_set in self.parameter_sets:
+            if parameter_set.domain not in domains:
+                domains.append(parameter_set.domain)
+        return domains
+
+    def side_inputs(self, side: int) -> dict:
+        """Inputs that differ between the theta+ (0) and theta- (1) renders."""
+        inputs = {}
+        for parameter_set in self._sets:
+            inputs.update(parameter_set.side_inputs(side))
+        return inputs
 
     def make_node(self) -> NodePath:
         """A node drawing this mesh from the GPU buffers; set ``side`` 0/1 above it."""
@@ -117,16 +135,19 @@ class Mesh:
         node.setBounds(OmniBoundingVolume())
         node.setFinal(True)
         path = NodePath(node)
-        path.setShader(raster_shader("mesh.vert", "surface.frag"))
+        path.setShader(raster_shader("mesh.vert", "surface.frag", {"ALBEDO_TEXTURE": True} if self.albedo else None))
         path.setTwoSided(True)
         path.setShaderInputs(triangles=self.triangles, positions=self.positions.perturbed,
                              colors=self.colors.perturbed, uvs=self.uvs.perturbed)
         return path
 
 
-def reference_node(model: NodePath) -> NodePath:
-    """Prepare a Panda3D model to be drawn as the reference, with our shading."""
-    model.setShader(raster_shader("reference.vert", "surface.frag"), 10)
+def reference_node(model: NodePath, albedo=None) -> NodePath:
+    """Prepare a Panda3D model to be drawn as the reference, with our shading; ``albedo``
+    (a Texture) multiplies its vertex colors, as an optimised mesh's albedo map does."""
+    model.setShader(raster_shader("reference.vert", "surface.frag", {"ALBEDO_TEXTURE": True} if albedo else None), 10)
+    if albedo is not None:
+        model.setShaderInput("albedo", albedo, 10)
     model.setTwoSided(True)
     model.node().setBounds(OmniBoundingVolume())
     model.node().setFinal(True)

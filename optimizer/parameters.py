@@ -122,6 +122,10 @@ class ParameterSet:
         gpu.upload(self.state, self._state_of(values))
         gpu.upload(self.perturbed, np.concatenate([values.ravel()] * 2))
 
+    def upload_copies(self, plus: np.ndarray, minus: np.ndarray) -> None:
+        """Set theta+ and theta- explicitly (checks such as finite differences)."""
+        gpu.upload(self.perturbed, np.concatenate([np.ravel(plus), np.ravel(minus)]).astype(np.float32))
+
     def values(self, context: gpu.GpuContext) -> np.ndarray:
         """theta, read back from the GPU."""
         return gpu.read_buffer(context, self.state).reshape(-1, 3)[:, 0].reshape(self.shape)
@@ -154,6 +158,13 @@ class ParameterSet:
             "perturbation_period": period,
             "perturbation_phase": phase,
         }
+
+    # Extra #defines of this kind's P shader.
+    perturb_defines: dict[str, object] = {}
+
+    def side_inputs(self, side: int) -> dict:
+        """Shader inputs that differ between the theta+ (side 0) and theta- (1) renders."""
+        return {}
 
     def perturb_groups(self) -> tuple[int, int, int]:
         # The owner also clears the accumulator entries of every element.

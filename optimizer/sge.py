@@ -72,6 +72,8 @@ class Optimizer:
         asset: what is optimised: has ``parameter_sets``, ``domains`` and ``make_node()``
             (e.g. ``optimizer.mesh.Mesh``).
         reference: the Panda3D model to match, drawn with the same shading.
+        reference_albedo: a texture multiplying the reference's vertex colors, as the
+            asset's albedo map does (None: none).
         resolution: (width, height) of the render targets.
         estimator: "per-pixel" (default) or "global" (SPSA: the whole image's Delta for
             every parameter).
@@ -94,7 +96,7 @@ class Optimizer:
                  estimator: str = "per-pixel", seed: int = 0,
                  learning_rate_schedule: Callable[[int], float] = lambda step: 1.0,
                  epsilon_schedule: Callable[[int], float] = lambda step: 1.0,
-                 supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0)):
+                 supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), reference_albedo=None):
         if estimator not in ESTIMATORS:
             raise SgeError(f"unknown estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
         if not (isinstance(supersampling, int) and 1 <= supersampling <= 8):
@@ -124,7 +126,7 @@ class Optimizer:
         self.perturb_stage = gpu.ComputeStage(context, "sge-perturb", SORT_PERTURB)
         self.perturb_nodes = []
         for parameter_set in asset.parameter_sets:
-            shader = self._compute("perturb.comp", defines)
+            shader = self._compute("perturb.comp", {**defines, **parameter_set.perturb_defines})
             phase = turns.index(parameter_set.settings.group)
             inputs = {**shared, **parameter_set.perturb_inputs(self.loss_history, len(turns), phase)}
             self.perturb_nodes.append(self.perturb_stage.add(f"perturb:{parameter_set.name}", shader,
@@ -136,10 +138,10 @@ class Optimizer:
         self.reference_pass = gpu.RenderTargets(context, "sge-reference", SORT_REFERENCE, render_size, background)
         self.asset_node = asset.make_node()
         for side, render in enumerate((self.plus_pass, self.minus_pass)):
-            render.scene.setShaderInputs(side=side, **self.view.inputs())
+            render.scene.setShaderInputs(side=side, **self.view.inputs(), **asset.side_inputs(side))
             self.asset_node.instanceTo(render.scene)
         self.reference_pass.scene.setShaderInputs(**self.view.inputs())
-        reference_node(reference.copyTo(self.reference_pass.scene))
+        reference_node(reference.copyTo(self.reference_pass.scene), reference_albedo)
 
         # G: per-pixel, one scatter pass per contributor domain (the first also records
         # the loss); global, one pass summing the loss and Delta over the image.
@@ -238,8 +240,7 @@ class Optimizer:
         self.finish()
         for parameter_set in self.asset.parameter_sets:
             theta = parameter_set.values(self.context).ravel()
-            copies = [np.asarray(side.get(parameter_set, theta), np.float32).ravel() for side in (plus, minus)]
-            gpu.upload(parameter_set.perturbed, np.concatenate(copies))
+            parameter_set.upload_copies(plus.get(parameter_set, theta), minus.get(parameter_set, theta))
         self._set_state(self.step_index, False)
         self.view.set(model_view_projection)
         self.perturb_stage.buffer.setActive(False)

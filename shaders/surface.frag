@@ -6,12 +6,20 @@ in vec3 surface_color;
 in vec2 surface_uv;
 in vec2 surface_barycentric;
 
+#ifdef ALBEDO_TEXTURE
+uniform sampler2D albedo;
+#endif
+
 layout(location = 0) out vec4 out_color;
 layout(location = 1) out vec4 out_id;
 layout(location = 2) out vec4 out_uv;
 
 void main() {
-    out_color = vec4(surface_color, 1.0);
+    vec3 color = surface_color;
+#ifdef ALBEDO_TEXTURE
+    color *= texture(albedo, surface_uv).rgb;
+#endif
+    out_color = vec4(color, 1.0);
     out_id = vec4(float(gl_PrimitiveID + 1), 0.0, 0.0, 1.0);
     out_uv = vec4(surface_uv, surface_barycentric);
 }

@@ -41,6 +41,17 @@ def triangle_ids(images, side):
     return images[side, "id"][..., 0].round().astype(int) - 1
 
 
+def one_step_without_coverage_flips(context, optimizer, view):
+    """One step, then (its target images, Delta_p, the triangle per pixel), checking that
+    both renders cover the same pixels with the same triangles (geometry held still)."""
+    optimizer.step(view)
+    optimizer.sync()
+    images = target_images(context, optimizer)
+    ids = triangle_ids(images, "plus")
+    assert np.array_equal(ids, triangle_ids(images, "minus"))
+    return images, pixel_deltas(images), ids
+
+
 @pytest.mark.parametrize("steps", [1, 2])  # the accumulator halves alternate
 def test_accumulator_is_the_sum_over_contributing_pixels(context, make_optimizer, steps):
     """Uniform weights, positions and colors perturbed together. Geometry: every pixel of
@@ -103,13 +114,7 @@ def test_barycentric_weights(context, make_optimizer, identity_view, weight_powe
     mesh = Mesh(positions, triangles, colors, color_settings=Settings(0.05, 0.0),
                 barycentric_weights=True, weight_power=weight_power)
     optimizer = make_optimizer(mesh, geom_node("reference", positions, triangles, target_colors), (32, 32), seed=2)
-    optimizer.step(identity_view)
-    optimizer.sync()
-
-    images = target_images(context, optimizer)
-    delta = pixel_deltas(images)
-    ids = triangle_ids(images, "plus")
-    assert np.array_equal(ids, triangle_ids(images, "minus"))
+    images, delta, ids = one_step_without_coverage_flips(context, optimizer, identity_view)
     x, y = pixel_centres(32, 32)
     expected = {power: np.zeros((2, len(positions))) for power in (1.0, weight_power)}
     for row, col in np.argwhere(ids >= 0):

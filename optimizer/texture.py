@@ -1,0 +1,105 @@
+"""Texture maps as parameter sets: every texel channel is a parameter. P writes theta+ and
+theta- as ordinary 2D textures that the render samples like any texture; contributors of
+a pixel are the texels of its sample's footprint, found from the UV targets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from panda3d.core import SamplerState, Texture
+
+from .errors import SgeError
+from .parameters import PERTURB_GROUP, ContributorDomain, ParameterSet, Settings
+
+MAX_TEXTURE_SIZE = 16384
+
+
+class TexelDomain(ContributorDomain):
+    """Contributors = the 4 texels a bilinear sample at the pixel's UV reads, weighted by
+    their bilinear weights (``bilinear_weights``; else each counts 1) for a magnified
+    sample. Only pixels both renders give to the same triangle count: a coverage flip's
+    Delta belongs to the geometry."""
+
+    gradient_shader = "gradient_texels.comp"
+
+    def __init__(self, name: str, width: int, height: int, bilinear_weights: bool = True):
+        super().__init__(f"{name}-texels", width * height)
+        self.size = (width, height)
+        self.bilinear_weights = bilinear_weights
+
+    def gradient_inputs(self, targets: dict) -> dict:
+        return {"accumulator": self.accumulator, "element_count": self.element_count,
+                "texture_width": self.size[0], "texture_height": self.size[1],
+                "bilinear_weights": int(self.bilinear_weights),
+                "uv_plus": targets["uv_plus"], "uv_minus": targets["uv_minus"]}
+
+
+def float_texture(name: str, values: np.ndarray) -> Texture:
+    """An RGBA32F 2D texture from (H, W, C) values, row 0 at v = 0 (GL convention)."""
+    height, width, channels = values.shape
+    rgba = np.zeros((height, width, 4), np.float32)
+    rgba[..., 3] = 1.0
+    rgba[..., :channels] = values
+    texture = Texture(name)
+    texture.setup2dTexture(width, height, Texture.T_float, Texture.F_rgba32)
+    texture.setRamImage(rgba[..., [2, 1, 0, 3]].tobytes())  # Panda3D keeps RGBA as BGRA
+    texture.setWrapU(SamplerState.WM_repeat)
+    texture.setWrapV(SamplerState.WM_repeat)
+    texture.setMinfilter(SamplerState.FT_linear)
+    texture.setMagfilter(SamplerState.FT_linear)
+    return texture
+
+
+class TextureSet(ParameterSet):
+    """A texture map of (H, W, C) values, C in 1..4, row 0 at v = 0.
+
+    ``shader_input`` names the sampler the surface shader reads (e.g. "albedo").
+    ``bilinear_weights``: weight a texel's share of a pixel by its bilinear weight (the
+    pixel's exact sensitivity to it); False counts every named texel 1, so the
+    un-normalised accumulation is SPEC.md's estimate of the summed loss's gradient.
+    """
+
+    def __init__(self, shader_input: str, values, settings: Settings | None = None, frozen: bool = False,
+                 bilinear_weights: bool = True):
+        values = np.asarray(values, np.float32)
+        if values.ndim != 3 or not 1 <= values.shape[2] <= 4:
+            raise SgeError(f"texture '{shader_input}': expected (height, width, channels) values, got {values.shape}")
+        height, width, channels = values.shape
+        if not (1 <= width <= MAX_TEXTURE_SIZE and 1 <= height <= MAX_TEXTURE_SIZE):
+            raise SgeError(f"texture '{shader_input}' is {width}x{height}; sizes from 1 to {MAX_TEXTURE_SIZE} work")
+        domain = None if frozen else TexelDomain(shader_input, width, height, bilinear_weights)
+        super().__init__(shader_input, values.reshape(-1, channels), domain, settings, frozen=frozen)
+        self.shader_input = shader_input
+        self.texture_shape = values.shape
+        self.plus = float_texture(f"{shader_input}-plus", values)
+        self.minus = float_texture(f"{shader_input}-minus", values)
+
+    def load(self, values: np.ndarray) -> None:
+        values = np.asarray(values, np.float32).reshape(self.texture_shape)
+        super().load(values.reshape(-1, self.texture_shape[2]))
+        self.upload_copies(values, values)
+
+    def upload_copies(self, plus: np.ndarray, minus: np.ndarray) -> None:
+        for texture, values in ((self.plus, plus), (self.minus, minus)):
+            fresh = float_texture(texture.getName(), np.asarray(values, np.float32).reshape(self.texture_shape))
+            texture.setRamImage(fresh.getRamImage())
+
+    def texture_values(self, context) -> np.ndarray:
+        """theta as (H, W, C), read back from the GPU."""
+        return self.values(context).reshape(self.texture_shape)
+
+    def side_inputs(self, side: int) -> dict:
+        return {self.shader_input: (self.plus, self.minus)[side]}
+
+    def perturb_inputs(self, loss_history, period: int, phase: int) -> dict:
+        inputs = super().perturb_inputs(loss_history, period, phase)
+        del inputs["perturbed"]
+        inputs.update(perturbed_plus=self.plus, perturbed_minus=self.minus)
+        return inputs
+
+    perturb_defines = {"PERTURBED_TEXTURE": True}
+
+    def perturb_groups(self) -> tuple[int, int, int]:
+        texels = self.texture_shape[0] * self.texture_shape[1]
+        return (math.ceil(texels / PERTURB_GROUP), 1, 1)

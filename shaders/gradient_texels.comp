@@ -1,0 +1,104 @@
+#version 430
+// G for texture maps: one invocation per pixel. The contributors of a (sub-)sample are the
+// 4 texels a bilinear fetch at its UV reads, weighted by their bilinear weights, from the
+// theta+ and the theta- UV targets (their union; a texel named by both takes its larger
+// weight). Only samples both renders give to the same triangle count: where coverage
+// flips, Delta is the geometry's, and it would drown the texels' few 1/255.
+// Every channel of a texel shares its contributor set: G accumulates sum_p w_p Delta_p
+// and sum_p w_p per texel; P applies delta_i / (2 eps) per channel.
+#include "common.glsl"
+#include "targets.glsl"
+#include "loss_record.glsl"
+
+layout(local_size_x = 8, local_size_y = 8) in;
+uniform sampler2D uv_plus;                     // .xy: the sample's texture coordinates
+uniform sampler2D uv_minus;
+layout(r32i) uniform iimageBuffer accumulator; // [parity][texel][ACCUMULATOR_ENTRIES]
+uniform int element_count;
+uniform int texture_width;
+uniform int texture_height;
+uniform int records_loss;                      // 1: this pass also records the step's loss
+uniform int bilinear_weights;                  // 0: every named texel weighs 1
+
+void accumulate(int texel, float delta, float weight) {
+    int base = (PARITY * element_count + texel) * ACCUMULATOR_ENTRIES;
+    ATOMIC_ADD_FIXED(accumulator, base, to_fixed(weight * delta));
+    ATOMIC_ADD_FIXED(accumulator, base + 2, to_fixed(weight));
+}
+
+// A pixel's sub-samples read the same few texels over and over: their weights are summed
+// here first, so each texel costs one set of atomics per pixel.
+const int PIXEL_CONTRIBUTORS = 16;
+int contributor_texel[PIXEL_CONTRIBUTORS];
+float contributor_weight[PIXEL_CONTRIBUTORS];
+int contributor_count = 0;
+float pixel_delta = 0.0;
+
+void contribute(int texel, float weight) {
+    if (weight <= 0.0) return;
+    for (int k = 0; k < contributor_count; ++k) {
+        if (contributor_texel[k] == texel) { contributor_weight[k] += weight; return; }
+    }
+    if (contributor_count < PIXEL_CONTRIBUTORS) {
+        contributor_texel[contributor_count] = texel;
+        contributor_weight[contributor_count] = weight;
+        ++contributor_count;
+        return;
+    }
+    accumulate(texel, pixel_delta, weight);  // list full: straight to the atomics
+}
+
+// The 4 texels (repeat wrapping) and bilinear weights of a sample at uv.
+void bilinear(vec2 uv, out ivec4 texels, out vec4 weights) {
+    vec2 size = vec2(texture_width, texture_height);
+    vec2 t = uv * size - 0.5;
+    vec2 base = floor(t);
+    vec2 f = t - base;
+    ivec2 lo = ivec2(mod(base, size));
+    ivec2 hi = ivec2(mod(base + 1.0, size));
+    texels = ivec4(lo.y * texture_width + lo.x, lo.y * texture_width + hi.x,
+                   hi.y * texture_width + lo.x, hi.y * texture_width + hi.x);
+    weights = bilinear_weights != 0
+        ? vec4((1.0 - f.x) * (1.0 - f.y), f.x * (1.0 - f.y), (1.0 - f.x) * f.y, f.x * f.y)
+        : vec4(1.0);
+}
+
+void accumulate_subpixel(ivec2 q, float share) {
+    int id_p = decode_id(texelFetch(id_plus, q, 0).x);
+    int id_m = decode_id(texelFetch(id_minus, q, 0).x);
+    if (id_p < 0 || id_p != id_m) return;
+    ivec4 plus_texels, minus_texels;
+    vec4 plus_weights, minus_weights;
+    bilinear(texelFetch(uv_plus, q, 0).xy, plus_texels, plus_weights);
+    bilinear(texelFetch(uv_minus, q, 0).xy, minus_texels, minus_weights);
+    for (int k = 0; k < 4; ++k) {
+        float weight = plus_weights[k];
+        for (int j = 0; j < 4; ++j) if (minus_texels[j] == plus_texels[k]) weight = max(weight, minus_weights[j]);
+        contribute(plus_texels[k], share * weight);
+    }
+    for (int k = 0; k < 4; ++k) {
+        if (any(equal(plus_texels, ivec4(minus_texels[k])))) continue;
+        contribute(minus_texels[k], share * minus_weights[k]);
+    }
+}
+
+void main() {
+    ivec2 pixel = ivec2(gl_GlobalInvocationID.xy);
+    PixelSample s;
+    if (records_loss != 0) {
+        s = read_pixel(pixel);
+        record_loss(s);
+        if (!pixel_covered(pixel)) return;
+    } else {
+        if (!pixel_covered(pixel)) return;
+        s = read_pixel(pixel);
+    }
+    pixel_delta = s.loss_plus - s.loss_minus;
+    float share = 1.0 / float(SUPERSAMPLING * SUPERSAMPLING);
+    for (int k = 0; k < SUPERSAMPLING * SUPERSAMPLING; ++k) {
+        accumulate_subpixel(subpixel(pixel, k), share);
+    }
+    for (int k = 0; k < contributor_count; ++k) {
+        accumulate(contributor_texel[k], pixel_delta, contributor_weight[k]);
+    }
+}
