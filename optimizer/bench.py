@@ -41,3 +41,27 @@ def bench_cube(resolution: int, steps: int, seeds: int, estimator: str, first_se
         "seeds": seeds,
         "wall_s": time.perf_counter() - started,
     }
+
+
+def bench_texture(resolution: int, steps: int, seed: int = 0) -> dict:
+    """The smiley texture fit: psnr_texture, psnr_views after ``steps`` steps."""
+    from .scenarios.texture import TextureScenario
+    started = time.perf_counter()
+    context = GpuContext.headless()
+    scenario = TextureScenario(context, resolution)
+    result = scenario.run(seed, steps, progress=lambda step: log(f"texture: step {step}"))
+    scenario.optimizer.verify_shaders()
+    return {
+        "scenario": "texture",
+        "psnr_texture": result["psnr_texture"],
+        "psnr_views": result["psnr_views"],
+        "seen_texels": result["seen_texels"],
+        "ms_per_step": result["ms_per_step"],
+        "steps_per_s": 1000.0 / result["ms_per_step"],
+        "params": scenario.params,
+        "device": context.renderer,
+        "res": resolution,
+        "steps": steps,
+        "seed": seed,
+        "wall_s": time.perf_counter() - started,
+    }

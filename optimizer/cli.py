@@ -60,6 +60,21 @@ def cube(res, steps, seeds, estimator, as_json):
     sys.stdout.write("\n")
 
 
+@bench.command()
+@click.option("--steps", default=3000, show_default=True, callback=_positive, help="Optimisation steps.")
+@click.option("--res", default=256, show_default=True, callback=_positive, help="Image width and height in pixels.")
+@click.option("--seed", default=0, show_default=True, help="Run seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the default output).")
+def texture(steps, res, seed, as_json):
+    """The smiley texture fit: psnr_texture, psnr_views (SPEC.md), ms per step, params."""
+    from .bench import bench_texture
+    if res > MAX_RESOLUTION:
+        raise click.BadParameter(f"must be at most {MAX_RESOLUTION}, got {res}", param_hint="--res")
+    result = bench_texture(res, steps, seed)
+    json.dump(result, sys.stdout, indent=None if as_json else 2)
+    sys.stdout.write("\n")
+
+
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/demo"), show_default=True,
               help="Output directory (replaced if it exists).")

@@ -65,11 +65,13 @@ class Mesh:
             vertex's barycentric coordinate (False: every contributing pixel counts 1).
         albedo: an ``optimizer.texture.TextureSet`` multiplying the vertex colors,
             sampled at the vertex uvs (optimised or frozen).
+        normals: (V, 3) vertex normals; given, the mesh is lit (Lambert + ambient under
+            the optimizer's per-step light), else unlit.
     """
 
     def __init__(self, positions, triangles, colors=None, uvs=None,
                  position_settings: Settings | None = None, color_settings: Settings | None = None,
-                 barycentric_weights: bool = True, weight_power: float = 2.0, albedo=None):
+                 barycentric_weights: bool = True, weight_power: float = 2.0, albedo=None, normals=None):
         positions = np.asarray(positions, np.float32)
         triangles = np.asarray(triangles)
         if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) == 0:
@@ -84,7 +86,9 @@ class Mesh:
         vertex_count = len(positions)
         colors = np.ones((vertex_count, 3), np.float32) if colors is None else np.asarray(colors, np.float32)
         uvs = np.zeros((vertex_count, 2), np.float32) if uvs is None else np.asarray(uvs, np.float32)
-        for name, values, width in (("colors", colors, 3), ("uvs", uvs, 2)):
+        self.lit = normals is not None
+        normals = np.zeros((vertex_count, 3), np.float32) if normals is None else np.asarray(normals, np.float32)
+        for name, values, width in (("colors", colors, 3), ("uvs", uvs, 2), ("normals", normals, 3)):
             if values.shape != (vertex_count, width):
                 raise SgeError(f"the mesh's {name} must be ({vertex_count}, {width}) like its vertices, "
                                f"got shape {values.shape}")
@@ -96,11 +100,12 @@ class Mesh:
         self.colors = ParameterSet("colors", colors, self.domain, color_settings, frozen=color_settings is None,
                                    channel=ATTRIBUTE_CHANNEL)
         self.uvs = ParameterSet("uvs", uvs, None, frozen=True)
+        self.normals = ParameterSet("normals", normals, None, frozen=True)
         self.albedo = albedo
 
     @property
     def _sets(self) -> list[ParameterSet]:
-        return [s for s in (self.positions, self.colors, self.uvs, self.albedo) if s is not None]
+        return [s for s in (self.positions, self.colors, self.uvs, self.normals, self.albedo) if s is not None]
 
     @property
     def parameter_sets(self) -> list[ParameterSet]:
@@ -135,17 +140,23 @@ class Mesh:
         node.setBounds(OmniBoundingVolume())
         node.setFinal(True)
         path = NodePath(node)
-        path.setShader(raster_shader("mesh.vert", "surface.frag", {"ALBEDO_TEXTURE": True} if self.albedo else None))
+        path.setShader(raster_shader("mesh.vert", "surface.frag", shading_defines(self.albedo is not None, self.lit)))
         path.setTwoSided(True)
         path.setShaderInputs(triangles=self.triangles, positions=self.positions.perturbed,
-                             colors=self.colors.perturbed, uvs=self.uvs.perturbed)
+                             colors=self.colors.perturbed, uvs=self.uvs.perturbed, normals=self.normals.perturbed)
         return path
 
 
-def reference_node(model: NodePath, albedo=None) -> NodePath:
+def shading_defines(albedo: bool, lit: bool) -> dict:
+    """The surface shader's variant: an albedo texture, lighting."""
+    return {key: True for key, wanted in (("ALBEDO_TEXTURE", albedo), ("LIT", lit)) if wanted}
+
+
+def reference_node(model: NodePath, albedo=None, lit: bool = False) -> NodePath:
     """Prepare a Panda3D model to be drawn as the reference, with our shading; ``albedo``
-    (a Texture) multiplies its vertex colors, as an optimised mesh's albedo map does."""
-    model.setShader(raster_shader("reference.vert", "surface.frag", {"ALBEDO_TEXTURE": True} if albedo else None), 10)
+    (a Texture) multiplies its vertex colors, as an optimised mesh's albedo map does, and
+    ``lit`` lights it with its own normals like a lit mesh."""
+    model.setShader(raster_shader("reference.vert", "surface.frag", shading_defines(albedo is not None, lit)), 10)
     if albedo is not None:
         model.setShaderInput("albedo", albedo, 10)
     model.setTwoSided(True)

@@ -141,7 +141,7 @@ class Optimizer:
             render.scene.setShaderInputs(side=side, **self.view.inputs(), **asset.side_inputs(side))
             self.asset_node.instanceTo(render.scene)
         self.reference_pass.scene.setShaderInputs(**self.view.inputs())
-        reference_node(reference.copyTo(self.reference_pass.scene), reference_albedo)
+        reference_node(reference.copyTo(self.reference_pass.scene), reference_albedo, getattr(asset, "lit", False))
 
         # G: per-pixel, one scatter pass per contributor domain (the first also records
         # the loss); global, one pass summing the loss and Delta over the image.
@@ -201,10 +201,13 @@ class Optimizer:
             epsilon_scale=self.epsilon_schedule(step),
         )
 
-    def step(self, model_view_projection: np.ndarray) -> None:
-        """One SGE step seen from ``model_view_projection`` (4x4, column vectors)."""
+    def step(self, model_view_projection: np.ndarray, light=None) -> None:
+        """One SGE step seen from ``model_view_projection`` (4x4, column vectors), lit
+        (lit assets) by ``light`` = (direction towards it in model space, ambient)."""
         self._set_state(self.step_index, self.pending_update)
         self.view.set(model_view_projection)
+        if light is not None:
+            self.view.set_light(*light)
         self.context.render_frame()
         self.pending_update = True
         self.step_index += 1
@@ -231,7 +234,7 @@ class Optimizer:
         total = (history[slots, 1].astype(np.int64) << 32) + low
         return total / FIXED_SCALE / (self.resolution[0] * self.resolution[1])
 
-    def loss_pair(self, model_view_projection: np.ndarray, plus: dict, minus: dict) -> tuple[float, float]:
+    def loss_pair(self, model_view_projection: np.ndarray, plus: dict, minus: dict, light=None) -> tuple[float, float]:
         """The summed pixel losses (L(theta+), L(theta-)) of explicitly given copies.
 
         ``plus``/``minus`` map parameter sets to values (sets left out keep theta). For
@@ -243,6 +246,8 @@ class Optimizer:
             parameter_set.upload_copies(plus.get(parameter_set, theta), minus.get(parameter_set, theta))
         self._set_state(self.step_index, False)
         self.view.set(model_view_projection)
+        if light is not None:
+            self.view.set_light(*light)
         self.perturb_stage.buffer.setActive(False)
         try:
             self.context.render_frame()
@@ -257,7 +262,8 @@ class Optimizer:
         delta = ((slot[3] << 32) + (slot[2] & 0xFFFFFFFF)) / FIXED_SCALE
         return loss + delta / 2, loss - delta / 2
 
-    def snapshot(self, model_view_projection: np.ndarray, filter_factor: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def snapshot(self, model_view_projection: np.ndarray, filter_factor: int | None = None,
+                 light=None) -> tuple[np.ndarray, np.ndarray]:
         """(current asset, reference) rendered from a view, as linear (H, W, 4) arrays.
 
         By default at the image resolution, box-filtered from the supersampled render as
@@ -267,7 +273,7 @@ class Optimizer:
         factor = self.supersampling if filter_factor is None else filter_factor
         if self.supersampling % factor:
             raise SgeError(f"filter factor {factor} does not divide the supersampling {self.supersampling}")
-        self.loss_pair(model_view_projection, {}, {})
+        self.loss_pair(model_view_projection, {}, {}, light)
         return tuple(_box_filter(gpu.read_texture(self.context, target.color), factor)
                      for target in (self.plus_pass, self.reference_pass))
 

@@ -5,14 +5,31 @@ a pixel are the texels of its sample's footprint, found from the UV targets."""
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 from panda3d.core import SamplerState, Texture
 
 from .errors import SgeError
+from .images import linear_to_srgb8, save_png
 from .parameters import PERTURB_GROUP, ContributorDomain, ParameterSet, Settings
 
 MAX_TEXTURE_SIZE = 16384
+
+
+def _atomic_write(path: Path, write) -> None:
+    """``write(handle)`` into a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 class TexelDomain(ContributorDomain):
@@ -66,6 +83,7 @@ class TextureSet(ParameterSet):
         if values.ndim != 3 or not 1 <= values.shape[2] <= 4:
             raise SgeError(f"texture '{shader_input}': expected (height, width, channels) values, got {values.shape}")
         height, width, channels = values.shape
+        frozen = frozen or settings is None  # no settings: drawn, never optimised
         if not (1 <= width <= MAX_TEXTURE_SIZE and 1 <= height <= MAX_TEXTURE_SIZE):
             raise SgeError(f"texture '{shader_input}' is {width}x{height}; sizes from 1 to {MAX_TEXTURE_SIZE} work")
         domain = None if frozen else TexelDomain(shader_input, width, height, bilinear_weights)
@@ -88,6 +106,30 @@ class TextureSet(ParameterSet):
     def texture_values(self, context) -> np.ndarray:
         """theta as (H, W, C), read back from the GPU."""
         return self.values(context).reshape(self.texture_shape)
+
+    def save_float(self, context, path) -> None:
+        """Write theta as a float32 .npy (H, W, C), row 0 at v = 0: loads back bit-identical."""
+        values = self.texture_values(context)
+        _atomic_write(Path(path), lambda handle: np.save(handle, values, allow_pickle=False))
+
+    def load_float(self, path) -> None:
+        """Read theta from a file written by ``save_float``."""
+        try:
+            values = np.load(Path(path), allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise SgeError(f"cannot read texture '{path}': {error}; give a .npy written by save_float") from None
+        if values.shape != self.texture_shape or values.dtype != np.float32:
+            raise SgeError(f"texture '{path}' is {values.dtype} {values.shape}, expected float32 {self.texture_shape}")
+        if not np.all(np.isfinite(values)):
+            raise SgeError(f"texture '{path}' contains NaN or Inf; it is not a usable texture")
+        self.load(values)
+
+    def export_png(self, context, path) -> None:
+        """Write theta (linear) as an 8-bit sRGB PNG, top row = v = 1 as image viewers show."""
+        values = self.texture_values(context)
+        if values.shape[2] == 1:
+            values = np.repeat(values, 3, axis=2)
+        save_png(Path(path), linear_to_srgb8(values[::-1]))
 
     def side_inputs(self, side: int) -> dict:
         return {self.shader_input: (self.plus, self.minus)[side]}

@@ -4,7 +4,7 @@ that every render pass reads, so moving the camera costs one write per step."""
 from __future__ import annotations
 
 import numpy as np
-from panda3d.core import LMatrix4f, PTA_LMatrix4f
+from panda3d.core import LMatrix4f, LVecBase4f, PTA_LMatrix4f, PTA_LVecBase4f
 
 
 def perspective(tan_half_fov: float, near: float = 1.0, far: float = 50.0) -> np.ndarray:
@@ -38,11 +38,24 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     return m
 
 
+def random_direction(rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random unit vector."""
+    v = rng.standard_normal(3)
+    return v / np.linalg.norm(v)
+
+
 class View:
-    """The shared ``model_view_projection`` shader input."""
+    """The shared ``model_view_projection`` and ``light`` shader inputs."""
 
     def __init__(self):
         self.matrices = PTA_LMatrix4f.emptyArray(1)
+        self.lights = PTA_LVecBase4f.emptyArray(1)
+        self.lights[0] = LVecBase4f(0.0, 0.0, 1.0, 1.0)  # unlit until a light is set
+
+    def set_light(self, direction, ambient: float) -> None:
+        """A directional light towards ``direction`` (model space) plus ``ambient``."""
+        x, y, z = np.asarray(direction, np.float64) / np.linalg.norm(direction)
+        self.lights[0] = LVecBase4f(x, y, z, ambient)
 
     def set(self, model_view_projection: np.ndarray) -> None:
         """Set from a column-vector (OpenGL-style) 4x4 matrix."""
@@ -51,4 +64,4 @@ class View:
         self.matrices[0] = LMatrix4f(*np.asarray(model_view_projection, np.float32).T.ravel())
 
     def inputs(self) -> dict:
-        return {"model_view_projection": self.matrices}
+        return {"model_view_projection": self.matrices, "light": self.lights}

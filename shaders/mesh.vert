@@ -9,10 +9,12 @@ uniform isamplerBuffer triangles;   // vertex index per triangle corner
 uniform samplerBuffer positions;    // xyz per vertex, [theta+ | theta-]
 uniform samplerBuffer colors;       // rgb per vertex, [theta+ | theta-]
 uniform samplerBuffer uvs;          // uv per vertex, [theta+ | theta-]
+uniform samplerBuffer normals;      // xyz per vertex, [theta+ | theta-] (lit meshes)
 uniform int side;
 
 out vec3 surface_color;
 out vec2 surface_uv;
+out vec3 surface_normal;
 out vec2 surface_barycentric;  // of corners 0 and 1, for G's per-vertex weights
 
 vec3 fetch3(samplerBuffer data, int vertex) {
@@ -23,6 +25,7 @@ vec3 fetch3(samplerBuffer data, int vertex) {
 void main() {
     int vertex = texelFetch(triangles, gl_VertexID).x;
     surface_color = fetch3(colors, vertex);
+    surface_normal = fetch3(normals, vertex);
     int uv_base = side * (textureSize(uvs) / 2) + 2 * vertex;
     surface_uv = vec2(texelFetch(uvs, uv_base).x, texelFetch(uvs, uv_base + 1).x);
     int corner = gl_VertexID % 3;

@@ -5,15 +5,18 @@
 
 in vec4 p3d_Vertex;
 in vec4 p3d_Color;
+in vec3 p3d_Normal;
 in vec2 p3d_MultiTexCoord0;
 
 out vec3 surface_color;
 out vec2 surface_uv;
+out vec3 surface_normal;
 out vec2 surface_barycentric;
 
 void main() {
     surface_color = p3d_Color.rgb;
     surface_uv = p3d_MultiTexCoord0;
+    surface_normal = p3d_Normal;
     surface_barycentric = vec2(0.0);
     gl_Position = project(p3d_Vertex.xyz);
 }

@@ -82,3 +82,42 @@ def test_albedo_fit_recovers_the_texture(context, make_optimizer, identity_view)
     losses = optimizer.losses()
     assert losses[-10:].mean() < 0.05 * losses[:10].mean()
     assert after < 0.2 * before, (before, after)
+
+
+def test_saved_float_texture_loads_back_bit_identical_and_exports_srgb_png(context, make_optimizer, identity_view,
+                                                                         tmp_path):
+    mesh, reference, truth_texture, _, _ = quad_scene(Settings(0.02, 0.05, (0.0, 1.0)))
+    optimizer = make_optimizer(mesh, reference, (32, 32), seed=6, reference_albedo=truth_texture)
+    for _ in range(20):
+        optimizer.step(identity_view)
+    optimizer.finish()
+    values = mesh.albedo.texture_values(context)
+    assert len(np.unique(values)) > 10  # learned, not the flat start
+
+    mesh.albedo.save_float(context, tmp_path / "albedo.npy")
+    fresh = TextureSet("albedo", np.zeros_like(values))
+    fresh.load_float(tmp_path / "albedo.npy")
+    assert fresh.texture_values(context).tobytes() == values.tobytes()
+
+    mesh.albedo.export_png(context, tmp_path / "albedo.png")
+    from PIL import Image
+    png = np.asarray(Image.open(tmp_path / "albedo.png"))
+    c = np.clip(values.astype(np.float64), 0.0, 1.0)
+    srgb = np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
+    assert png.dtype == np.uint8 and png.shape == (SIZE, SIZE, 3)
+    np.testing.assert_array_equal(png[::-1], np.round(srgb * 255.0).astype(np.uint8))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not a numpy file", "cannot read texture"),
+    (None, "expected float32"),
+])
+def test_loading_a_bad_float_texture_is_a_clear_error(tmp_path, content, message):
+    from optimizer import SgeError
+    path = tmp_path / "albedo.npy"
+    if content is None:
+        np.save(path, np.zeros((2, 2, 3), np.float32))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(SgeError, match=message):
+        TextureSet("albedo", np.zeros((SIZE, SIZE, 3), np.float32)).load_float(path)
