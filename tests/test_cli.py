@@ -106,3 +106,14 @@ def test_demo_into_an_unwritable_place_is_one_clear_error(tmp_path):
     assert result.stderr.count("Error:") == 1 and "cannot write the output directory" in result.stderr
     assert "Traceback" not in result.stderr
     assert blocker.read_text() == "not a directory"
+
+
+def test_bench_texture_json(tmp_path):
+    result = run_sge(["bench", "texture", "--steps", "20", "--res", "64", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["scenario"] == "texture" and report["steps"] == 20 and report["res"] == 64
+    assert report["params"] == 512 * 256 * 3  # the smiley's own texture size, RGB
+    assert 0 < report["seen_texels"] <= 512 * 256
+    for key in ("psnr_texture", "psnr_views", "ms_per_step"):
+        assert math.isfinite(report[key]) and report[key] > 0, key
