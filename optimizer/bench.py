@@ -65,3 +65,29 @@ def bench_texture(resolution: int, steps: int, seed: int = 0) -> dict:
         "seed": seed,
         "wall_s": time.perf_counter() - started,
     }
+
+
+def bench_scale(texture_size: int, resolution: int, steps: int) -> dict:
+    """A texture of texture_size^2 RGBA parameters: ms per step, split into P and pixels."""
+    from .scenarios.scale import ScaleScenario
+    started = time.perf_counter()
+    context = GpuContext.headless()
+    scenario = ScaleScenario(context, texture_size, resolution)
+    log(f"scale: {scenario.params} parameters, {resolution}x{resolution} images")
+    timing = scenario.run(steps)
+    scenario.optimizer.verify_shaders()
+    return {
+        "scenario": "scale",
+        "params": scenario.params,
+        "texture_size": texture_size,
+        **timing,
+        "steps_per_s": 1000.0 / timing["ms_per_step"],
+        "p_ns_per_param": 1e6 * timing["p_ms_per_step"] / scenario.params,
+        "pixel_ns_per_pixel": 1e6 * timing["pixel_ms_per_step"] / resolution ** 2,
+        "peak_gpu_mib": scenario.gpu_mib(),
+        "peak_gpu_mib_source": "sum of the optimizer's own buffers and render targets (no driver query in Panda3D 1.10)",
+        "device": context.renderer,
+        "res": resolution,
+        "steps": steps,
+        "wall_s": time.perf_counter() - started,
+    }

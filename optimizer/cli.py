@@ -75,6 +75,25 @@ def texture(steps, res, seed, as_json):
     sys.stdout.write("\n")
 
 
+@bench.command()
+@click.option("--texture-size", default=4096, show_default=True, callback=_positive,
+              help="Width and height of the RGBA texture being optimised.")
+@click.option("--res", default=1024, show_default=True, callback=_positive, help="Image width and height in pixels.")
+@click.option("--steps", default=20, show_default=True, callback=_positive, help="Timed steps (each phase).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the default output).")
+def scale(texture_size, res, steps, as_json):
+    """A texture_size^2 RGBA texture (67M parameters at 4096): ms per step, P vs pixels."""
+    from .bench import bench_scale
+    from .texture import MAX_TEXTURE_SIZE
+    if texture_size > MAX_TEXTURE_SIZE:
+        raise click.BadParameter(f"must be at most {MAX_TEXTURE_SIZE}, got {texture_size}", param_hint="--texture-size")
+    if res > MAX_RESOLUTION:
+        raise click.BadParameter(f"must be at most {MAX_RESOLUTION}, got {res}", param_hint="--res")
+    result = bench_scale(texture_size, res, steps)
+    json.dump(result, sys.stdout, indent=None if as_json else 2)
+    sys.stdout.write("\n")
+
+
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/demo"), show_default=True,
               help="Output directory (replaced if it exists).")

@@ -100,11 +100,26 @@ class ParameterSet:
         # whatever else the process made before. Sets of one asset have distinct names.
         self.set_id = zlib.crc32(name.encode()) & 0x7FFFFFFF
         self.state = gpu.buffer_texture(f"{name}-state", self._state_of(values))
-        self.perturbed = gpu.buffer_texture(f"{name}-perturbed", np.concatenate([values.ravel()] * 2))
+        self.perturbed = self._make_copies(values)
         if domain is not None and not frozen:
             if values.shape[0] != domain.element_count:
                 raise SgeError(f"{name}: {values.shape[0]} elements but its domain {domain.name} has {domain.element_count}")
             domain.parameter_sets.append(self)
+
+    def _make_copies(self, values: np.ndarray):
+        """Where P writes theta+ and theta- for the renderer: one buffer [theta+ | theta-]."""
+        return gpu.buffer_texture(f"{self.name}-perturbed", np.concatenate([values.ravel()] * 2))
+
+    @property
+    def gpu_bytes(self) -> int:
+        """Bytes this set keeps on the GPU (state, copies, and its domain's accumulators)."""
+        total = self.state.getExpectedRamImageSize() + self._copies_bytes()
+        if self.domain is not None and self.domain.parameter_sets and self.domain.parameter_sets[0] is self:
+            total += self.domain.accumulator.getExpectedRamImageSize()
+        return total
+
+    def _copies_bytes(self) -> int:
+        return self.perturbed.getExpectedRamImageSize()
 
     @property
     def count(self) -> int:
@@ -120,7 +135,7 @@ class ParameterSet:
         """Replace theta (and zero Adam's moments): load time only."""
         values = np.asarray(values, np.float32).reshape(self.shape)
         gpu.upload(self.state, self._state_of(values))
-        gpu.upload(self.perturbed, np.concatenate([values.ravel()] * 2))
+        self.upload_copies(values, values)
 
     def upload_copies(self, plus: np.ndarray, minus: np.ndarray) -> None:
         """Set theta+ and theta- explicitly (checks such as finite differences)."""

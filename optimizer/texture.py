@@ -87,16 +87,23 @@ class TextureSet(ParameterSet):
         if not (1 <= width <= MAX_TEXTURE_SIZE and 1 <= height <= MAX_TEXTURE_SIZE):
             raise SgeError(f"texture '{shader_input}' is {width}x{height}; sizes from 1 to {MAX_TEXTURE_SIZE} work")
         domain = None if frozen else TexelDomain(shader_input, width, height, bilinear_weights)
+        self.texture_shape = values.shape
         super().__init__(shader_input, values.reshape(-1, channels), domain, settings, frozen=frozen)
         self.shader_input = shader_input
-        self.texture_shape = values.shape
-        self.plus = float_texture(f"{shader_input}-plus", values)
-        self.minus = float_texture(f"{shader_input}-minus", values)
 
     def load(self, values: np.ndarray) -> None:
         values = np.asarray(values, np.float32).reshape(self.texture_shape)
         super().load(values.reshape(-1, self.texture_shape[2]))
-        self.upload_copies(values, values)
+
+    def _make_copies(self, values: np.ndarray):
+        """theta+ and theta- are two ordinary 2D textures (no [theta+ | theta-] buffer)."""
+        values = values.reshape(self.texture_shape)
+        self.plus = float_texture(f"{self.name}-plus", values)
+        self.minus = float_texture(f"{self.name}-minus", values)
+        return None
+
+    def _copies_bytes(self) -> int:
+        return 2 * self.plus.getExpectedRamImageSize()
 
     def upload_copies(self, plus: np.ndarray, minus: np.ndarray) -> None:
         for texture, values in ((self.plus, plus), (self.minus, minus)):
@@ -136,7 +143,7 @@ class TextureSet(ParameterSet):
 
     def perturb_inputs(self, loss_history, period: int, phase: int) -> dict:
         inputs = super().perturb_inputs(loss_history, period, phase)
-        del inputs["perturbed"]
+        del inputs["perturbed"]  # None for textures
         inputs.update(perturbed_plus=self.plus, perturbed_minus=self.minus)
         return inputs
 

@@ -117,3 +117,19 @@ def test_bench_texture_json(tmp_path):
     assert 0 < report["seen_texels"] <= 512 * 256
     for key in ("psnr_texture", "psnr_views", "ms_per_step"):
         assert math.isfinite(report[key]) and report[key] > 0, key
+
+
+def test_bench_scale_json(tmp_path):
+    result = run_sge(["bench", "scale", "--texture-size", "64", "--res", "32", "--steps", "3", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["params"] == 64 * 64 * 4 and report["texture_size"] == 64
+    assert report["ms_per_step"] > 0 and report["p_ms_per_step"] > 0
+    assert report["pixel_ms_per_step"] == pytest.approx(max(0.0, report["ms_per_step"] - report["p_ms_per_step"]))
+    # State (3 floats), theta+/- (two RGBA32F textures) and accumulators at least.
+    assert report["peak_gpu_mib"] * 2 ** 20 >= 64 * 64 * 4 * 4 * (3 + 2)
+
+
+def test_bench_scale_refuses_a_texture_beyond_the_limit():
+    result = CliRunner().invoke(main, ["bench", "scale", "--texture-size", "20000"])
+    assert result.exit_code == 2 and "--texture-size" in result.output

@@ -30,13 +30,17 @@ AMBIENT = 0.3
 HELD_OUT_VIEWS = 16
 
 
+PSNR_IDENTICAL = 100.0  # dB reported for identical 8-bit images (JSON has no infinity)
+
+
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """PSNR in dB of two 8-bit images over ``mask`` (all pixels when None)."""
+    """PSNR in dB of two 8-bit images over ``mask`` (all pixels when None); identical
+    images score PSNR_IDENTICAL."""
     difference = (np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2
     if mask is not None:
         difference = difference[mask]
     mse = float(difference.mean()) if difference.size else 0.0
-    return float("inf") if mse == 0.0 else 10.0 * np.log10(255.0 ** 2 / mse)
+    return PSNR_IDENTICAL if mse == 0.0 else min(PSNR_IDENTICAL, float(10.0 * np.log10(255.0 ** 2 / mse)))
 
 
 @dataclass
