@@ -44,8 +44,8 @@ float perturbation_sign(uint parameter_index, uint set_id, uint seed) {
 int decode_id(float stored) { return int(stored + 0.5) - 1; }
 
 // --- Loss history: one slot per step, a ring the host reads now and then -------------
-// [0,1] summed pixel loss (mean of the theta+ and theta- renders), [2,3] summed Delta_p;
-// the rest is spare.
+// [0,1] summed pixel loss (mean of the theta+ and theta- renders), [2,3] summed Delta_p,
+// [6] the step index + 1, stamped by P; the rest is spare.
 const int LOSS_SLOT_SIZE = 8;
 
 // --- Per-pixel loss: L2 over RGB, in linear space ---------------------------------------

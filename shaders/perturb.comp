@@ -93,6 +93,9 @@ void main() {
     int invocation = int(gl_GlobalInvocationID.x);
 
     if (clears_accumulator != 0) {
+        // Stamp the step into its loss-history slot, so that waiting for the history (the
+        // host's one sync) also waits for P, even in a frame where G does not run.
+        if (invocation == 0) imageStore(loss_history, HISTORY_SLOT * LOSS_SLOT_SIZE + 6, ivec4(STEP_INDEX + 1));
         // The half the coming G writes; its last reader was the previous step's P.
         int half_size = element_count * channels * ACCUMULATOR_ENTRIES;
         int stride = int(gl_NumWorkGroups.x * gl_WorkGroupSize.x);
