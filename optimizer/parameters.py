@@ -26,6 +26,15 @@ from .errors import SgeError
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPSILON = 1e-8
 PERTURB_GROUP = 64  # local_size_x of perturb.comp
+MAX_GROUPS_PER_DIMENSION = 65535  # the least GL guarantees (llvmpipe's limit)
+
+
+def dispatch_grid(invocations: int) -> tuple[int, int, int]:
+    """Workgroups of PERTURB_GROUP covering ``invocations``, as a 2D grid when one row of
+    at most MAX_GROUPS_PER_DIMENSION groups cannot (perturb.comp flattens it again)."""
+    groups = max(1, math.ceil(invocations / PERTURB_GROUP))
+    rows = math.ceil(groups / MAX_GROUPS_PER_DIMENSION)
+    return (math.ceil(groups / rows), rows, 1)
 ACCUMULATOR_ENTRIES = 4  # as common.glsl
 
 
@@ -184,5 +193,4 @@ class ParameterSet:
     def perturb_groups(self) -> tuple[int, int, int]:
         # The owner also clears the accumulator entries of every element.
         entries = ACCUMULATOR_ENTRIES * self.domain.channels * self.domain.element_count if self.domain else 0
-        invocations = max(self.count, entries)
-        return (math.ceil(invocations / PERTURB_GROUP), 1, 1)
+        return dispatch_grid(max(self.count, entries))

@@ -14,7 +14,7 @@ from panda3d.core import SamplerState, Texture
 
 from .errors import SgeError
 from .images import linear_to_srgb8, save_png
-from .parameters import PERTURB_GROUP, ContributorDomain, ParameterSet, Settings
+from .parameters import ContributorDomain, ParameterSet, Settings, dispatch_grid
 
 MAX_TEXTURE_SIZE = 16384
 
@@ -150,5 +150,4 @@ class TextureSet(ParameterSet):
     perturb_defines = {"PERTURBED_TEXTURE": True}
 
     def perturb_groups(self) -> tuple[int, int, int]:
-        texels = self.texture_shape[0] * self.texture_shape[1]
-        return (math.ceil(texels / PERTURB_GROUP), 1, 1)
+        return dispatch_grid(self.texture_shape[0] * self.texture_shape[1])

@@ -90,7 +90,9 @@ float perturbation(int i) {
 }
 
 void main() {
-    int invocation = int(gl_GlobalInvocationID.x);
+    // Large sets dispatch a 2D grid of workgroups (a dimension may hold only 65535).
+    int row_length = int(gl_NumWorkGroups.x * gl_WorkGroupSize.x);
+    int invocation = int(gl_GlobalInvocationID.y) * row_length + int(gl_GlobalInvocationID.x);
 
     if (clears_accumulator != 0) {
         // Stamp the step into its loss-history slot, so that waiting for the history (the
@@ -98,7 +100,7 @@ void main() {
         if (invocation == 0) imageStore(loss_history, HISTORY_SLOT * LOSS_SLOT_SIZE + 6, ivec4(STEP_INDEX + 1));
         // The half the coming G writes; its last reader was the previous step's P.
         int half_size = element_count * channels * ACCUMULATOR_ENTRIES;
-        int stride = int(gl_NumWorkGroups.x * gl_WorkGroupSize.x);
+        int stride = row_length * int(gl_NumWorkGroups.y);
         for (int j = invocation; j < half_size; j += stride) {
             imageStore(accumulator, PARITY * half_size + j, ivec4(0));
         }

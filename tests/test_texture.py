@@ -121,3 +121,22 @@ def test_loading_a_bad_float_texture_is_a_clear_error(tmp_path, content, message
         path.write_bytes(content)
     with pytest.raises(SgeError, match=message):
         TextureSet("albedo", np.zeros((SIZE, SIZE, 3), np.float32)).load_float(path)
+
+
+def test_p_covers_sets_larger_than_one_row_of_workgroups(context, make_optimizer, identity_view):
+    """2100 x 2100 texels need 68,907 workgroups of 64: more than the 65,535 one dispatch
+    dimension may hold, so P runs a 2D grid; every texel, the last included, is written."""
+    from optimizer.gpu import read_buffer, read_texture
+    from optimizer.parameters import dispatch_grid
+    size = 2100
+    assert dispatch_grid(size * size)[1] == 2
+    albedo = TextureSet("albedo", np.full((size, size, 1), 0.5, np.float32), Settings(0.01, 0.0))
+    positions, triangles = grid(2, -0.8, 0.8)
+    mesh = Mesh(positions, triangles, uvs=(positions[:, :2] + 0.8) / 1.6, albedo=albedo)
+    optimizer = make_optimizer(mesh, geom_node("reference", positions, triangles), (8, 8))
+    optimizer.step(identity_view)
+    optimizer.sync()
+    assert read_buffer(context, optimizer.loss_history)[6] == 1  # P ran and stamped step 0
+    plus = read_texture(context, albedo.plus)
+    assert plus.shape == (size, size, 4)
+    np.testing.assert_allclose(np.abs(plus[..., 0] - 0.5), 0.01, rtol=1e-4)  # every texel perturbed
