@@ -10,6 +10,7 @@ import click
 
 from .errors import SgeError
 from .sge import ESTIMATORS
+from .texture import MAX_TEXTURE_SIZE
 
 
 # The renders are supersampled 3x3 (CubeSettings): 2048 px -> 6144^2 float targets.
@@ -37,67 +38,56 @@ def bench():
     """Benchmark scenarios; each prints one JSON object on stdout (logs on stderr)."""
 
 
-def _positive(ctx, param, value):
-    if value is not None and value <= 0:
-        raise click.BadParameter(f"must be a positive integer, got {value}")
-    return value
+POSITIVE = click.IntRange(min=1)
+RESOLUTION = click.IntRange(1, MAX_RESOLUTION)
+JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="One JSON line (default: the same, indented).")
+
+
+def _print_json(result: dict, as_json: bool) -> None:
+    json.dump(result, sys.stdout, indent=None if as_json else 2)
+    sys.stdout.write("\n")
 
 
 @bench.command()
-@click.option("--res", default=64, show_default=True, callback=_positive, help="Image width and height in pixels.")
-@click.option("--steps", default=1000, show_default=True, callback=_positive, help="Optimisation steps per seed.")
-@click.option("--seeds", default=3, show_default=True, callback=_positive, help="Independent runs (seeds 0..K-1).")
+@click.option("--res", default=64, show_default=True, type=RESOLUTION, help="Image width and height in pixels.")
+@click.option("--steps", default=1000, show_default=True, type=POSITIVE, help="Optimisation steps per seed.")
+@click.option("--seeds", default=3, show_default=True, type=POSITIVE, help="Independent runs (seeds 0..K-1).")
 @click.option("--estimator", type=click.Choice(ESTIMATORS), default="per-pixel", show_default=True,
               help="Per-pixel SGE or global SPSA.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the default output).")
+@JSON_FLAG
 def cube(res, steps, seeds, estimator, as_json):
     """nvdiffrast's cube fit (SPEC.md): err at steps 100/300/1000, ms per step."""
     from .bench import bench_cube
-    if res > MAX_RESOLUTION:
-        raise click.BadParameter(f"must be at most {MAX_RESOLUTION}, got {res}", param_hint="--res")
-    result = bench_cube(res, steps, seeds, estimator)
-    json.dump(result, sys.stdout, indent=None if as_json else 2)
-    sys.stdout.write("\n")
+    _print_json(bench_cube(res, steps, seeds, estimator), as_json)
 
 
 @bench.command()
-@click.option("--steps", default=3000, show_default=True, callback=_positive, help="Optimisation steps.")
-@click.option("--res", default=256, show_default=True, callback=_positive, help="Image width and height in pixels.")
+@click.option("--steps", default=3000, show_default=True, type=POSITIVE, help="Optimisation steps.")
+@click.option("--res", default=256, show_default=True, type=RESOLUTION, help="Image width and height in pixels.")
 @click.option("--seed", default=0, show_default=True, help="Run seed.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the default output).")
+@JSON_FLAG
 def texture(steps, res, seed, as_json):
     """The smiley texture fit: psnr_texture, psnr_views (SPEC.md), ms per step, params."""
     from .bench import bench_texture
-    if res > MAX_RESOLUTION:
-        raise click.BadParameter(f"must be at most {MAX_RESOLUTION}, got {res}", param_hint="--res")
-    result = bench_texture(res, steps, seed)
-    json.dump(result, sys.stdout, indent=None if as_json else 2)
-    sys.stdout.write("\n")
+    _print_json(bench_texture(res, steps, seed), as_json)
 
 
 @bench.command()
-@click.option("--texture-size", default=4096, show_default=True, callback=_positive,
+@click.option("--texture-size", default=4096, show_default=True, type=click.IntRange(1, MAX_TEXTURE_SIZE),
               help="Width and height of the RGBA texture being optimised.")
-@click.option("--res", default=1024, show_default=True, callback=_positive, help="Image width and height in pixels.")
-@click.option("--steps", default=20, show_default=True, callback=_positive, help="Timed steps (each phase).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the default output).")
+@click.option("--res", default=1024, show_default=True, type=RESOLUTION, help="Image width and height in pixels.")
+@click.option("--steps", default=20, show_default=True, type=POSITIVE, help="Timed steps (each phase).")
+@JSON_FLAG
 def scale(texture_size, res, steps, as_json):
     """A texture_size^2 RGBA texture (67M parameters at 4096): ms per step, P vs pixels."""
     from .bench import bench_scale
-    from .texture import MAX_TEXTURE_SIZE
-    if texture_size > MAX_TEXTURE_SIZE:
-        raise click.BadParameter(f"must be at most {MAX_TEXTURE_SIZE}, got {texture_size}", param_hint="--texture-size")
-    if res > MAX_RESOLUTION:
-        raise click.BadParameter(f"must be at most {MAX_RESOLUTION}, got {res}", param_hint="--res")
-    result = bench_scale(texture_size, res, steps)
-    json.dump(result, sys.stdout, indent=None if as_json else 2)
-    sys.stdout.write("\n")
+    _print_json(bench_scale(texture_size, res, steps), as_json)
 
 
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/demo"), show_default=True,
               help="Output directory (replaced if it exists).")
-@click.option("--steps", default=1000, show_default=True, callback=_positive, help="Optimisation steps.")
+@click.option("--steps", default=1000, show_default=True, type=POSITIVE, help="Optimisation steps.")
 def demo(out, steps):
     """The main job on the embedded default (for now: the cube fit, before/after image)."""
     from .demo import run_cube_demo
