@@ -9,5 +9,7 @@ from .gpu import GpuContext
 from .mesh import Mesh
 from .parameters import ContributorDomain, ParameterSet, Settings
 from .sge import Optimizer
+from .texture import TextureSet
 
-__all__ = ["ContributorDomain", "GpuContext", "Mesh", "Optimizer", "ParameterSet", "Settings", "SgeError"]
+__all__ = ["ContributorDomain", "GpuContext", "Mesh", "Optimizer", "ParameterSet", "Settings", "SgeError",
+           "TextureSet"]
