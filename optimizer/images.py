@@ -17,18 +17,24 @@ def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
     return np.round(srgb * 255.0).astype(np.uint8)
 
 
-def save_png(path: Path, rgb8: np.ndarray) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename."""
+def atomic_write(path: Path, write) -> None:
+    """``write(stream)`` into a temporary file beside ``path``, then rename it into place:
+    readers never see a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(handle)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        Image.fromarray(rgb8).save(temporary, format="PNG")
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def save_png(path: Path, rgb8: np.ndarray) -> None:
+    """Write an 8-bit RGB image as PNG, atomically."""
+    atomic_write(path, lambda stream: Image.fromarray(rgb8).save(stream, format="PNG"))
 
 
 def grid(rows: list[list[np.ndarray]], gap: int = 2) -> np.ndarray:

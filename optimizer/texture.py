@@ -5,31 +5,16 @@ a pixel are the texels of its sample's footprint, found from the UV targets."""
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from panda3d.core import SamplerState, Texture
 
 from .errors import SgeError
-from .images import linear_to_srgb8, save_png
+from .images import atomic_write, linear_to_srgb8, save_png
 from .parameters import ContributorDomain, ParameterSet, Settings, dispatch_grid
 
 MAX_TEXTURE_SIZE = 16384
-
-
-def _atomic_write(path: Path, write) -> None:
-    """``write(handle)`` into a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 class TexelDomain(ContributorDomain):
@@ -52,15 +37,21 @@ class TexelDomain(ContributorDomain):
                 "uv_plus": targets["uv_plus"], "uv_minus": targets["uv_minus"]}
 
 
-def float_texture(name: str, values: np.ndarray) -> Texture:
-    """An RGBA32F 2D texture from (H, W, C) values, row 0 at v = 0 (GL convention)."""
+def _rgba_image(values: np.ndarray) -> bytes:
+    """(H, W, C) values as the RAM image of an RGBA32F texture (alpha 1 where C < 4)."""
     height, width, channels = values.shape
     rgba = np.zeros((height, width, 4), np.float32)
     rgba[..., 3] = 1.0
     rgba[..., :channels] = values
+    return rgba[..., [2, 1, 0, 3]].tobytes()  # Panda3D keeps RGBA as BGRA
+
+
+def float_texture(name: str, values: np.ndarray) -> Texture:
+    """An RGBA32F 2D texture from (H, W, C) values, row 0 at v = 0 (GL convention)."""
+    height, width, _ = values.shape
     texture = Texture(name)
     texture.setup2dTexture(width, height, Texture.T_float, Texture.F_rgba32)
-    texture.setRamImage(rgba[..., [2, 1, 0, 3]].tobytes())  # Panda3D keeps RGBA as BGRA
+    texture.setRamImage(_rgba_image(values))
     texture.setWrapU(SamplerState.WM_repeat)
     texture.setWrapV(SamplerState.WM_repeat)
     texture.setMinfilter(SamplerState.FT_linear)
@@ -107,8 +98,7 @@ class TextureSet(ParameterSet):
 
     def upload_copies(self, plus: np.ndarray, minus: np.ndarray) -> None:
         for texture, values in ((self.plus, plus), (self.minus, minus)):
-            fresh = float_texture(texture.getName(), np.asarray(values, np.float32).reshape(self.texture_shape))
-            texture.setRamImage(fresh.getRamImage())
+            texture.setRamImage(_rgba_image(np.asarray(values, np.float32).reshape(self.texture_shape)))
 
     def texture_values(self, context) -> np.ndarray:
         """theta as (H, W, C), read back from the GPU."""
@@ -117,7 +107,7 @@ class TextureSet(ParameterSet):
     def save_float(self, context, path) -> None:
         """Write theta as a float32 .npy (H, W, C), row 0 at v = 0: loads back bit-identical."""
         values = self.texture_values(context)
-        _atomic_write(Path(path), lambda handle: np.save(handle, values, allow_pickle=False))
+        atomic_write(Path(path), lambda stream: np.save(stream, values, allow_pickle=False))
 
     def load_float(self, path) -> None:
         """Read theta from a file written by ``save_float``."""
