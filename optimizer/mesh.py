@@ -67,11 +67,13 @@ class Mesh:
             sampled at the vertex uvs (optimised or frozen).
         normals: (V, 3) vertex normals; given, the mesh is lit (Lambert + ambient under
             the optimizer's per-step light), else unlit.
+        roughness: a one-channel ``TextureSet`` driving a specular lobe (lit meshes).
     """
 
     def __init__(self, positions, triangles, colors=None, uvs=None,
                  position_settings: Settings | None = None, color_settings: Settings | None = None,
-                 barycentric_weights: bool = True, weight_power: float = 2.0, albedo=None, normals=None):
+                 barycentric_weights: bool = True, weight_power: float = 2.0, albedo=None, normals=None,
+                 roughness=None):
         positions = np.asarray(positions, np.float32)
         triangles = np.asarray(triangles)
         if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) == 0:
@@ -102,10 +104,13 @@ class Mesh:
         self.uvs = ParameterSet("uvs", uvs, None, frozen=True)
         self.normals = ParameterSet("normals", normals, None, frozen=True)
         self.albedo = albedo
+        self.roughness = roughness
+        shading_defines(albedo is not None, self.lit, roughness is not None)  # checks the combination
 
     @property
     def _sets(self) -> list[ParameterSet]:
-        return [s for s in (self.positions, self.colors, self.uvs, self.normals, self.albedo) if s is not None]
+        return [s for s in (self.positions, self.colors, self.uvs, self.normals, self.albedo, self.roughness)
+                if s is not None]
 
     @property
     def parameter_sets(self) -> list[ParameterSet]:
@@ -140,32 +145,40 @@ class Mesh:
         node.setBounds(OmniBoundingVolume())
         node.setFinal(True)
         path = NodePath(node)
-        path.setShader(raster_shader("mesh.vert", "surface.frag", shading_defines(self.albedo is not None, self.lit)))
+        defines = shading_defines(self.albedo is not None, self.lit, self.roughness is not None)
+        path.setShader(raster_shader("mesh.vert", "surface.frag", defines))
         path.setTwoSided(True)
         path.setShaderInputs(triangles=self.triangles, positions=self.positions.perturbed,
                              colors=self.colors.perturbed, uvs=self.uvs.perturbed, normals=self.normals.perturbed)
         return path
 
 
-def shading_defines(albedo: bool, lit: bool) -> dict:
-    """The surface shader's variant: an albedo texture, lighting."""
-    return {key: True for key, wanted in (("ALBEDO_TEXTURE", albedo), ("LIT", lit)) if wanted}
+def shading_defines(albedo: bool, lit: bool, roughness: bool = False) -> dict:
+    """The surface shader's variant: an albedo texture, lighting, a specular lobe driven by
+    a roughness texture (lit surfaces only)."""
+    if roughness and not lit:
+        raise SgeError("a roughness map needs a lit surface: give the mesh normals")
+    wanted = (("ALBEDO_TEXTURE", albedo), ("LIT", lit), ("ROUGHNESS_TEXTURE", roughness))
+    return {key: True for key, on in wanted if on}
 
 
-def reference_node(model: NodePath, albedo=None, lit: bool = False) -> NodePath:
+def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=None) -> NodePath:
     """Prepare a Panda3D model to be drawn as the reference, with our shading; ``albedo``
-    (a Texture) multiplies its vertex colors, as an optimised mesh's albedo map does, and
-    ``lit`` lights it with its own normals like a lit mesh."""
-    model.setShader(raster_shader("reference.vert", "surface.frag", shading_defines(albedo is not None, lit)), 10)
-    if albedo is not None:
-        model.setShaderInput("albedo", albedo, 10)
+    (a Texture) multiplies its vertex colors, as an optimised mesh's albedo map does,
+    ``lit`` lights it with its own normals like a lit mesh, and ``roughness`` (a Texture,
+    red channel) drives its specular lobe."""
+    defines = shading_defines(albedo is not None, lit, roughness is not None)
+    model.setShader(raster_shader("reference.vert", "surface.frag", defines), 10)
+    for name, texture in (("albedo", albedo), ("roughness", roughness)):
+        if texture is not None:
+            model.setShaderInput(name, texture, 10)
     model.setTwoSided(True)
     model.node().setBounds(OmniBoundingVolume())
     model.node().setFinal(True)
     return model
 
 
-def geom_node(name: str, positions, triangles, colors=None, uvs=None) -> NodePath:
+def geom_node(name: str, positions, triangles, colors=None, uvs=None, normals=None) -> NodePath:
     """A plain Panda3D model (real vertex data) from arrays: references, exports, tests."""
     positions = np.asarray(positions, np.float32)
     # Float colors: the default packed 8-bit color column would quantise the reference.
@@ -173,14 +186,17 @@ def geom_node(name: str, positions, triangles, colors=None, uvs=None) -> NodePat
     array.addColumn(InternalName.getVertex(), 3, Geom.NT_float32, Geom.C_point)
     array.addColumn(InternalName.getColor(), 4, Geom.NT_float32, Geom.C_color)
     array.addColumn(InternalName.getTexcoord(), 2, Geom.NT_float32, Geom.C_texcoord)
+    array.addColumn(InternalName.getNormal(), 3, Geom.NT_float32, Geom.C_normal)
     vertex_format = GeomVertexFormat.registerFormat(GeomVertexFormat(array))
     data = GeomVertexData(name, vertex_format, Geom.UH_static)
     data.setNumRows(len(positions))
-    vertex, color, texcoord = (GeomVertexWriter(data, c) for c in ("vertex", "color", "texcoord"))
+    vertex, color, texcoord, normal = (GeomVertexWriter(data, c) for c in ("vertex", "color", "texcoord", "normal"))
     colors = np.ones_like(positions) if colors is None else np.asarray(colors, np.float32)
     uvs = np.zeros((len(positions), 2), np.float32) if uvs is None else np.asarray(uvs, np.float32)
-    for p, c, t in zip(positions, colors, uvs):
+    normals = np.zeros_like(positions) if normals is None else np.asarray(normals, np.float32)
+    for p, c, t, n in zip(positions, colors, uvs, normals):
         vertex.addData3(*map(float, p))
+        normal.addData3(*map(float, n))
         color.addData4(float(c[0]), float(c[1]), float(c[2]), 1.0)
         texcoord.addData2(*map(float, t))
     primitive = GeomTriangles(Geom.UH_static)

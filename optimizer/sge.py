@@ -74,6 +74,8 @@ class Optimizer:
         reference: the Panda3D model to match, drawn with the same shading.
         reference_albedo: a texture multiplying the reference's vertex colors, as the
             asset's albedo map does (None: none).
+        reference_roughness: a texture (red channel) driving the reference's specular
+            lobe, as the asset's roughness map does (None: none).
         resolution: (width, height) of the render targets.
         estimator: "per-pixel" (default) or "global" (SPSA: the whole image's Delta for
             every parameter).
@@ -96,7 +98,8 @@ class Optimizer:
                  estimator: str = "per-pixel", seed: int = 0,
                  learning_rate_schedule: Callable[[int], float] = lambda step: 1.0,
                  epsilon_schedule: Callable[[int], float] = lambda step: 1.0,
-                 supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), reference_albedo=None):
+                 supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), reference_albedo=None,
+                 reference_roughness=None):
         if estimator not in ESTIMATORS:
             raise SgeError(f"unknown estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
         if not (isinstance(supersampling, int) and 1 <= supersampling <= 8):
@@ -141,7 +144,8 @@ class Optimizer:
             render.scene.setShaderInputs(side=side, **self.view.inputs(), **asset.side_inputs(side))
             self.asset_node.instanceTo(render.scene)
         self.reference_pass.scene.setShaderInputs(**self.view.inputs())
-        reference_node(reference.copyTo(self.reference_pass.scene), reference_albedo, getattr(asset, "lit", False))
+        reference_node(reference.copyTo(self.reference_pass.scene), reference_albedo, getattr(asset, "lit", False),
+                       reference_roughness)
 
         # G: per-pixel, one scatter pass per contributor domain (the first also records
         # the loss); global, one pass summing the loss and Delta over the image.

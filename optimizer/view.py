@@ -45,10 +45,11 @@ def random_direction(rng: np.random.Generator) -> np.ndarray:
 
 
 class View:
-    """The shared ``model_view_projection`` and ``light`` shader inputs."""
+    """The shared ``model_view_projection``, ``light`` and ``camera_position`` inputs."""
 
     def __init__(self):
         self.matrices = PTA_LMatrix4f.emptyArray(1)
+        self.camera = PTA_LVecBase4f.emptyArray(1)
         self.lights = PTA_LVecBase4f.emptyArray(1)
         self.lights[0] = LVecBase4f(0.0, 0.0, 1.0, 1.0)  # unlit until a light is set
 
@@ -62,6 +63,15 @@ class View:
         # GLSL reads the 16 floats column-major; Panda3D's row-major storage of M^T is
         # exactly that layout.
         self.matrices[0] = LMatrix4f(*np.asarray(model_view_projection, np.float32).T.ravel())
+        # The eye is the projection's centre: clip (0, 0, 1, 0) maps back to it (for the
+        # specular lobe's view direction, in model space).
+        matrix = np.asarray(model_view_projection, np.float64)
+        eye = np.linalg.solve(matrix, [0.0, 0.0, 1.0, 0.0])
+        if abs(eye[3]) < 1e-12:
+            # An affine (orthographic) view: the eye is far away, towards the near plane.
+            towards_near = np.linalg.solve(matrix, [0.0, 0.0, -1.0, 0.0])[:3]
+            eye = np.append(1e6 * towards_near / np.linalg.norm(towards_near), 1.0)
+        self.camera[0] = LVecBase4f(*(eye[:3] / eye[3]), 1.0)
 
     def inputs(self) -> dict:
-        return {"model_view_projection": self.matrices, "light": self.lights}
+        return {"model_view_projection": self.matrices, "light": self.lights, "camera_position": self.camera}

@@ -15,6 +15,7 @@ uniform int side;
 out vec3 surface_color;
 out vec2 surface_uv;
 out vec3 surface_normal;
+out vec3 surface_position;   // model space
 out vec2 surface_barycentric;  // of corners 0 and 1, for G's per-vertex weights
 
 vec3 fetch3(samplerBuffer data, int vertex) {
@@ -30,5 +31,6 @@ void main() {
     surface_uv = vec2(texelFetch(uvs, uv_base).x, texelFetch(uvs, uv_base + 1).x);
     int corner = gl_VertexID % 3;
     surface_barycentric = vec2(corner == 0, corner == 1);
-    gl_Position = project(fetch3(positions, vertex));
+    surface_position = fetch3(positions, vertex);
+    gl_Position = project(surface_position);
 }

@@ -11,6 +11,7 @@ in vec2 p3d_MultiTexCoord0;
 out vec3 surface_color;
 out vec2 surface_uv;
 out vec3 surface_normal;
+out vec3 surface_position;   // model space
 out vec2 surface_barycentric;
 
 void main() {
@@ -18,5 +19,6 @@ void main() {
     surface_uv = p3d_MultiTexCoord0;
     surface_normal = p3d_Normal;
     surface_barycentric = vec2(0.0);
+    surface_position = p3d_Vertex.xyz;
     gl_Position = project(p3d_Vertex.xyz);
 }

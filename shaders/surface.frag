@@ -5,6 +5,7 @@
 in vec3 surface_color;
 in vec2 surface_uv;
 in vec3 surface_normal;      // model space
+in vec3 surface_position;    // model space
 in vec2 surface_barycentric;
 
 #ifdef ALBEDO_TEXTURE
@@ -13,6 +14,11 @@ uniform sampler2D albedo;
 #ifdef LIT
 // One directional light per step, in model space: xyz towards the light, w ambient.
 uniform vec4 light;
+#endif
+#ifdef ROUGHNESS_TEXTURE
+uniform sampler2D roughness;
+uniform vec4 camera_position;  // model space
+const float SPECULAR_F0 = 0.04;  // dielectric reflectance at normal incidence
 #endif
 
 layout(location = 0) out vec4 out_color;
@@ -28,7 +34,19 @@ void main() {
     // Lambert plus ambient, in linear space. gl_FrontFacing keeps a two-sided surface lit
     // from the side the camera sees.
     vec3 normal = normalize(surface_normal) * (gl_FrontFacing ? 1.0 : -1.0);
-    color *= light.w + (1.0 - light.w) * max(0.0, dot(normal, light.xyz));
+    float n_dot_l = max(0.0, dot(normal, light.xyz));
+    color *= light.w + (1.0 - light.w) * n_dot_l;
+#ifdef ROUGHNESS_TEXTURE
+    // A normalised Blinn-Phong lobe whose exponent follows the roughness r the way
+    // GGX's alpha = r^2 does (exponent 2 / alpha^2 - 2).
+    float r = clamp(texture(roughness, surface_uv).r, 0.05, 1.0);
+    float alpha = r * r;
+    float exponent = 2.0 / (alpha * alpha) - 2.0;
+    vec3 to_eye = normalize(camera_position.xyz - surface_position);
+    vec3 halfway = normalize(to_eye + light.xyz);
+    float lobe = (exponent + 8.0) / 8.0 * pow(max(0.0, dot(normal, halfway)), exponent);
+    color += vec3(SPECULAR_F0 * lobe * n_dot_l * (1.0 - light.w));
+#endif
 #endif
     out_color = vec4(color, 1.0);
     out_id = vec4(float(gl_PrimitiveID + 1), 0.0, 0.0, 1.0);
