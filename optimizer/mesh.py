@@ -68,12 +68,14 @@ class Mesh:
         normals: (V, 3) vertex normals; given, the mesh is lit (Lambert + ambient under
             the optimizer's per-step light), else unlit.
         roughness: a one-channel ``TextureSet`` driving a specular lobe (lit meshes).
+        normal_map: a three-channel ``TextureSet`` of tangent-space normals encoded as
+            0.5 n + 0.5, with (V, 3) ``tangents`` and ``binormals`` (lit meshes).
     """
 
     def __init__(self, positions, triangles, colors=None, uvs=None,
                  position_settings: Settings | None = None, color_settings: Settings | None = None,
                  barycentric_weights: bool = True, weight_power: float = 2.0, albedo=None, normals=None,
-                 roughness=None):
+                 roughness=None, normal_map=None, tangents=None, binormals=None):
         positions = np.asarray(positions, np.float32)
         triangles = np.asarray(triangles)
         if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) == 0:
@@ -90,7 +92,12 @@ class Mesh:
         uvs = np.zeros((vertex_count, 2), np.float32) if uvs is None else np.asarray(uvs, np.float32)
         self.lit = normals is not None
         normals = np.zeros((vertex_count, 3), np.float32) if normals is None else np.asarray(normals, np.float32)
-        for name, values, width in (("colors", colors, 3), ("uvs", uvs, 2), ("normals", normals, 3)):
+        if normal_map is not None and (tangents is None or binormals is None):
+            raise SgeError("a normal map needs per-vertex tangents and binormals")
+        tangents = np.zeros((vertex_count, 3), np.float32) if tangents is None else np.asarray(tangents, np.float32)
+        binormals = np.zeros((vertex_count, 3), np.float32) if binormals is None else np.asarray(binormals, np.float32)
+        for name, values, width in (("colors", colors, 3), ("uvs", uvs, 2), ("normals", normals, 3),
+                                    ("tangents", tangents, 3), ("binormals", binormals, 3)):
             if values.shape != (vertex_count, width):
                 raise SgeError(f"the mesh's {name} must be ({vertex_count}, {width}) like its vertices, "
                                f"got shape {values.shape}")
@@ -103,14 +110,17 @@ class Mesh:
                                    channel=ATTRIBUTE_CHANNEL)
         self.uvs = ParameterSet("uvs", uvs, None, frozen=True)
         self.normals = ParameterSet("normals", normals, None, frozen=True)
+        self.tangents = ParameterSet("tangents", tangents, None, frozen=True)
+        self.binormals = ParameterSet("binormals", binormals, None, frozen=True)
+        self.normal_map = normal_map
         self.albedo = albedo
         self.roughness = roughness
-        shading_defines(albedo is not None, self.lit, roughness is not None)  # checks the combination
+        self._defines = shading_defines(albedo is not None, self.lit, roughness is not None, normal_map is not None)
 
     @property
     def _sets(self) -> list[ParameterSet]:
-        return [s for s in (self.positions, self.colors, self.uvs, self.normals, self.albedo, self.roughness)
-                if s is not None]
+        return [s for s in (self.positions, self.colors, self.uvs, self.normals, self.tangents, self.binormals,
+                            self.albedo, self.roughness, self.normal_map) if s is not None]
 
     @property
     def parameter_sets(self) -> list[ParameterSet]:
@@ -145,31 +155,33 @@ class Mesh:
         node.setBounds(OmniBoundingVolume())
         node.setFinal(True)
         path = NodePath(node)
-        defines = shading_defines(self.albedo is not None, self.lit, self.roughness is not None)
-        path.setShader(raster_shader("mesh.vert", "surface.frag", defines))
+        path.setShader(raster_shader("mesh.vert", "surface.frag", self._defines))
         path.setTwoSided(True)
         path.setShaderInputs(triangles=self.triangles, positions=self.positions.perturbed,
-                             colors=self.colors.perturbed, uvs=self.uvs.perturbed, normals=self.normals.perturbed)
+                             colors=self.colors.perturbed, uvs=self.uvs.perturbed, normals=self.normals.perturbed,
+                             tangents=self.tangents.perturbed, binormals=self.binormals.perturbed)
         return path
 
 
-def shading_defines(albedo: bool, lit: bool, roughness: bool = False) -> dict:
+def shading_defines(albedo: bool, lit: bool, roughness: bool = False, normal_map: bool = False) -> dict:
     """The surface shader's variant: an albedo texture, lighting, a specular lobe driven by
-    a roughness texture (lit surfaces only)."""
-    if roughness and not lit:
-        raise SgeError("a roughness map needs a lit surface: give the mesh normals")
-    wanted = (("ALBEDO_TEXTURE", albedo), ("LIT", lit), ("ROUGHNESS_TEXTURE", roughness))
+    a roughness texture and a tangent-space normal map (both: lit surfaces only)."""
+    if (roughness or normal_map) and not lit:
+        raise SgeError("roughness and normal maps need a lit surface: give the mesh normals")
+    wanted = (("ALBEDO_TEXTURE", albedo), ("LIT", lit), ("ROUGHNESS_TEXTURE", roughness),
+              ("NORMAL_TEXTURE", normal_map))
     return {key: True for key, on in wanted if on}
 
 
-def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=None) -> NodePath:
+def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=None, normal_map=None) -> NodePath:
     """Prepare a Panda3D model to be drawn as the reference, with our shading; ``albedo``
     (a Texture) multiplies its vertex colors, as an optimised mesh's albedo map does,
-    ``lit`` lights it with its own normals like a lit mesh, and ``roughness`` (a Texture,
-    red channel) drives its specular lobe."""
-    defines = shading_defines(albedo is not None, lit, roughness is not None)
+    ``lit`` lights it with its own normals like a lit mesh, ``roughness`` (a Texture, red
+    channel) drives its specular lobe and ``normal_map`` bends its normals (the model
+    needs tangents and binormals then)."""
+    defines = shading_defines(albedo is not None, lit, roughness is not None, normal_map is not None)
     model.setShader(raster_shader("reference.vert", "surface.frag", defines), 10)
-    for name, texture in (("albedo", albedo), ("roughness", roughness)):
+    for name, texture in (("albedo", albedo), ("roughness", roughness), ("normal_map", normal_map)):
         if texture is not None:
             model.setShaderInput(name, texture, 10)
     model.setTwoSided(True)
@@ -178,7 +190,8 @@ def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=No
     return model
 
 
-def geom_node(name: str, positions, triangles, colors=None, uvs=None, normals=None) -> NodePath:
+def geom_node(name: str, positions, triangles, colors=None, uvs=None, normals=None, tangents=None,
+              binormals=None) -> NodePath:
     """A plain Panda3D model (real vertex data) from arrays: references, exports, tests."""
     positions = np.asarray(positions, np.float32)
     # Float colors: the default packed 8-bit color column would quantise the reference.
@@ -187,16 +200,22 @@ def geom_node(name: str, positions, triangles, colors=None, uvs=None, normals=No
     array.addColumn(InternalName.getColor(), 4, Geom.NT_float32, Geom.C_color)
     array.addColumn(InternalName.getTexcoord(), 2, Geom.NT_float32, Geom.C_texcoord)
     array.addColumn(InternalName.getNormal(), 3, Geom.NT_float32, Geom.C_normal)
+    array.addColumn(InternalName.getTangent(), 3, Geom.NT_float32, Geom.C_vector)
+    array.addColumn(InternalName.getBinormal(), 3, Geom.NT_float32, Geom.C_vector)
     vertex_format = GeomVertexFormat.registerFormat(GeomVertexFormat(array))
     data = GeomVertexData(name, vertex_format, Geom.UH_static)
     data.setNumRows(len(positions))
-    vertex, color, texcoord, normal = (GeomVertexWriter(data, c) for c in ("vertex", "color", "texcoord", "normal"))
+    columns = ("vertex", "color", "texcoord", "normal", "tangent", "binormal")
+    vertex, color, texcoord, normal, tangent, binormal = (GeomVertexWriter(data, c) for c in columns)
     colors = np.ones_like(positions) if colors is None else np.asarray(colors, np.float32)
     uvs = np.zeros((len(positions), 2), np.float32) if uvs is None else np.asarray(uvs, np.float32)
-    normals = np.zeros_like(positions) if normals is None else np.asarray(normals, np.float32)
-    for p, c, t, n in zip(positions, colors, uvs, normals):
+    normals, tangents, binormals = (np.zeros_like(positions) if a is None else np.asarray(a, np.float32)
+                                    for a in (normals, tangents, binormals))
+    for p, c, t, n, tn, bn in zip(positions, colors, uvs, normals, tangents, binormals):
         vertex.addData3(*map(float, p))
         normal.addData3(*map(float, n))
+        tangent.addData3(*map(float, tn))
+        binormal.addData3(*map(float, bn))
         color.addData4(float(c[0]), float(c[1]), float(c[2]), 1.0)
         texcoord.addData2(*map(float, t))
     primitive = GeomTriangles(Geom.UH_static)

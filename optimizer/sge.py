@@ -76,6 +76,7 @@ class Optimizer:
             asset's albedo map does (None: none).
         reference_roughness: a texture (red channel) driving the reference's specular
             lobe, as the asset's roughness map does (None: none).
+        reference_normal_map: a tangent-space normal texture for the reference.
         resolution: (width, height) of the render targets.
         estimator: "per-pixel" (default) or "global" (SPSA: the whole image's Delta for
             every parameter).
@@ -99,7 +100,7 @@ class Optimizer:
                  learning_rate_schedule: Callable[[int], float] = lambda step: 1.0,
                  epsilon_schedule: Callable[[int], float] = lambda step: 1.0,
                  supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), reference_albedo=None,
-                 reference_roughness=None):
+                 reference_roughness=None, reference_normal_map=None):
         if estimator not in ESTIMATORS:
             raise SgeError(f"unknown estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
         if not (isinstance(supersampling, int) and 1 <= supersampling <= 8):
@@ -145,7 +146,7 @@ class Optimizer:
             self.asset_node.instanceTo(render.scene)
         self.reference_pass.scene.setShaderInputs(**self.view.inputs())
         reference_node(reference.copyTo(self.reference_pass.scene), reference_albedo, getattr(asset, "lit", False),
-                       reference_roughness)
+                       reference_roughness, reference_normal_map)
 
         # G: per-pixel, one scatter pass per contributor domain (the first also records
         # the loss); global, one pass summing the loss and Delta over the image.

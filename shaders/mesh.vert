@@ -10,12 +10,16 @@ uniform samplerBuffer positions;    // xyz per vertex, [theta+ | theta-]
 uniform samplerBuffer colors;       // rgb per vertex, [theta+ | theta-]
 uniform samplerBuffer uvs;          // uv per vertex, [theta+ | theta-]
 uniform samplerBuffer normals;      // xyz per vertex, [theta+ | theta-] (lit meshes)
+uniform samplerBuffer tangents;     // xyz per vertex, [theta+ | theta-] (normal-mapped meshes)
+uniform samplerBuffer binormals;    // xyz per vertex, [theta+ | theta-]
 uniform int side;
 
 out vec3 surface_color;
 out vec2 surface_uv;
 out vec3 surface_normal;
 out vec3 surface_position;   // model space
+out vec3 surface_tangent;
+out vec3 surface_binormal;
 out vec2 surface_barycentric;  // of corners 0 and 1, for G's per-vertex weights
 
 vec3 fetch3(samplerBuffer data, int vertex) {
@@ -27,6 +31,8 @@ void main() {
     int vertex = texelFetch(triangles, gl_VertexID).x;
     surface_color = fetch3(colors, vertex);
     surface_normal = fetch3(normals, vertex);
+    surface_tangent = fetch3(tangents, vertex);
+    surface_binormal = fetch3(binormals, vertex);
     int uv_base = side * (textureSize(uvs) / 2) + 2 * vertex;
     surface_uv = vec2(texelFetch(uvs, uv_base).x, texelFetch(uvs, uv_base + 1).x);
     int corner = gl_VertexID % 3;

@@ -6,6 +6,8 @@ in vec3 surface_color;
 in vec2 surface_uv;
 in vec3 surface_normal;      // model space
 in vec3 surface_position;    // model space
+in vec3 surface_tangent;     // model space, normal-mapped surfaces
+in vec3 surface_binormal;
 in vec2 surface_barycentric;
 
 #ifdef ALBEDO_TEXTURE
@@ -14,6 +16,10 @@ uniform sampler2D albedo;
 #ifdef LIT
 // One directional light per step, in model space: xyz towards the light, w ambient.
 uniform vec4 light;
+#endif
+#ifdef NORMAL_TEXTURE
+// Tangent-space normals, encoded as 0.5 * n + 0.5 (a flat texel is (0.5, 0.5, 1)).
+uniform sampler2D normal_map;
 #endif
 #ifdef ROUGHNESS_TEXTURE
 uniform sampler2D roughness;
@@ -33,7 +39,12 @@ void main() {
 #ifdef LIT
     // Lambert plus ambient, in linear space. gl_FrontFacing keeps a two-sided surface lit
     // from the side the camera sees.
-    vec3 normal = normalize(surface_normal) * (gl_FrontFacing ? 1.0 : -1.0);
+    vec3 normal = normalize(surface_normal);
+#ifdef NORMAL_TEXTURE
+    vec3 tangent_space = texture(normal_map, surface_uv).xyz * 2.0 - 1.0;
+    normal = normalize(mat3(normalize(surface_tangent), normalize(surface_binormal), normal) * tangent_space);
+#endif
+    normal *= gl_FrontFacing ? 1.0 : -1.0;
     float n_dot_l = max(0.0, dot(normal, light.xyz));
     color *= light.w + (1.0 - light.w) * n_dot_l;
 #ifdef ROUGHNESS_TEXTURE
