@@ -20,6 +20,7 @@ from panda3d.core import (
     NodePath,
     OrthographicLens,
     ShaderAttrib,
+    ShaderInput,
     Texture,
     WindowProperties,
     loadPrcFileData,
@@ -213,14 +214,18 @@ class ComputeStage:
         _camera_for(self.buffer, self.scene)
 
     def add(self, name: str, shader, groups: tuple[int, int, int], inputs: dict) -> NodePath:
-        """A compute node dispatching ``groups`` workgroups, run in insertion order."""
+        """A compute node dispatching ``groups`` workgroups, run in insertion order.
+        An input may be a ready ``ShaderInput`` (e.g. an image bound at one mip level)."""
         node = ComputeNode(name)
         node.addDispatch(*groups)
         path = self.scene.attachNewNode(node)
         path.setShader(shader)
         path.setBin("fixed", self.scene.getNumChildren())
         for key, value in inputs.items():
-            path.setShaderInput(key, value)
+            if isinstance(value, ShaderInput):
+                path.setShaderInput(value)
+            else:
+                path.setShaderInput(key, value)
         return path
 
     def dispatch(self, path: NodePath) -> None:

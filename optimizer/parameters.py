@@ -186,6 +186,11 @@ class ParameterSet:
     # Extra #defines of this kind's P shader.
     perturb_defines: dict[str, object] = {}
 
+    def after_perturb(self) -> list[tuple[str, str, tuple[int, int, int], dict]]:
+        """Compute passes to run right after this set's P, as (name, shader file, groups,
+        inputs): what turns the copies P wrote into what the renderer reads."""
+        return []
+
     def side_inputs(self, side: int) -> dict:
         """Shader inputs that differ between the theta+ (side 0) and theta- (1) renders."""
         return {}

@@ -135,6 +135,8 @@ class Optimizer:
             inputs = {**shared, **parameter_set.perturb_inputs(self.loss_history, len(turns), phase)}
             self.perturb_nodes.append(self.perturb_stage.add(f"perturb:{parameter_set.name}", shader,
                                                              parameter_set.perturb_groups(), inputs))
+            for name, shader_file, groups, pass_inputs in parameter_set.after_perturb():
+                self.perturb_stage.add(name, self._compute(shader_file), groups, pass_inputs)
 
         # The renders: theta+ and theta- share one node (instanced), the reference its own.
         self.plus_pass = gpu.RenderTargets(context, "sge-theta-plus", SORT_PLUS, render_size, background)

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from panda3d.core import SamplerState, Texture
+from panda3d.core import SamplerState, ShaderInput, Texture
 
 from .errors import SgeError
 from .images import atomic_write, linear_to_srgb8, save_png
@@ -46,15 +46,16 @@ def _rgba_image(values: np.ndarray) -> bytes:
     return rgba[..., [2, 1, 0, 3]].tobytes()  # Panda3D keeps RGBA as BGRA
 
 
-def float_texture(name: str, values: np.ndarray) -> Texture:
-    """An RGBA32F 2D texture from (H, W, C) values, row 0 at v = 0 (GL convention)."""
+def float_texture(name: str, values: np.ndarray, mipmaps: bool = False) -> Texture:
+    """An RGBA32F 2D texture from (H, W, C) values, row 0 at v = 0 (GL convention),
+    sampled bilinearly (trilinearly with ``mipmaps``)."""
     height, width, _ = values.shape
     texture = Texture(name)
     texture.setup2dTexture(width, height, Texture.T_float, Texture.F_rgba32)
     texture.setRamImage(_rgba_image(values))
     texture.setWrapU(SamplerState.WM_repeat)
     texture.setWrapV(SamplerState.WM_repeat)
-    texture.setMinfilter(SamplerState.FT_linear)
+    texture.setMinfilter(SamplerState.FT_linear_mipmap_linear if mipmaps else SamplerState.FT_linear)
     texture.setMagfilter(SamplerState.FT_linear)
     return texture
 
@@ -66,10 +67,12 @@ class TextureSet(ParameterSet):
     ``bilinear_weights``: weight a texel's share of a pixel by its bilinear weight (the
     pixel's exact sensitivity to it); False counts every named texel 1, so the
     un-normalised accumulation is SPEC.md's estimate of the summed loss's gradient.
+    ``mipmaps``: the renderer samples theta+- trilinearly; a pass after P rebuilds their
+    mip levels each step (contributors stay the level-0 bilinear texels).
     """
 
     def __init__(self, shader_input: str, values, settings: Settings | None = None, frozen: bool = False,
-                 bilinear_weights: bool = True):
+                 bilinear_weights: bool = True, mipmaps: bool = False):
         values = np.asarray(values, np.float32)
         if values.ndim != 3 or not 1 <= values.shape[2] <= 4:
             raise SgeError(f"texture '{shader_input}': expected (height, width, channels) values, got {values.shape}")
@@ -79,6 +82,7 @@ class TextureSet(ParameterSet):
             raise SgeError(f"texture '{shader_input}' is {width}x{height}; sizes from 1 to {MAX_TEXTURE_SIZE} work")
         domain = None if frozen else TexelDomain(shader_input, width, height, bilinear_weights)
         self.texture_shape = values.shape
+        self.mipmaps = mipmaps
         super().__init__(shader_input, values.reshape(-1, channels), domain, settings, frozen=frozen)
         self.shader_input = shader_input
 
@@ -89,9 +93,24 @@ class TextureSet(ParameterSet):
     def _make_copies(self, values: np.ndarray):
         """theta+ and theta- are two ordinary 2D textures (no [theta+ | theta-] buffer)."""
         values = values.reshape(self.texture_shape)
-        self.plus = float_texture(f"{self.name}-plus", values)
-        self.minus = float_texture(f"{self.name}-minus", values)
+        self.plus = float_texture(f"{self.name}-plus", values, self.mipmaps)
+        self.minus = float_texture(f"{self.name}-minus", values, self.mipmaps)
         return None
+
+    def after_perturb(self):
+        """With mipmaps: rebuild every mip level of theta+ and theta- from level 0."""
+        if not self.mipmaps or self.frozen:
+            return []
+        passes = []
+        height, width = self.texture_shape[:2]
+        for level in range(1, self.plus.getExpectedNumMipmapLevels()):
+            size = (max(1, width >> level), max(1, height >> level))
+            groups = (math.ceil(size[0] / 8), math.ceil(size[1] / 8), 1)
+            for side, texture in (("plus", self.plus), ("minus", self.minus)):
+                passes.append((f"mip:{self.name}-{side}-{level}", "downsample.comp", groups, {
+                    "source": texture, "source_level": level - 1,
+                    "destination": ShaderInput("destination", texture, False, True, -1, level)}))
+        return passes
 
     def _copies_bytes(self) -> int:
         return 2 * self.plus.getExpectedRamImageSize()

@@ -193,3 +193,30 @@ def test_normal_map_gradient_matches_finite_difference(context, make_optimizer):
     maps = {"normal_map": (tangent_space_normals(rng, 0.3), tangent_space_normals(rng, 0.5))}
     cos, error, norm = lit_quad_gradient_check(context, make_optimizer, 10, "normal_map", maps)
     assert norm > 5.0 and cos >= 0.95 and error <= 0.3, (cos, error, norm)
+
+
+def test_mip_levels_follow_what_p_writes(context, make_optimizer, identity_view):
+    """A mipmapped texture set: after each step every mip level of theta+ and theta- is
+    the 2x2 box average of the level above, of the values P wrote this step."""
+    rng = np.random.default_rng(11)
+    positions, triangles = grid(2, -0.8, 0.8)
+    albedo = TextureSet("albedo", rng.uniform(0.2, 0.8, (16, 8, 3)).astype(np.float32), Settings(0.05, 0.01),
+                        mipmaps=True)
+    mesh = Mesh(positions, triangles, uvs=(positions[:, :2] + 0.8) / 1.6, albedo=albedo)
+    optimizer = make_optimizer(mesh, geom_node("reference", positions, triangles), (16, 16))
+    for _ in range(3):
+        optimizer.step(identity_view)
+    optimizer.sync()
+    for texture in (albedo.plus, albedo.minus):
+        context.engine.extractTextureData(texture, context.gsg)
+        levels = [np.frombuffer(bytes(texture.getRamMipmapImage(n)), np.float32).reshape(
+                  max(1, 16 >> n), max(1, 8 >> n), 4) for n in range(texture.getNumRamMipmapImages())]
+        texture.clearRamImage()
+        assert len(levels) == 5  # 16x8 down to 1x1
+        assert not np.allclose(levels[0][..., 2], albedo.texture_values(context)[..., 0])  # perturbed, not theta
+        for upper, lower in zip(levels, levels[1:]):
+            h, w = lower.shape[:2]
+            rows = np.minimum(2 * np.arange(h)[:, None] + np.array([0, 1]), upper.shape[0] - 1)  # edge clamp
+            cols = np.minimum(2 * np.arange(w)[:, None] + np.array([0, 1]), upper.shape[1] - 1)
+            expected = upper[rows[:, :, None, None], cols[None, None, :, :]].mean(axis=(1, 3))
+            np.testing.assert_allclose(lower, expected, rtol=1e-6, atol=1e-7)
