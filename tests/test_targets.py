@@ -6,7 +6,6 @@ and every expected value is analytic."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from optimizer import Mesh, Settings
 from optimizer.gpu import read_buffer, read_texture
