@@ -43,16 +43,19 @@ def bench_cube(resolution: int, steps: int, seeds: int, estimator: str, first_se
     }
 
 
-def bench_texture(resolution: int, steps: int, seed: int = 0) -> dict:
+def bench_texture(resolution: int, steps: int, seed: int = 0, contributors: str = "bilinear",
+                  mipmaps: bool = False) -> dict:
     """The smiley texture fit: psnr_texture, psnr_views after ``steps`` steps."""
-    from .scenarios.texture import TextureScenario
+    from .scenarios.texture import TextureScenario, TextureSettings
     started = time.perf_counter()
     context = GpuContext.headless()
-    scenario = TextureScenario(context, resolution)
+    scenario = TextureScenario(context, resolution, TextureSettings(contributors=contributors, mipmaps=mipmaps))
     result = scenario.run(seed, steps, progress=lambda step: log(f"texture: step {step}"))
     scenario.optimizer.verify_shaders()
     return {
         "scenario": "texture",
+        "contributors": contributors,
+        "mipmaps": scenario.albedo.mipmaps,
         "psnr_texture": result["psnr_texture"],
         "psnr_views": result["psnr_views"],
         "seen_texels": result["seen_texels"],

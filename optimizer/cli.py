@@ -65,11 +65,14 @@ def cube(res, steps, seeds, estimator, as_json):
 @click.option("--steps", default=3000, show_default=True, type=POSITIVE, help="Optimisation steps.")
 @click.option("--res", default=256, show_default=True, type=RESOLUTION, help="Image width and height in pixels.")
 @click.option("--seed", default=0, show_default=True, help="Run seed.")
+@click.option("--contributors", type=click.Choice(("bilinear", "mip-aware")), default="bilinear", show_default=True,
+              help="Texels a sample names: its 4 level-0 bilinear texels, or its mip footprint spread to level 0.")
+@click.option("--mipmaps", is_flag=True, help="Sample the albedo trilinearly (implied by --contributors mip-aware).")
 @JSON_FLAG
-def texture(steps, res, seed, as_json):
+def texture(steps, res, seed, contributors, mipmaps, as_json):
     """The smiley texture fit: psnr_texture, psnr_views (SPEC.md), ms per step, params."""
     from .bench import bench_texture
-    _print_json(bench_texture(res, steps, seed), as_json)
+    _print_json(bench_texture(res, steps, seed, contributors, mipmaps), as_json)
 
 
 @bench.command()

@@ -25,15 +25,17 @@ class TexelDomain(ContributorDomain):
 
     gradient_shader = "gradient_texels.comp"
 
-    def __init__(self, name: str, width: int, height: int, bilinear_weights: bool = True):
+    def __init__(self, name: str, width: int, height: int, bilinear_weights: bool = True, mip_levels: int = 0):
         super().__init__(f"{name}-texels", width * height)
         self.size = (width, height)
         self.bilinear_weights = bilinear_weights
+        self.mip_levels = mip_levels  # > 0: minified samples name their mip footprint
 
     def gradient_inputs(self, targets: dict) -> dict:
         return {"accumulator": self.accumulator, "element_count": self.element_count,
                 "texture_width": self.size[0], "texture_height": self.size[1],
                 "bilinear_weights": int(self.bilinear_weights),
+                "mip_aware": int(self.mip_levels > 1), "mip_levels": max(1, self.mip_levels),
                 "uv_plus": targets["uv_plus"], "uv_minus": targets["uv_minus"]}
 
 
@@ -68,11 +70,13 @@ class TextureSet(ParameterSet):
     pixel's exact sensitivity to it); False counts every named texel 1, so the
     un-normalised accumulation is SPEC.md's estimate of the summed loss's gradient.
     ``mipmaps``: the renderer samples theta+- trilinearly; a pass after P rebuilds their
-    mip levels each step (contributors stay the level-0 bilinear texels).
+    mip levels each step. ``mip_aware`` (with mipmaps): a minified sample's contributors
+    are the texels of its footprint at the mip level the sampler reads, spread back onto
+    level 0; otherwise the level-0 bilinear texels.
     """
 
     def __init__(self, shader_input: str, values, settings: Settings | None = None, frozen: bool = False,
-                 bilinear_weights: bool = True, mipmaps: bool = False):
+                 bilinear_weights: bool = True, mipmaps: bool = False, mip_aware: bool = False):
         values = np.asarray(values, np.float32)
         if values.ndim != 3 or not 1 <= values.shape[2] <= 4:
             raise SgeError(f"texture '{shader_input}': expected (height, width, channels) values, got {values.shape}")
@@ -80,7 +84,10 @@ class TextureSet(ParameterSet):
         frozen = frozen or settings is None  # no settings: drawn, never optimised
         if not (1 <= width <= MAX_TEXTURE_SIZE and 1 <= height <= MAX_TEXTURE_SIZE):
             raise SgeError(f"texture '{shader_input}' is {width}x{height}; sizes from 1 to {MAX_TEXTURE_SIZE} work")
-        domain = None if frozen else TexelDomain(shader_input, width, height, bilinear_weights)
+        if mip_aware and not mipmaps:
+            raise SgeError(f"texture '{shader_input}': mip-aware contributors need mipmaps=True")
+        levels = max(width, height).bit_length() if mip_aware else 0
+        domain = None if frozen else TexelDomain(shader_input, width, height, bilinear_weights, levels)
         self.texture_shape = values.shape
         self.mipmaps = mipmaps
         super().__init__(shader_input, values.reshape(-1, channels), domain, settings, frozen=frozen)

@@ -19,6 +19,8 @@ uniform int texture_width;
 uniform int texture_height;
 uniform int records_loss;                      // 1: this pass also records the step's loss
 uniform int bilinear_weights;                  // 0: every named texel weighs 1
+uniform int mip_aware;                         // 1: minified samples name their mip footprint
+uniform int mip_levels;                        // levels the sampler may read
 
 void accumulate(int texel, float delta, float weight) {
     int base = (PARITY * element_count + texel) * ACCUMULATOR_ENTRIES;
@@ -48,7 +50,18 @@ void contribute(int texel, float weight) {
     accumulate(texel, pixel_delta, weight);  // list full: straight to the atomics
 }
 
-// The 4 texels (repeat wrapping) and bilinear weights of a sample at uv.
+// The most level-0 texels one level-L texel may spread onto (L <= MAX_SPREAD_LEVEL).
+const int MAX_SPREAD_LEVEL = 3;
+
+// The mip level a trilinear sampler reads most for a sample of this UV footprint (the
+// nearer of the two it blends), capped so one texel spreads onto at most 8x8.
+int sample_level(float footprint) {
+    if (mip_aware == 0) return 0;
+    float lod = log2(max(footprint * float(max(texture_width, texture_height)), 1e-8));
+    return clamp(int(floor(lod + 0.5)), 0, min(mip_levels - 1, MAX_SPREAD_LEVEL));
+}
+
+// The 4 texels (repeat wrapping) and bilinear weights of a sample at uv, at level 0.
 void bilinear(vec2 uv, out ivec4 texels, out vec4 weights) {
     vec2 size = vec2(texture_width, texture_height);
     vec2 t = uv * size - 0.5;
@@ -63,10 +76,39 @@ void bilinear(vec2 uv, out ivec4 texels, out vec4 weights) {
         : vec4(1.0);
 }
 
+// A minified sample reads level L: its 4 bilinear texels there, each spread evenly back
+// onto the 2^L x 2^L level-0 texels it averages.
+void contribute_at_level(vec2 uv, int level, float weight) {
+    int width = max(1, texture_width >> level), height = max(1, texture_height >> level);
+    vec2 t = uv * vec2(width, height) - 0.5;
+    vec2 base = floor(t);
+    vec2 f = t - base;
+    vec4 weights = bilinear_weights != 0
+        ? vec4((1.0 - f.x) * (1.0 - f.y), f.x * (1.0 - f.y), (1.0 - f.x) * f.y, f.x * f.y) : vec4(1.0);
+    int span = 1 << level;
+    float spread = weight / float(span * span);
+    for (int k = 0; k < 4; ++k) {
+        ivec2 coarse = ivec2(mod(base + vec2(k & 1, k >> 1), vec2(width, height)));
+        for (int dy = 0; dy < span; ++dy) {
+            for (int dx = 0; dx < span; ++dx) {
+                ivec2 fine = min(coarse * span + ivec2(dx, dy), ivec2(texture_width, texture_height) - 1);
+                contribute(fine.y * texture_width + fine.x, spread * weights[k]);
+            }
+        }
+    }
+}
+
 void accumulate_subpixel(ivec2 q, float share) {
     int id_p = decode_id(texelFetch(id_plus, q, 0).x);
     int id_m = decode_id(texelFetch(id_minus, q, 0).x);
     if (id_p < 0 || id_p != id_m) return;
+    int level = sample_level(texelFetch(id_plus, q, 0).y);
+    if (level > 0) {
+        // Minified: the level-L footprints of both renders, each with half the share.
+        contribute_at_level(texelFetch(uv_plus, q, 0).xy, level, 0.5 * share);
+        contribute_at_level(texelFetch(uv_minus, q, 0).xy, level, 0.5 * share);
+        return;
+    }
     ivec4 plus_texels, minus_texels;
     vec4 plus_weights, minus_weights;
     bilinear(texelFetch(uv_plus, q, 0).xy, plus_texels, plus_weights);

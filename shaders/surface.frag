@@ -1,6 +1,6 @@
 #version 430
 // Shades a surface and writes the three targets G reads: color (float), the primitive ID
-// (float(id + 1), 0 = background) and the interpolated UV (.xy) with the barycentrics of
+// (float(id + 1), 0 = background; .y the UV footprint) and the interpolated UV (.xy) with the barycentrics of
 // the triangle's first two corners (.zw).
 in vec3 surface_color;
 in vec2 surface_uv;
@@ -60,6 +60,9 @@ void main() {
 #endif
 #endif
     out_color = vec4(color, 1.0);
-    out_id = vec4(float(gl_PrimitiveID + 1), 0.0, 0.0, 1.0);
+    // .y: the sample's UV footprint (the larger screen derivative of uv, in uv units per
+    // render pixel): G finds from it the mip level a texture's sampler reads.
+    float footprint = max(length(dFdx(surface_uv)), length(dFdy(surface_uv)));
+    out_id = vec4(float(gl_PrimitiveID + 1), footprint, 0.0, 1.0);
     out_uv = vec4(surface_uv, surface_barycentric);
 }

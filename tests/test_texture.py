@@ -220,3 +220,25 @@ def test_mip_levels_follow_what_p_writes(context, make_optimizer, identity_view)
             cols = np.minimum(2 * np.arange(w)[:, None] + np.array([0, 1]), upper.shape[1] - 1)
             expected = upper[rows[:, :, None, None], cols[None, None, :, :]].mean(axis=(1, 3))
             np.testing.assert_allclose(lower, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("mip_aware", [False, True])
+def test_minified_samples_name_their_mip_footprint(context, make_optimizer, identity_view, mip_aware):
+    """A 64x64 texture over a 16x16 image: each pixel covers 4x4 texels, so a trilinear
+    sampler reads level 2. Mip-aware contributors spread each sample's 4 level-2 texels
+    back onto their 4x4 level-0 blocks: every texel is named and each pixel still
+    weighs 1 in all. Plain bilinear ones name 4 level-0 texels per pixel: a quarter."""
+    positions, triangles = grid(2, -1.0, 1.0)
+    albedo = TextureSet("albedo", np.full((64, 64, 3), 0.5, np.float32), Settings(0.05, 0.0), mipmaps=True,
+                        mip_aware=mip_aware)
+    mesh = Mesh(positions, triangles, uvs=(positions[:, :2] + 1.0) / 2.0, albedo=albedo)
+    optimizer = make_optimizer(mesh, geom_node("reference", positions, triangles), (16, 16))
+    optimizer.step(identity_view)
+    optimizer.sync()
+    _, weights = accumulator_of(context, albedo, 0)
+    named = np.count_nonzero(weights > 0)
+    if mip_aware:
+        assert named == 64 * 64
+        assert weights.sum() == pytest.approx(16 * 16, rel=1e-4)
+    else:
+        assert named <= 16 * 16 * 4 and named < 64 * 64 / 2

@@ -43,10 +43,17 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     return PSNR_IDENTICAL if mse == 0.0 else min(PSNR_IDENTICAL, float(10.0 * np.log10(255.0 ** 2 / mse)))
 
 
+CONTRIBUTORS = ("bilinear", "mip-aware")
+
+
 @dataclass
 class TextureSettings:
     epsilon: float = 0.03
     learning_rate: float = 0.02
+    # "bilinear": the 4 level-0 texels of every sample; "mip-aware": a minified sample's
+    # footprint at the mip level the (trilinear) sampler reads, spread back onto level 0.
+    contributors: str = "bilinear"
+    mipmaps: bool = False  # the renderer samples the albedo trilinearly (implied by mip-aware)
 
 
 class TextureScenario:
@@ -57,12 +64,14 @@ class TextureScenario:
         arrays = mesh_arrays(model)
         self.truth = texture_linear_rgb(model_texture(model))
         s = self.settings
+        mip_aware = s.contributors == "mip-aware"
+        mipmaps = s.mipmaps or mip_aware
         self.albedo = TextureSet("albedo", np.full_like(self.truth, 0.5),
-                                 Settings(s.epsilon, s.learning_rate, (0.0, 1.0)))
+                                 Settings(s.epsilon, s.learning_rate, (0.0, 1.0)), mipmaps=mipmaps, mip_aware=mip_aware)
         self.mesh = Mesh(arrays["positions"], arrays["triangles"], uvs=arrays["uvs"], normals=arrays["normals"],
                          albedo=self.albedo)
         self.optimizer = Optimizer(context, self.mesh, model, (resolution, resolution),
-                                   reference_albedo=float_texture("smiley-linear", self.truth))
+                                   reference_albedo=float_texture("smiley-linear", self.truth, mipmaps))
         self.projection = perspective(TAN_HALF_FOV)
 
     @property
