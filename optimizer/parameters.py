@@ -1,7 +1,9 @@
 """Parameter sets: every optimisable scalar of one kind, living on the GPU for a run.
 
 A parameter set owns, as buffer textures:
-  ``state``      theta, Adam's m and v, interleaved per parameter;
+  ``theta``, ``first_moment``, ``second_moment``  theta and Adam's m and v (three
+                 buffers: one interleaved buffer of 3N would pass the GL limit on buffer
+                 texture size, 2^27 texels on NVIDIA, at 45M parameters);
   ``perturbed``  [theta+ | theta-], what P writes and the renderer reads.
 It points at the ``ContributorDomain`` whose accumulators G fills: every parameter of one
 element (a vertex's x, y, z and r, g, b; later a texel's channels) shares that element's
@@ -108,7 +110,9 @@ class ParameterSet:
         # From the name, so delta_i depends only on (name, i, seed): runs reproduce
         # whatever else the process made before. Sets of one asset have distinct names.
         self.set_id = zlib.crc32(name.encode()) & 0x7FFFFFFF
-        self.state = gpu.buffer_texture(f"{name}-state", self._state_of(values))
+        self.theta = gpu.buffer_texture(f"{name}-theta", values.ravel())
+        self.first_moment = gpu.buffer_texture(f"{name}-m", np.zeros(values.size, np.float32))
+        self.second_moment = gpu.buffer_texture(f"{name}-v", np.zeros(values.size, np.float32))
         self.perturbed = self._make_copies(values)
         if domain is not None and not frozen:
             if values.shape[0] != domain.element_count:
@@ -122,7 +126,7 @@ class ParameterSet:
     @property
     def gpu_bytes(self) -> int:
         """Bytes this set keeps on the GPU (state, copies, and its domain's accumulators)."""
-        total = self.state.getExpectedRamImageSize() + self._copies_bytes()
+        total = 3 * self.theta.getExpectedRamImageSize() + self._copies_bytes()
         if self.domain is not None and self.domain.parameter_sets and self.domain.parameter_sets[0] is self:
             total += self.domain.accumulator.getExpectedRamImageSize()
         return total
@@ -134,16 +138,12 @@ class ParameterSet:
     def count(self) -> int:
         return int(np.prod(self.shape))
 
-    @staticmethod
-    def _state_of(values: np.ndarray) -> np.ndarray:
-        state = np.zeros((values.size, 3), np.float32)
-        state[:, 0] = values.ravel()
-        return state
-
     def load(self, values: np.ndarray) -> None:
         """Replace theta (and zero Adam's moments): load time only."""
         values = np.asarray(values, np.float32).reshape(self.shape)
-        gpu.upload(self.state, self._state_of(values))
+        gpu.upload(self.theta, values.ravel())
+        for moment in (self.first_moment, self.second_moment):
+            gpu.upload(moment, np.zeros(values.size, np.float32))
         self.upload_copies(values, values)
 
     def upload_copies(self, plus: np.ndarray, minus: np.ndarray) -> None:
@@ -152,11 +152,11 @@ class ParameterSet:
 
     def values(self, context: gpu.GpuContext) -> np.ndarray:
         """theta, read back from the GPU."""
-        return gpu.read_buffer(context, self.state).reshape(-1, 3)[:, 0].reshape(self.shape)
+        return gpu.read_buffer(context, self.theta).reshape(self.shape)
 
     def moments(self, context: gpu.GpuContext) -> tuple[np.ndarray, np.ndarray]:
-        state = gpu.read_buffer(context, self.state).reshape(-1, 3)
-        return state[:, 1].reshape(self.shape), state[:, 2].reshape(self.shape)
+        return tuple(gpu.read_buffer(context, moment).reshape(self.shape)
+                     for moment in (self.first_moment, self.second_moment))
 
     def perturb_inputs(self, loss_history: Texture, period: int, phase: int) -> dict:
         """The inputs of this set's P dispatch; perturbed on steps s % period == phase."""
@@ -164,7 +164,9 @@ class ParameterSet:
         owner = self.domain.parameter_sets[0] is self
         low, high = self.settings.value_range
         return {
-            "state": self.state,
+            "theta": self.theta,
+            "first_moment": self.first_moment,
+            "second_moment": self.second_moment,
             "perturbed": self.perturbed,
             "accumulator": self.domain.accumulator,
             "loss_history": loss_history,

@@ -109,6 +109,12 @@ class Optimizer:
             raise SgeError("nothing to optimise: every parameter set of the asset is frozen")
         render_size = (resolution[0] * supersampling, resolution[1] * supersampling)
         context.check_target_size("sge render targets", render_size)  # before making any buffer
+        limit = context.gsg.getMaxBufferTextureSize()
+        for parameter_set in asset.parameter_sets:
+            sizes = [parameter_set.count, parameter_set.domain.accumulator.getXSize()]
+            if limit > 0 and max(sizes) > limit:
+                raise SgeError(f"{parameter_set.name}: {max(sizes)} values in one GPU buffer, but "
+                               f"'{context.renderer}' allows {limit}; use a smaller texture or split it")
         self.context = context
         self.asset = asset
         self.estimator = estimator

@@ -12,7 +12,9 @@
 
 layout(local_size_x = 64) in;
 
-layout(r32f) uniform imageBuffer state;               // [theta, m, v] per parameter
+layout(r32f) uniform imageBuffer theta;               // per parameter
+layout(r32f) uniform imageBuffer first_moment;        // Adam's m
+layout(r32f) uniform imageBuffer second_moment;       // Adam's v
 #ifdef PERTURBED_TEXTURE
 // Texture kinds: theta+ and theta- are ordinary 2D textures the renderer samples.
 layout(rgba32f) uniform writeonly image2D perturbed_plus;
@@ -53,9 +55,9 @@ float bias_correction(float beta, int t) {
 // Finishes the previous step for parameter i (Adam update, if it was perturbed then and
 // had contributions) and returns its theta.
 float updated_theta(int i, int element) {
-    float theta = imageLoad(state, 3 * i).x;
+    float value = imageLoad(theta, i).x;
     int previous_step = STEP_INDEX - 1;
-    if (APPLY_UPDATE == 0 || previous_step % perturbation_period != perturbation_phase) return theta;
+    if (APPLY_UPDATE == 0 || previous_step % perturbation_period != perturbation_phase) return value;
 #ifdef ESTIMATOR_GLOBAL
     int slot = PREVIOUS_HISTORY_SLOT * LOSS_SLOT_SIZE;
     double delta_sum = read_fixed(imageLoad(loss_history, slot + 2).x, imageLoad(loss_history, slot + 3).x);
@@ -65,22 +67,22 @@ float updated_theta(int i, int element) {
     double delta_sum = read_fixed(imageLoad(accumulator, base).x, imageLoad(accumulator, base + 1).x);
     float contributions = float(read_fixed(imageLoad(accumulator, base + 2).x, imageLoad(accumulator, base + 3).x));
 #endif
-    if (contributions <= 0.0) return theta;
+    if (contributions <= 0.0) return value;
     // delta_i is the same for every pixel of a step, so G sums w_p Delta_p alone and the
     // sign is applied here: g_i = delta_i * sum_p w_p Delta_p / (2 eps n).
     float sign_i = perturbation_sign(uint(i), uint(set_id), uint(PREVIOUS_SEED));
     float g = sign_i * float(delta_sum) / (2.0 * epsilon * PREVIOUS_EPSILON_SCALE * contributions);
-    float m = adam.x * imageLoad(state, 3 * i + 1).x + (1.0 - adam.x) * g;
-    float v = adam.y * imageLoad(state, 3 * i + 2).x + (1.0 - adam.y) * g * g;
+    float m = adam.x * imageLoad(first_moment, i).x + (1.0 - adam.x) * g;
+    float v = adam.y * imageLoad(second_moment, i).x + (1.0 - adam.y) * g * g;
     int t = previous_step / perturbation_period + 1;  // this set's update count
     float m_hat = m / bias_correction(adam.x, t);
     float v_hat = v / bias_correction(adam.y, t);
-    theta -= learning_rate * LEARNING_RATE_SCALE * m_hat / (sqrt(v_hat) + adam.z);
-    theta = clamp(theta, value_range.x, value_range.y);
-    imageStore(state, 3 * i, vec4(theta));
-    imageStore(state, 3 * i + 1, vec4(m));
-    imageStore(state, 3 * i + 2, vec4(v));
-    return theta;
+    value -= learning_rate * LEARNING_RATE_SCALE * m_hat / (sqrt(v_hat) + adam.z);
+    value = clamp(value, value_range.x, value_range.y);
+    imageStore(theta, i, vec4(value));
+    imageStore(first_moment, i, vec4(m));
+    imageStore(second_moment, i, vec4(v));
+    return value;
 }
 
 // eps * delta_i for this step's perturbation (0 when it is not this set's turn).
@@ -112,10 +114,10 @@ void main() {
     vec4 plus = vec4(0.0, 0.0, 0.0, 1.0), minus = vec4(0.0, 0.0, 0.0, 1.0);
     for (int c = 0; c < components; ++c) {
         int i = texel * components + c;
-        float theta = updated_theta(i, texel);
+        float value = updated_theta(i, texel);
         float offset = perturbation(i);
-        plus[c] = theta + offset;
-        minus[c] = theta - offset;
+        plus[c] = value + offset;
+        minus[c] = value - offset;
     }
     ivec2 xy = ivec2(texel % imageSize(perturbed_plus).x, texel / imageSize(perturbed_plus).x);
     imageStore(perturbed_plus, xy, plus);
@@ -123,9 +125,9 @@ void main() {
 #else
     int i = invocation;
     if (i >= parameter_count) return;
-    float theta = updated_theta(i, i / components);
+    float value = updated_theta(i, i / components);
     float offset = perturbation(i);
-    imageStore(perturbed, i, vec4(theta + offset));
-    imageStore(perturbed, parameter_count + i, vec4(theta - offset));
+    imageStore(perturbed, i, vec4(value + offset));
+    imageStore(perturbed, parameter_count + i, vec4(value - offset));
 #endif
 }
