@@ -119,18 +119,25 @@ def _quad_scene():
     return positions, triangles, uvs
 
 
+def _stepped_quad(make_optimizer, view, resolution, colors, reference_colors):
+    """(optimizer, mesh) over the test quad with vertex colors to perturb, after one step."""
+    positions, triangles, uvs = _quad_scene()
+    mesh = Mesh(positions, triangles, colors, uvs, color_settings=Settings(0.05, 0.0))
+    reference = geom_node("reference", positions, triangles, reference_colors, uvs)
+    optimizer = make_optimizer(mesh, reference, resolution)
+    optimizer.step(view)
+    optimizer.sync()
+    return optimizer, mesh
+
+
 def uv_of(x, y):
     return np.stack([0.25 + 0.5 * x + 0.1 * y, 0.75 - 0.2 * x - 0.4 * y], axis=-1)
 
 
 def test_uv_target_interpolates_uvs_and_barycentrics(context, make_optimizer, identity_view):
-    positions, triangles, uvs = _quad_scene()
+    positions, triangles, _ = _quad_scene()
     colors = _colors(4, seed=1)
-    mesh = Mesh(positions, triangles, colors, uvs, color_settings=Settings(0.05, 0.0))
-    reference = geom_node("reference", positions, triangles, colors, uvs)
-    optimizer = make_optimizer(mesh, reference, (64, 32))
-    optimizer.step(identity_view)
-    optimizer.sync()
+    optimizer, _ = _stepped_quad(make_optimizer, identity_view, (64, 32), colors, colors)
 
     x, y = pixel_centres(64, 32)
     ids = read_texture(context, optimizer.plus_pass.id)[..., 0]
@@ -164,11 +171,7 @@ def test_color_targets_show_the_perturbed_copies(context, make_optimizer, identi
     positions, triangles, uvs = _quad_scene()
     colors = _colors(4, seed=2)
     target = _colors(4, seed=3)
-    mesh = Mesh(positions, triangles, colors, uvs, color_settings=Settings(0.05, 0.0))
-    reference = geom_node("reference", positions, triangles, target, uvs)
-    optimizer = make_optimizer(mesh, reference, (32, 16))
-    optimizer.step(identity_view)
-    optimizer.sync()
+    optimizer, mesh = _stepped_quad(make_optimizer, identity_view, (32, 16), colors, target)
 
     perturbed = read_buffer(context, mesh.colors.perturbed).reshape(2, 4, 3)
     assert not np.allclose(perturbed[0], perturbed[1])  # the colors are perturbed
