@@ -36,6 +36,12 @@ GRADIENT_GROUP = 8        # local size of loss.comp and gradient_*.comp
 SORT_PERTURB, SORT_PLUS, SORT_MINUS, SORT_REFERENCE, SORT_GRADIENT = -100, -90, -89, -88, -80
 
 
+def decode_fixed(low, high):
+    """64-bit fixed-point sums stored as (low, high) int32 words (common.glsl) -> floats."""
+    low, high = np.asarray(low, np.int64), np.asarray(high, np.int64)
+    return ((high << 32) + (low & 0xFFFFFFFF)) / FIXED_SCALE
+
+
 def perturbation_seed(run_seed: int, step: int) -> int:
     """The seed of a step's delta_i: a mix of the run seed and the step (31 bits)."""
     x = (run_seed * 0x9E3779B1 + step * 0x85EBCA77 + 0x27D4EB2F) & 0xFFFFFFFF
@@ -243,9 +249,7 @@ class Optimizer:
         first = max(0, self.step_index - HISTORY_LENGTH)
         history = gpu.read_buffer(self.context, self.loss_history).reshape(HISTORY_LENGTH, LOSS_SLOT_SIZE)
         slots = np.arange(first, self.step_index) % HISTORY_LENGTH
-        low = history[slots, 0].astype(np.int64) & 0xFFFFFFFF
-        total = (history[slots, 1].astype(np.int64) << 32) + low
-        return total / FIXED_SCALE / (self.resolution[0] * self.resolution[1])
+        return decode_fixed(history[slots, 0], history[slots, 1]) / (self.resolution[0] * self.resolution[1])
 
     def loss_pair(self, model_view_projection: np.ndarray, plus: dict, minus: dict, light=None) -> tuple[float, float]:
         """The summed pixel losses (L(theta+), L(theta-)) of explicitly given copies.
@@ -268,11 +272,10 @@ class Optimizer:
             self.perturb_stage.buffer.setActive(True)
         # The slot belongs to the next real step: read it, then clear it again.
         history = gpu.read_buffer(self.context, self.loss_history).reshape(HISTORY_LENGTH, LOSS_SLOT_SIZE)
-        slot = history[self.step_index % HISTORY_LENGTH, :4].astype(np.int64)
+        slot = history[self.step_index % HISTORY_LENGTH, :4].copy()
         history[self.step_index % HISTORY_LENGTH] = 0
         gpu.upload(self.loss_history, history)
-        loss = ((slot[1] << 32) + (slot[0] & 0xFFFFFFFF)) / FIXED_SCALE
-        delta = ((slot[3] << 32) + (slot[2] & 0xFFFFFFFF)) / FIXED_SCALE
+        loss, delta = decode_fixed(slot[0::2], slot[1::2])
         return loss + delta / 2, loss - delta / 2
 
     def snapshot(self, model_view_projection: np.ndarray, filter_factor: int | None = None,
@@ -306,6 +309,6 @@ def read_accumulator(context: gpu.GpuContext, domain, parity: int, channel: int 
     """One half of a domain's accumulator: (sum_p w_p Delta_p, n = sum_p w_p) per element."""
     entries = gpu.read_buffer(context, domain.accumulator).reshape(
         2, domain.element_count, domain.channels, ACCUMULATOR_ENTRIES)
-    pairs = entries[parity, :, channel].astype(np.int64)
-    values = ((pairs[:, 1::2] << 32) + (pairs[:, 0::2] & 0xFFFFFFFF)) / FIXED_SCALE
+    pairs = entries[parity, :, channel]
+    values = decode_fixed(pairs[:, 0::2], pairs[:, 1::2])
     return values[:, 0], values[:, 1]

@@ -17,7 +17,6 @@ layout(r32i) uniform iimageBuffer accumulator; // [parity][texel][ACCUMULATOR_EN
 uniform int element_count;
 uniform int texture_width;
 uniform int texture_height;
-uniform int records_loss;                      // 1: this pass also records the step's loss
 uniform int bilinear_weights;                  // 0: every named texel weighs 1
 uniform int mip_aware;                         // 1: minified samples name their mip footprint
 uniform int mip_levels;                        // levels the sampler may read
@@ -127,14 +126,7 @@ void accumulate_subpixel(ivec2 q, float share) {
 void main() {
     ivec2 pixel = ivec2(gl_GlobalInvocationID.xy);
     PixelSample s;
-    if (records_loss != 0) {
-        s = read_pixel(pixel);
-        record_loss(s);
-        if (!pixel_covered(pixel)) return;
-    } else {
-        if (!pixel_covered(pixel)) return;
-        s = read_pixel(pixel);
-    }
+    if (!covered_sample(pixel, s)) return;
     pixel_delta = s.loss_plus - s.loss_minus;
     float share = 1.0 / float(SUPERSAMPLING * SUPERSAMPLING);
     for (int k = 0; k < SUPERSAMPLING * SUPERSAMPLING; ++k) {

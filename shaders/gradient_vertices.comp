@@ -28,7 +28,6 @@ uniform sampler2D uv_minus;
 layout(r32i) uniform iimageBuffer accumulator; // [parity][vertex][channel][ACCUMULATOR_ENTRIES]
 uniform int element_count;
 uniform int barycentric_weights;               // 0: every contributing pixel weighs 1
-uniform int records_loss;                      // 1: this pass also records the step's loss
 
 const int CHANNELS = 2;
 
@@ -113,14 +112,7 @@ void accumulate_subpixel(ivec2 q, float share) {
 void main() {
     ivec2 pixel = ivec2(gl_GlobalInvocationID.xy);
     PixelSample s;
-    if (records_loss != 0) {
-        s = read_pixel(pixel);
-        record_loss(s);
-        if (!pixel_covered(pixel)) return;
-    } else {
-        if (!pixel_covered(pixel)) return;
-        s = read_pixel(pixel);
-    }
+    if (!covered_sample(pixel, s)) return;
     pixel_delta = s.loss_plus - s.loss_minus;
     // Every sub-sample of the pixel names its contributors; each takes its share.
     float share = 1.0 / float(SUPERSAMPLING * SUPERSAMPLING);

@@ -35,3 +35,19 @@ void record_loss(PixelSample s) {
         ATOMIC_ADD_FIXED_WIDE(loss_history, slot + 2, delta_partial[0]);
     }
 }
+
+// For the gradient passes: the pixel's sample, after recording its loss when this pass is
+// the one that records it (``records_loss``); false when neither perturbed render covers
+// the pixel, so it names no contributors.
+uniform int records_loss;
+
+bool covered_sample(ivec2 pixel, out PixelSample s) {
+    if (records_loss != 0) {
+        s = read_pixel(pixel);
+        record_loss(s);  // reached by every invocation: it has barriers
+        return pixel_covered(pixel);
+    }
+    if (!pixel_covered(pixel)) return false;
+    s = read_pixel(pixel);
+    return true;
+}
