@@ -27,6 +27,11 @@ from .shaders import raster_shader
 GEOMETRY_CHANNEL, ATTRIBUTE_CHANNEL = 0, 1  # as gradient_vertices.comp
 
 
+def _per_vertex(values, count: int, width: int, fill: float = 0.0) -> np.ndarray:
+    """An optional per-vertex attribute as float32, ``fill`` where it is not given."""
+    return np.full((count, width), fill, np.float32) if values is None else np.asarray(values, np.float32)
+
+
 class VertexDomain(ContributorDomain):
     """Contributors = the vertices of the triangle(s) a pixel's ID targets name.
 
@@ -88,14 +93,12 @@ class Mesh:
         if triangles.min() < 0 or triangles.max() >= len(positions):
             raise SgeError(f"the mesh's triangle indices run outside its {len(positions)} vertices")
         vertex_count = len(positions)
-        colors = np.ones((vertex_count, 3), np.float32) if colors is None else np.asarray(colors, np.float32)
-        uvs = np.zeros((vertex_count, 2), np.float32) if uvs is None else np.asarray(uvs, np.float32)
         self.lit = normals is not None
-        normals = np.zeros((vertex_count, 3), np.float32) if normals is None else np.asarray(normals, np.float32)
         if normal_map is not None and (tangents is None or binormals is None):
             raise SgeError("a normal map needs per-vertex tangents and binormals")
-        tangents = np.zeros((vertex_count, 3), np.float32) if tangents is None else np.asarray(tangents, np.float32)
-        binormals = np.zeros((vertex_count, 3), np.float32) if binormals is None else np.asarray(binormals, np.float32)
+        colors = _per_vertex(colors, vertex_count, 3, fill=1.0)
+        uvs, normals, tangents, binormals = (_per_vertex(values, vertex_count, width) for values, width in
+                                             ((uvs, 2), (normals, 3), (tangents, 3), (binormals, 3)))
         for name, values, width in (("colors", colors, 3), ("uvs", uvs, 2), ("normals", normals, 3),
                                     ("tangents", tangents, 3), ("binormals", binormals, 3)):
             if values.shape != (vertex_count, width):
@@ -207,10 +210,10 @@ def geom_node(name: str, positions, triangles, colors=None, uvs=None, normals=No
     data.setNumRows(len(positions))
     columns = ("vertex", "color", "texcoord", "normal", "tangent", "binormal")
     vertex, color, texcoord, normal, tangent, binormal = (GeomVertexWriter(data, c) for c in columns)
-    colors = np.ones_like(positions) if colors is None else np.asarray(colors, np.float32)
-    uvs = np.zeros((len(positions), 2), np.float32) if uvs is None else np.asarray(uvs, np.float32)
-    normals, tangents, binormals = (np.zeros_like(positions) if a is None else np.asarray(a, np.float32)
-                                    for a in (normals, tangents, binormals))
+    count = len(positions)
+    colors = _per_vertex(colors, count, 3, fill=1.0)
+    uvs, normals, tangents, binormals = (_per_vertex(values, count, width) for values, width in
+                                         ((uvs, 2), (normals, 3), (tangents, 3), (binormals, 3)))
     for p, c, t, n, tn, bn in zip(positions, colors, uvs, normals, tangents, binormals):
         vertex.addData3(*map(float, p))
         normal.addData3(*map(float, n))
