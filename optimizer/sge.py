@@ -174,17 +174,23 @@ class Optimizer:
         self.gradient_stage = gpu.ComputeStage(context, "sge-gradient", SORT_GRADIENT)
         sampling = {"SUPERSAMPLING": supersampling}
         groups = (math.ceil(width / GRADIENT_GROUP), math.ceil(height / GRADIENT_GROUP), 1)
-        history = {"loss_history": self.loss_history, "history_length": HISTORY_LENGTH}
+        # The recording pass stores one partial (loss, Delta) sum per workgroup.
+        partial_count = groups[0] * groups[1]
+        self.loss_partials = gpu.buffer_texture("loss-partials", np.zeros(2 * partial_count, np.float32))
+        partials = {"loss_partials": self.loss_partials}
         if estimator == "global":
             self.gradient_stage.add("loss", self._compute("loss.comp", sampling), groups,
-                                    {**shared, **targets, **history})
+                                    {**shared, **targets, **partials})
         else:
             # The first domain's pass also records the loss, so the targets are read once.
             for index, domain in enumerate(asset.domains):
                 self.gradient_stage.add(f"gradient:{domain.name}",
                                         self._compute(domain.gradient_shader, {**sampling, **domain.gradient_defines}),
-                                        groups, {**shared, **targets, **history, "records_loss": int(index == 0),
+                                        groups, {**shared, **targets, **partials, "records_loss": int(index == 0),
                                                  **domain.gradient_inputs(uv_targets)})
+        self.gradient_stage.add("loss-sum", self._compute("loss_sum.comp"), (1, 1, 1),
+                                {**shared, **partials, "loss_history": self.loss_history,
+                                 "partial_count": partial_count})
 
     def _compute(self, name, defines=None):
         shader = compute_shader(name, defines)

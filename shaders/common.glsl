@@ -80,16 +80,12 @@ int to_fixed(float value) {
         if (_high != 0) imageAtomicAdd(image, (index) + 1, _high);               \
     } }
 
-// Adds a (non-clamped) double-precision term, used for workgroup sums of many pixels.
-#define ATOMIC_ADD_FIXED_WIDE(image, index, value) {                             \
-    double _scaled = round(double(value) * double(FIXED_SCALE));                 \
-    double _high_d = floor(_scaled / 4294967296.0);                              \
-    uint _low = uint(_scaled - _high_d * 4294967296.0);                          \
-    int _high = int(_high_d);                                                    \
-    uint _old = uint(imageAtomicAdd(image, (index), int(_low)));                 \
-    _high += (_old + _low < _old) ? 1 : 0;                                       \
-    if (_high != 0) imageAtomicAdd(image, (index) + 1, _high);                   \
-    }
+// A double as the (low, high) words of its 64-bit fixed-point form (read_fixed's inverse).
+ivec2 to_fixed_wide(double value) {
+    double scaled = round(value * double(FIXED_SCALE));
+    double high = floor(scaled / 4294967296.0);
+    return ivec2(int(uint(scaled - high * 4294967296.0)), int(high));
+}
 
 double read_fixed(int low, int high) {
     return (double(high) * 4294967296.0 + double(uint(low))) / double(FIXED_SCALE);
