@@ -60,8 +60,12 @@ class Mesh:
     """A triangle mesh on the GPU: topology fixed, attributes as parameter sets.
 
     Args:
-        positions: (V, 3) vertex positions.
+        positions: (V, 3) vertex positions, or (W, 3) with ``position_index``.
         triangles: (T, 3) vertex indices.
+        position_index: (V,) the row of ``positions`` each vertex takes its position from.
+            Vertices split at a UV seam share one position this way, so the seam cannot
+            tear as the positions are optimised: the positions' contributors are then
+            the shared positions (vertex colors cannot be optimised with it).
         colors: (V, 3) linear RGB per vertex (white when omitted).
         uvs: (V, 2) texture coordinates (zeros when omitted).
         position_settings / color_settings: optimise that attribute with these settings;
@@ -80,7 +84,7 @@ class Mesh:
     def __init__(self, positions, triangles, colors=None, uvs=None,
                  position_settings: Settings | None = None, color_settings: Settings | None = None,
                  barycentric_weights: bool = True, weight_power: float = 2.0, albedo=None, normals=None,
-                 roughness=None, normal_map=None, tangents=None, binormals=None):
+                 roughness=None, normal_map=None, tangents=None, binormals=None, position_index=None):
         positions = np.asarray(positions, np.float32)
         triangles = np.asarray(triangles)
         if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) == 0:
@@ -90,9 +94,17 @@ class Mesh:
         if triangles.ndim != 2 or triangles.shape[1] != 3 or not np.issubdtype(triangles.dtype, np.integer):
             raise SgeError(f"a mesh needs (T, 3) integer vertex indices, got {triangles.dtype} {triangles.shape}")
         triangles = triangles.astype(np.int32)
-        if triangles.min() < 0 or triangles.max() >= len(positions):
-            raise SgeError(f"the mesh's triangle indices run outside its {len(positions)} vertices")
-        vertex_count = len(positions)
+        if position_index is None:
+            position_index = np.arange(len(positions), dtype=np.int32)
+        position_index = np.asarray(position_index).astype(np.int32).ravel()
+        if position_index.size and (position_index.min() < 0 or position_index.max() >= len(positions)):
+            raise SgeError(f"the mesh's position indices run outside its {len(positions)} positions")
+        vertex_count = len(position_index)
+        if triangles.min() < 0 or triangles.max() >= vertex_count:
+            raise SgeError(f"the mesh's triangle indices run outside its {vertex_count} vertices")
+        welded = len(positions) != vertex_count or np.any(position_index != np.arange(vertex_count))
+        if welded and color_settings is not None:
+            raise SgeError("vertex colors cannot be optimised on a mesh whose vertices share positions")
         self.lit = normals is not None
         if normal_map is not None and (tangents is None or binormals is None):
             raise SgeError("a normal map needs per-vertex tangents and binormals")
@@ -106,7 +118,10 @@ class Mesh:
                                f"got shape {values.shape}")
         self.triangle_count = len(triangles)
         self.triangles = gpu.buffer_texture("triangles", triangles)
-        self.domain = VertexDomain(self.triangles, vertex_count, barycentric_weights, weight_power)
+        self.position_index = gpu.buffer_texture("position-index", position_index)
+        # G names the shared positions of a triangle's corners.
+        contributors = gpu.buffer_texture("position-triangles", position_index[triangles]) if welded else self.triangles
+        self.domain = VertexDomain(contributors, len(positions), barycentric_weights, weight_power)
         self.positions = ParameterSet("positions", positions, self.domain, position_settings,
                                       frozen=position_settings is None, channel=GEOMETRY_CHANNEL)
         self.colors = ParameterSet("colors", colors, self.domain, color_settings, frozen=color_settings is None,
@@ -160,7 +175,8 @@ class Mesh:
         path = NodePath(node)
         path.setShader(raster_shader("mesh.vert", "surface.frag", self._defines))
         path.setTwoSided(True)
-        path.setShaderInputs(triangles=self.triangles, positions=self.positions.perturbed,
+        path.setShaderInputs(triangles=self.triangles, position_index=self.position_index,
+                             positions=self.positions.perturbed,
                              colors=self.colors.perturbed, uvs=self.uvs.perturbed, normals=self.normals.perturbed,
                              tangents=self.tangents.perturbed, binormals=self.binormals.perturbed)
         return path

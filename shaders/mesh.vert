@@ -6,6 +6,7 @@
 #include "view.glsl"
 
 uniform isamplerBuffer triangles;   // vertex index per triangle corner
+uniform isamplerBuffer position_index;  // the position row of each vertex (seams share one)
 uniform samplerBuffer positions;    // xyz per vertex, [theta+ | theta-]
 uniform samplerBuffer colors;       // rgb per vertex, [theta+ | theta-]
 uniform samplerBuffer uvs;          // uv per vertex, [theta+ | theta-]
@@ -37,6 +38,6 @@ void main() {
     surface_uv = vec2(texelFetch(uvs, uv_base).x, texelFetch(uvs, uv_base + 1).x);
     int corner = gl_VertexID % 3;
     surface_barycentric = vec2(corner == 0, corner == 1);
-    surface_position = fetch3(positions, vertex);
+    surface_position = fetch3(positions, texelFetch(position_index, vertex).x);
     gl_Position = project(surface_position);
 }

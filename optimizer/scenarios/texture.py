@@ -18,6 +18,7 @@ from ..assets import load_model, mesh_arrays, model_texture, texture_linear_rgb
 from ..gpu import GpuContext, read_texture
 from ..images import linear_to_srgb8
 from ..mesh import Mesh
+from ..metrics import PSNR_IDENTICAL, psnr, psnr_covered
 from ..parameters import Settings
 from ..sge import Optimizer, read_accumulator
 from ..texture import TextureSet, float_texture
@@ -29,18 +30,8 @@ TAN_HALF_FOV = 0.4
 AMBIENT = 0.3
 HELD_OUT_VIEWS = 16
 
-
-PSNR_IDENTICAL = 100.0  # dB reported for identical 8-bit images (JSON has no infinity)
-
-
-def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """PSNR in dB of two 8-bit images over ``mask`` (all pixels when None); identical
-    images score PSNR_IDENTICAL."""
-    difference = (np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2
-    if mask is not None:
-        difference = difference[mask]
-    mse = float(difference.mean()) if difference.size else 0.0
-    return PSNR_IDENTICAL if mse == 0.0 else min(PSNR_IDENTICAL, float(10.0 * np.log10(255.0 ** 2 / mse)))
+# PSNR_IDENTICAL and psnr live in metrics.py; named here too for code that imports them from here.
+__all__ = ["CONTRIBUTORS", "PSNR_IDENTICAL", "TextureScenario", "TextureSettings", "psnr"]
 
 
 CONTRIBUTORS = ("bilinear", "mip-aware")
@@ -108,7 +99,7 @@ class TextureScenario:
             current, reference = self.optimizer.snapshot(view, light=light)
             covered = (read_texture(self.context, self.optimizer.plus_pass.id)[..., 0] > 0.5) | \
                       (read_texture(self.context, self.optimizer.reference_pass.id)[..., 0] > 0.5)
-            scores.append(psnr(linear_to_srgb8(current), linear_to_srgb8(reference), covered))
+            scores.append(psnr_covered(linear_to_srgb8(current), linear_to_srgb8(reference), covered))
         # The held-out frames above ran G (theta+ = theta-, so Delta = 0): its counts say
         # which texels they named. P clears them at the next step.
         _, seen = read_accumulator(self.context, self.albedo.domain, self.optimizer.step_index % 2)

@@ -1,0 +1,323 @@
+"""Exporting an optimised LOD for games and tools: the albedo and normal maps as PNG, the
+mesh as ``.bam`` and ``.egg`` (Panda3D) and as ``.obj`` + ``.mtl`` (everything else).
+
+Every model names its textures by bare relative file names (``albedo.png``), so the
+directory can be moved or renamed as a whole: Panda3D looks a model's relative texture
+paths up in the model's own directory, other tools in the ``.mtl``'s.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from panda3d.core import (
+    BamFile,
+    BamWriter,
+    Filename,
+    Geom,
+    GeomNode,
+    GeomTriangles,
+    GeomVertexArrayFormat,
+    GeomVertexData,
+    GeomVertexFormat,
+    InternalName,
+    Material,
+    MaterialAttrib,
+    ModelRoot,
+    RenderState,
+    SamplerState,
+    Texture,
+    TextureAttrib,
+    TextureStage,
+    getDefaultCoordinateSystem,
+)
+from panda3d.egg import EggData, EggGroup, EggMaterial, EggPolygon, EggTexture, EggVertex, EggVertexPool, EggVertexUV
+
+from .errors import SgeError
+from .images import atomic_write, linear_to_srgb8, save_png
+
+ALBEDO_FILE = "albedo.png"
+NORMAL_FILE = "normal.png"
+
+
+@dataclass(frozen=True)
+class LodMesh:
+    """The arrays of one LOD, checked: float32 (V, 3) positions, normals, tangents and
+    binormals, (V, 2) uvs, int64 (T, 3) triangles."""
+
+    positions: np.ndarray
+    triangles: np.ndarray
+    normals: np.ndarray
+    tangents: np.ndarray
+    binormals: np.ndarray
+    uvs: np.ndarray
+
+    @classmethod
+    def checked(cls, positions, triangles, normals, tangents, binormals, uvs) -> "LodMesh":
+        positions = np.asarray(positions, np.float32)
+        if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) == 0:
+            raise SgeError(f"the LOD needs (V, 3) vertex positions, got shape {positions.shape}")
+        count = len(positions)
+        triangles = np.asarray(triangles)
+        if triangles.ndim != 2 or triangles.shape[1] != 3 or len(triangles) == 0 \
+                or not np.issubdtype(triangles.dtype, np.integer):
+            raise SgeError(f"the LOD needs (T, 3) integer vertex indices, T > 0, got {triangles.dtype} {triangles.shape}")
+        if triangles.min() < 0 or triangles.max() >= count:
+            raise SgeError(f"the LOD's triangle indices run outside its {count} vertices")
+        attributes = {}
+        for name, values, width in (("normals", normals, 3), ("tangents", tangents, 3), ("binormals", binormals, 3),
+                                    ("uvs", uvs, 2)):
+            attributes[name] = np.asarray(values, np.float32)
+            if attributes[name].shape != (count, width):
+                raise SgeError(f"the LOD's {name} must be ({count}, {width}) like its vertices, "
+                               f"got shape {attributes[name].shape}")
+        return cls(positions, triangles.astype(np.int64), **attributes)
+
+
+def write_lod(directory: Path, positions, triangles, normals, tangents, binormals, uvs, albedo, normal_map,
+              name: str = "lod") -> list[Path]:
+    """Write the LOD into ``directory`` (which exists and is empty; the caller renames it
+    into place afterwards) as ``albedo.png``, ``normal.png``, ``{name}.bam``,
+    ``{name}.egg``, ``{name}.obj`` and ``{name}.mtl``; returns their paths in that order.
+
+    Args:
+        positions, normals, tangents, binormals: (V, 3) floats in the source model's own
+            coordinate frame and units (written as they are: no axis conversion).
+        triangles: (T, 3) integer vertex indices, counter-clockwise seen from the front.
+        uvs: (V, 2) texture coordinates in [0, 1], v = 0 at the bottom of the image (GL).
+        albedo: (H, W, 3) linear RGB in [0, 1], row 0 at v = 0; written as 8-bit sRGB.
+        normal_map: (H, W, 3) tangent-space normals encoded as 0.5 n + 0.5 (flat is
+            (0.5, 0.5, 1)), row 0 at v = 0; data, not colour: written without sRGB.
+        name: the models' file stem (also their node and material name).
+
+    Both Panda3D models hold one GeomNode (vertex, normal, texcoord, tangent, binormal:
+    float32), a white material, the albedo on the default texture stage (modulate, marked
+    sRGB) and the normal map on a second stage in ``TextureStage.M_normal`` mode, which is
+    what the auto-shader needs to bend normals. Every file is written atomically; a file that
+    cannot be written raises ``SgeError``.
+    """
+    directory = Path(directory)
+    if not name or name in (".", "..") or Path(name).name != name:
+        raise SgeError(f"the LOD name {name!r} must be a plain file name without directories; give e.g. 'lod'")
+    mesh = LodMesh.checked(positions, triangles, normals, tangents, binormals, uvs)
+    albedo, normal_map = (_checked_image(label, values) for label, values in (("albedo", albedo),
+                                                                               ("normal map", normal_map)))
+    paths = [directory / ALBEDO_FILE, directory / NORMAL_FILE] + \
+        [directory / f"{name}.{suffix}" for suffix in ("bam", "egg", "obj", "mtl")]
+    albedo_path, normal_path, bam_path, egg_path, obj_path, mtl_path = paths
+    # PNG rows run top (v = 1) to bottom; the arrays run from v = 0 up.
+    _write_png(albedo_path, linear_to_srgb8(albedo[::-1]))
+    _write_png(normal_path, np.round(255.0 * np.clip(normal_map[::-1], 0.0, 1.0)).astype(np.uint8))
+    _write_bam(bam_path, mesh, name, albedo.shape, normal_map.shape)
+    _write_egg(egg_path, mesh, name)
+    _write_obj(obj_path, mesh, name, mtl_path.name)
+    _write_mtl(mtl_path, name)
+    return paths
+
+
+def _checked_image(label: str, values) -> np.ndarray:
+    values = np.asarray(values, np.float32)
+    if values.ndim != 3 or values.shape[2] != 3 or values.shape[0] == 0 or values.shape[1] == 0:
+        raise SgeError(f"the LOD's {label} must be an (H, W, 3) image, got shape {values.shape}")
+    return values
+
+
+@contextmanager
+def _reporting_failures(path: Path):
+    """Turn an OS error while writing ``path`` into one SgeError line naming it."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise SgeError(f"could not write {path}: {reason}; make sure {path.parent} exists, "
+                       f"is writable and has free space") from None
+
+
+def _write_bytes(path: Path, write) -> None:
+    """``write(stream)`` into ``path`` atomically (optimizer.images.atomic_write)."""
+    with _reporting_failures(path):
+        atomic_write(path, write)
+
+
+def _write_png(path: Path, rgb8: np.ndarray) -> None:
+    """An (H, W, 3) uint8 image, top row first, as PNG."""
+    with _reporting_failures(path):
+        save_png(path, rgb8)
+
+
+def _write_through_filename(path: Path, write) -> None:
+    """Atomically, for Panda3D writers that take a file name rather than a stream:
+    ``write(Filename)`` fills a temporary file beside ``path`` (returning False on
+    failure), which is then renamed onto ``path``."""
+    with _reporting_failures(path):
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(handle)
+        try:
+            if not write(Filename.fromOsSpecific(temporary)):
+                raise OSError(f"Panda3D could not write {path.name}")
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+
+
+def _vertex_format() -> GeomVertexFormat:
+    """One interleaved float32 array: vertex, normal, texcoord, tangent, binormal (the
+    last two named as the auto-shader looks them up for the default UV set)."""
+    array = GeomVertexArrayFormat()
+    array.addColumn(InternalName.getVertex(), 3, Geom.NT_float32, Geom.C_point)
+    array.addColumn(InternalName.getNormal(), 3, Geom.NT_float32, Geom.C_normal)
+    array.addColumn(InternalName.getTexcoord(), 2, Geom.NT_float32, Geom.C_texcoord)
+    array.addColumn(InternalName.getTangent(), 3, Geom.NT_float32, Geom.C_vector)
+    array.addColumn(InternalName.getBinormal(), 3, Geom.NT_float32, Geom.C_vector)
+    return GeomVertexFormat.registerFormat(GeomVertexFormat(array))
+
+
+def _file_texture(file_name: str, image_shape: tuple, texture_format: int) -> Texture:
+    """A texture that only names its image file: the .bam stores the name, and the loader
+    reads the image from beside the model. Mipmapped: a LOD is mostly seen from afar."""
+    height, width, _ = image_shape
+    texture = Texture(Path(file_name).stem)
+    texture.setup2dTexture(width, height, Texture.T_unsigned_byte, texture_format)
+    texture.setFilename(Filename(file_name))
+    texture.setMinfilter(SamplerState.FT_linear_mipmap_linear)
+    return texture
+
+
+def _white_material(name: str) -> Material:
+    material = Material(name)
+    material.setDiffuse((1, 1, 1, 1))
+    return material
+
+
+def _lod_node(mesh: LodMesh, name: str, albedo_shape: tuple, normal_shape: tuple) -> ModelRoot:
+    """The LOD as Panda3D nodes: a ModelRoot over one GeomNode with real vertex data,
+    its material and both texture stages."""
+    data = GeomVertexData(name, _vertex_format(), Geom.UH_static)
+    data.uncleanSetNumRows(len(mesh.positions))
+    interleaved = np.hstack([mesh.positions, mesh.normals, mesh.uvs, mesh.tangents, mesh.binormals])
+    memoryview(data.modifyArray(0)).cast("B")[:] = np.ascontiguousarray(interleaved, np.float32).tobytes()
+    triangles = GeomTriangles(Geom.UH_static)
+    triangles.setIndexType(Geom.NT_uint32)
+    indices = triangles.modifyVertices()
+    indices.uncleanSetNumRows(mesh.triangles.size)
+    memoryview(indices).cast("B")[:] = mesh.triangles.astype(np.uint32).tobytes()
+    geom = Geom(data)
+    geom.addPrimitive(triangles)
+
+    normal_stage = TextureStage("normal")
+    normal_stage.setMode(TextureStage.M_normal)
+    # The albedo PNG holds sRGB-encoded colour but is not marked F_srgb: source models
+    # (Panda3D's own, .egg from most exporters) are not either, and on Panda3D's default
+    # pipeline (no sRGB framebuffer) the LOD must look like the model it replaces. A
+    # linear pipeline marks its textures sRGB itself (as it must for the source too).
+    textures = TextureAttrib.make(_file_texture(ALBEDO_FILE, albedo_shape, Texture.F_rgb8))
+    textures = textures.addOnStage(normal_stage, _file_texture(NORMAL_FILE, normal_shape, Texture.F_rgb8))
+    state = RenderState.make(textures, MaterialAttrib.make(_white_material("white")))
+    node = GeomNode(name)
+    node.addGeom(geom, state)
+    root = ModelRoot(name)
+    root.addChild(node)
+    return root
+
+
+def _write_bam(path: Path, mesh: LodMesh, name: str, albedo_shape: tuple, normal_shape: tuple) -> None:
+    """The LOD as a Panda3D .bam whose textures are referenced, not embedded."""
+    root = _lod_node(mesh, name, albedo_shape, normal_shape)
+
+    def write(filename: Filename) -> bool:
+        bam = BamFile()
+        if not bam.openWrite(filename):
+            return False
+        # BTM_unchanged stores the bare names the textures were given ("albedo.png");
+        # the default mode (bam-texture-mode, a prc setting a game may change) could store
+        # full paths, which break when the directory is renamed into place.
+        bam.getWriter().setFileTextureMode(BamWriter.BTM_unchanged)
+        written = bam.writeObject(root)
+        bam.close()
+        return written
+
+    _write_through_filename(path, write)
+
+
+def _lod_egg(mesh: LodMesh, name: str) -> EggData:
+    """The LOD as an egg tree: one vertex pool (normal, UV with tangent and binormal per
+    vertex), one triangle per EggPolygon, both textures and a white material."""
+    egg = EggData()
+    # The positions are in the frame the source model was loaded into, i.e. Panda3D's
+    # default coordinate system; say so, so a loader converts only when that differs.
+    egg.setCoordinateSystem(getDefaultCoordinateSystem())
+    group = EggGroup(name)
+    egg.addChild(group)
+    pool = EggVertexPool(name)
+    group.addChild(pool)
+    for index, (position, normal, uv, tangent, binormal) in enumerate(
+            zip(mesh.positions.tolist(), mesh.normals.tolist(), mesh.uvs.tolist(), mesh.tangents.tolist(),
+                mesh.binormals.tolist())):
+        vertex = EggVertex()
+        vertex.setPos(tuple(position))
+        vertex.setNormal(tuple(normal))
+        uv_object = EggVertexUV("", tuple(uv))
+        uv_object.setTangent(tuple(tangent))
+        uv_object.setBinormal(tuple(binormal))
+        vertex.setUvObj(uv_object)
+        pool.addVertex(vertex, index)
+
+    albedo = EggTexture("albedo", Filename(ALBEDO_FILE))
+    albedo.setEnvType(EggTexture.ET_modulate)
+    normal = EggTexture("normal", Filename(NORMAL_FILE))
+    normal.setEnvType(EggTexture.ET_normal)
+    for texture in (albedo, normal):
+        texture.setMinfilter(EggTexture.FT_linear_mipmap_linear)
+    material = EggMaterial("white")
+    material.setDiff((1, 1, 1, 1))
+    for triangle in mesh.triangles.tolist():
+        polygon = EggPolygon()
+        group.addChild(polygon)
+        for index in triangle:
+            polygon.addVertex(pool.getVertex(index))
+        polygon.addTexture(albedo)
+        polygon.addTexture(normal)
+        polygon.setMaterial(material)
+    return egg
+
+
+def _write_egg(path: Path, mesh: LodMesh, name: str) -> None:
+    """The LOD as a Panda3D .egg (text; doubles written in full)."""
+    egg = _lod_egg(mesh, name)
+
+    def write(filename: Filename) -> bool:
+        return egg.writeEgg(filename)
+
+    _write_through_filename(path, write)
+
+
+def _write_obj(path: Path, mesh: LodMesh, name: str, mtl_name: str) -> None:
+    """Wavefront OBJ: one v/vt/vn per vertex, faces ``f a/a/a`` with 1-based indices.
+    %.9g round-trips float32 exactly."""
+    faces = np.repeat(mesh.triangles + 1, 3, axis=1)
+
+    def write(stream) -> None:
+        stream.write(f"# {len(mesh.positions)} vertices, {len(mesh.triangles)} triangles, in the source model's "
+                     f"frame and units (Panda3D's default is Z-up)\nmtllib {mtl_name}\no {name}\n".encode())
+        np.savetxt(stream, mesh.positions, fmt="v %.9g %.9g %.9g")
+        np.savetxt(stream, mesh.uvs, fmt="vt %.9g %.9g")
+        np.savetxt(stream, mesh.normals, fmt="vn %.9g %.9g %.9g")
+        stream.write(f"usemtl {name}\n".encode())
+        np.savetxt(stream, faces, fmt="f %d/%d/%d %d/%d/%d %d/%d/%d")
+
+    _write_bytes(path, write)
+
+
+def _write_mtl(path: Path, name: str) -> None:
+    """The OBJ's material: white, the albedo as ``map_Kd``, the normal map as ``norm``
+    (the tangent-space normal map statement) and ``map_Bump`` (what Blender and assimp
+    read for normal maps)."""
+    text = (f"newmtl {name}\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 2\n"
+            f"map_Kd {ALBEDO_FILE}\nnorm {NORMAL_FILE}\nmap_Bump {NORMAL_FILE}\n")
+    _write_bytes(path, lambda stream: stream.write(text.encode()))

@@ -1,0 +1,192 @@
+"""Building an initial LOD from a detailed mesh: weld, decimate (quadric error, through
+fast-simplification), unwrap a fresh UV atlas (xatlas) and give every vertex a normal and a
+tangent frame. The LOD job then optimises what comes out of here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import SgeError
+
+
+@dataclass
+class LodGeometry:
+    """An unwrapped triangle mesh whose UV seams split vertices that share a position.
+
+    ``positions`` (W, 3) are the welded positions; ``position_index`` (V,) gives each of
+    the V split vertices its position; ``triangles`` (T, 3) index the split vertices, which
+    carry ``uvs``, ``normals``, ``tangents`` and ``binormals`` (V, 2 or 3).
+    """
+
+    positions: np.ndarray
+    position_index: np.ndarray
+    triangles: np.ndarray
+    uvs: np.ndarray
+    normals: np.ndarray
+    tangents: np.ndarray
+    binormals: np.ndarray
+
+    @property
+    def vertex_positions(self) -> np.ndarray:
+        return self.positions[self.position_index]
+
+
+def weld(positions: np.ndarray, triangles: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Merge vertices closer than ``tolerance`` (on a grid of that size): models split
+    vertices at every UV and material seam, and a decimator would open those seams.
+    Triangles that collapse to a line or point are dropped."""
+    keys = np.round(np.asarray(positions, np.float64) / tolerance).astype(np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    welded = np.asarray(positions, np.float32)[first]
+    triangles = inverse.ravel()[triangles]
+    keep = (triangles[:, 0] != triangles[:, 1]) & (triangles[:, 1] != triangles[:, 2]) & \
+           (triangles[:, 0] != triangles[:, 2])
+    return welded, triangles[keep].astype(np.int32)
+
+
+def decimate(positions: np.ndarray, triangles: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quadric-error decimation to about ``target`` triangles (fast-simplification)."""
+    import fast_simplification
+
+    if target >= len(triangles):
+        return positions, triangles
+    reduction = 1.0 - target / len(triangles)
+    points, faces = fast_simplification.simplify(np.asarray(positions, np.float32),
+                                                 np.asarray(triangles, np.int64), target_reduction=reduction)
+    used = np.unique(faces)
+    remap = np.full(len(points), -1, np.int64)
+    remap[used] = np.arange(len(used))
+    return np.asarray(points, np.float32)[used], remap[faces].astype(np.int32)
+
+
+def vertex_normals(positions: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals (unit; +z for a vertex of zero area)."""
+    corners = positions[triangles]
+    face = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    normals = np.zeros_like(positions, dtype=np.float64)
+    for k in range(3):
+        np.add.at(normals, triangles[:, k], face)
+    return _normalise(normals, fallback=(0.0, 0.0, 1.0)).astype(np.float32)
+
+
+def unwrap(positions: np.ndarray, triangles: np.ndarray, texture_size: int,
+           padding: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A UV atlas for a ``texture_size``^2 texture (xatlas): (position_index (V,),
+    triangles (T, 3) over the V split vertices, uvs (V, 2) in [0, 1], v up)."""
+    import xatlas
+
+    atlas = xatlas.Atlas()
+    atlas.add_mesh(np.asarray(positions, np.float32), np.asarray(triangles, np.uint32))
+    pack = xatlas.PackOptions()
+    pack.resolution = int(texture_size)
+    pack.padding = padding  # texels between charts, so bilinear samples stay in their chart
+    pack.bilinear = True
+    atlas.generate(pack_options=pack)
+    position_index, faces, uvs = atlas[0]
+    if len(faces) != len(triangles):
+        raise SgeError(f"the UV unwrap lost triangles ({len(faces)} of {len(triangles)}); try another --triangles")
+    return position_index.astype(np.int32), faces.astype(np.int32), uvs.astype(np.float32)
+
+
+def tangent_frames(positions: np.ndarray, normals: np.ndarray, uvs: np.ndarray,
+                   triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex tangents (along +u) and binormals (along +v), orthonormal to the normal
+    (Gram-Schmidt), from each triangle's UV derivatives: the frame a tangent-space normal
+    map is read in, by our shader and by Panda3D's auto-shader alike."""
+    p, t = positions[triangles].astype(np.float64), uvs[triangles].astype(np.float64)
+    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+    d1, d2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
+    scale = np.where(np.abs(det) > 1e-20, 1.0 / np.where(det == 0, 1.0, det), 0.0)[:, None]
+    face_tangent = (e1 * d2[:, 1:2] - e2 * d1[:, 1:2]) * scale
+    face_binormal = (e2 * d1[:, 0:1] - e1 * d2[:, 0:1]) * scale
+    tangents = np.zeros_like(normals, dtype=np.float64)
+    binormals = np.zeros_like(normals, dtype=np.float64)
+    for k in range(3):
+        np.add.at(tangents, triangles[:, k], face_tangent)
+        np.add.at(binormals, triangles[:, k], face_binormal)
+    n = normals.astype(np.float64)
+    tangents -= n * np.sum(n * tangents, axis=1, keepdims=True)
+    tangents = _normalise(tangents, fallback=None, normals=n)
+    # The binormal keeps the UV handedness (mirrored charts) but is made orthogonal.
+    handedness = np.where(np.sum(np.cross(n, tangents) * binormals, axis=1) < 0, -1.0, 1.0)[:, None]
+    binormals = np.cross(n, tangents) * handedness
+    return tangents.astype(np.float32), binormals.astype(np.float32)
+
+
+def _normalise(vectors: np.ndarray, fallback, normals=None) -> np.ndarray:
+    length = np.linalg.norm(vectors, axis=1, keepdims=True)
+    bad = length[:, 0] < 1e-12
+    out = vectors / np.where(length < 1e-12, 1.0, length)
+    if bad.any():
+        if normals is None:
+            out[bad] = fallback
+        else:
+            # Any unit vector perpendicular to the normal.
+            helper = np.where(np.abs(normals[bad, 0:1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+            perpendicular = np.cross(normals[bad], helper)
+            out[bad] = perpendicular / np.linalg.norm(perpendicular, axis=1, keepdims=True)
+    return out
+
+
+def build_lod(positions: np.ndarray, triangles: np.ndarray, target_triangles: int, texture_size: int,
+              weld_tolerance: float) -> LodGeometry:
+    """The initial LOD of a mesh: welded, decimated to about ``target_triangles``,
+    unwrapped for a ``texture_size``^2 atlas, with normals and tangent frames."""
+    welded, welded_triangles = weld(positions, triangles, weld_tolerance)
+    if len(welded_triangles) == 0:
+        raise SgeError("the model has no triangles of non-zero size; give a model with real faces")
+    points, faces = decimate(welded, welded_triangles, target_triangles)
+    if len(faces) == 0:
+        raise SgeError(f"decimating to {target_triangles} triangles left none; ask for more --triangles")
+    position_index, split_triangles, uvs = unwrap(points, faces, texture_size)
+    normals = vertex_normals(points, faces)[position_index]
+    tangents, binormals = tangent_frames(points[position_index], normals, uvs, split_triangles)
+    return LodGeometry(points, position_index, split_triangles, uvs, normals, tangents, binormals)
+
+
+def rasterize_uv(uvs: np.ndarray, triangles: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each texel centre of a size^2 atlas: the triangle covering it in UV space (-1:
+    none) and its barycentric coordinates there. Row 0 is v = 0."""
+    triangle_of = np.full((size, size), -1, np.int32)
+    barycentric = np.zeros((size, size, 3), np.float32)
+    corners = uvs[triangles].astype(np.float64) * size - 0.5  # texel-centre coordinates
+    lo = np.clip(np.floor(corners.min(axis=1)).astype(int), 0, size - 1)
+    hi = np.clip(np.ceil(corners.max(axis=1)).astype(int), 0, size - 1)
+    for index, (a, b, c) in enumerate(corners):
+        ys, xs = np.mgrid[lo[index, 1]:hi[index, 1] + 1, lo[index, 0]:hi[index, 0] + 1]
+        det = (b[1] - c[1]) * (a[0] - c[0]) + (c[0] - b[0]) * (a[1] - c[1])
+        if abs(det) < 1e-12:
+            continue
+        w0 = ((b[1] - c[1]) * (xs - c[0]) + (c[0] - b[0]) * (ys - c[1])) / det
+        w1 = ((c[1] - a[1]) * (xs - c[0]) + (a[0] - c[0]) * (ys - c[1])) / det
+        w2 = 1.0 - w0 - w1
+        inside = (w0 >= -1e-6) & (w1 >= -1e-6) & (w2 >= -1e-6)
+        triangle_of[ys[inside], xs[inside]] = index
+        barycentric[ys[inside], xs[inside]] = np.stack([w0[inside], w1[inside], w2[inside]], axis=1)
+    return triangle_of, barycentric
+
+
+def fill_holes(values: np.ndarray, known: np.ndarray, iterations: int = 64) -> np.ndarray:
+    """Extend known texels into unknown ones by repeated neighbour averaging (so bilinear
+    samples at chart borders and texels no view saw get plausible colors); texels still
+    unknown after that take the mean of the known ones."""
+    values = np.where(known[..., None], values, 0.0).astype(np.float32)
+    known = known.copy()
+    for _ in range(iterations):
+        if known.all():
+            break
+        total = np.zeros_like(values)
+        count = np.zeros(known.shape, np.float32)
+        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+            shifted_known = np.roll(known, (dy, dx), axis=(0, 1))
+            total += np.roll(values, (dy, dx), axis=(0, 1)) * shifted_known[..., None]
+            count += shifted_known
+        grow = ~known & (count > 0)
+        values[grow] = total[grow] / count[grow][:, None]
+        known = known | grow
+    if not known.all():
+        values[~known] = values[known].mean(axis=0) if known.any() else 0.5
+    return values
