@@ -87,15 +87,99 @@ def scale(texture_size, res, steps, as_json):
     _print_json(bench_scale(texture_size, res, steps), as_json)
 
 
+class _CliProgress:
+    """Phases as lines on stderr; steps as a progress bar on a terminal, else as a plain
+    line every tenth of the run."""
+
+    def __init__(self):
+        self.bar = None
+        self.started = None
+        self.last_line = 0
+
+    def message(self, text: str) -> None:
+        self.close()
+        click.echo(text, err=True)
+
+    def step(self, step: int, steps: int, loss) -> None:
+        import time
+        now = time.perf_counter()
+        if self.started is None:
+            self.started = (now, step)
+        elapsed = now - self.started[0]
+        rate = (step - self.started[1]) / elapsed if elapsed > 0 else 0.0
+        label = f"loss {loss:.5f}  {rate:.0f} steps/s" if loss is not None else f"{rate:.0f} steps/s"
+        if sys.stderr.isatty():
+            if self.bar is None:
+                self.bar = click.progressbar(length=steps, label="optimizing", file=sys.stderr, show_pos=True)
+                self.bar.__enter__()
+            self.bar.label = label
+            self.bar.update(step - self.bar.pos)
+        elif step * 10 // steps > self.last_line or step == steps:
+            self.last_line = step * 10 // steps
+            click.echo(f"step {step}/{steps}  {label}", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _lod_options(function):
+    options = [
+        click.option("--triangles", default=1000, show_default=True, type=POSITIVE,
+                     help="Triangle budget of the LOD (at most the source's count)."),
+        click.option("--texture-size", default=512, show_default=True, type=click.IntRange(8, 8192),
+                     help="Width and height of the LOD's albedo and normal map."),
+        click.option("--steps", default=1000, show_default=True, type=click.IntRange(min=0), help="Optimisation steps."),
+        click.option("--res", default=128, show_default=True, type=RESOLUTION,
+                     help="Render width and height in pixels (renders are 2x2 supersampled)."),
+        click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Run seed."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _run_job(source, out, triangles, texture_size, steps, res, seed):
+    from .job import run_lod_job
+    from .scenarios.lod import LodSettings
+    progress = _CliProgress()
+    try:
+        metrics = run_lod_job(source, out, LodSettings(triangles=triangles, texture_size=texture_size, steps=steps,
+                                                       resolution=res, seed=seed), progress)
+    finally:
+        progress.close()
+    return metrics
+
+
+@main.command()
+@click.argument("source")
+@_lod_options
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output directory (replaced if it exists; written whole or not at all).")
+def optimize(source, triangles, texture_size, steps, res, seed, out):
+    """Make an optimised LOD of SOURCE (a model file, or a name on Panda3D's model-path
+    such as models/panda): decimate, unwrap, optimise geometry, albedo and normal map
+    against the source, and write .bam/.egg/.obj, textures, report.png and metrics.json.
+    Ctrl-C stops the optimisation and still writes the last finished step."""
+    _run_job(source, out, triangles, texture_size, steps, res, seed)
+    click.echo(str(out / "report.png"))
+
+
+DEMO_SOURCE = "models/panda"
+DEMO_STEPS = 300
+
+
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/demo"), show_default=True,
               help="Output directory (replaced if it exists).")
-@click.option("--steps", default=1000, show_default=True, type=POSITIVE, help="Optimisation steps.")
+@click.option("--steps", default=DEMO_STEPS, show_default=True, type=click.IntRange(min=0),
+              help="Optimisation steps (the default fits the demo in a minute on 2 CPU cores).")
 def demo(out, steps):
-    """The main job on the embedded default (for now: the cube fit, before/after image)."""
-    from .demo import run_cube_demo
-    report = run_cube_demo(out, steps=steps, log=lambda message: click.echo(message, err=True))
-    click.echo(str(report))
+    """The main job on the embedded default: Panda3D's models/panda to 1,000 triangles and
+    512^2 textures, outputs in out/demo/; prints the report's path."""
+    _run_job(DEMO_SOURCE, out, 1000, 512, steps, 128, 0)
+    click.echo(str(out / "report.png"))
 
 
 if __name__ == "__main__":

@@ -10,11 +10,21 @@ import numpy as np
 from PIL import Image
 
 
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    """Linear RGB(A) floats in [0, 1] -> sRGB-encoded floats (alpha, if any, is dropped)."""
+    c = np.clip(np.asarray(linear, np.float64)[..., :3], 0.0, 1.0)
+    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
+    """sRGB-encoded floats in [0, 1] -> linear floats."""
+    c = np.clip(np.asarray(srgb, np.float64), 0.0, 1.0)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
 def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
     """Linear RGB(A) floats -> 8-bit sRGB (alpha, if any, is dropped)."""
-    c = np.clip(np.asarray(linear, np.float64)[..., :3], 0.0, 1.0)
-    srgb = np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055)
-    return np.round(srgb * 255.0).astype(np.uint8)
+    return np.round(linear_to_srgb(linear).astype(np.float64) * 255.0).astype(np.uint8)
 
 
 def atomic_write(path: Path, write) -> None:

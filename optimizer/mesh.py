@@ -73,7 +73,8 @@ class Mesh:
         barycentric_weights: weight each pixel's contribution to a vertex by the
             vertex's barycentric coordinate (False: every contributing pixel counts 1).
         albedo: an ``optimizer.texture.TextureSet`` multiplying the vertex colors,
-            sampled at the vertex uvs (optimised or frozen).
+            sampled at the vertex uvs (optimised or frozen); linear values, or sRGB-encoded
+            ones with ``albedo_srgb`` (decoded by the shader).
         normals: (V, 3) vertex normals; given, the mesh is lit (Lambert + ambient under
             the optimizer's per-step light), else unlit.
         roughness: a one-channel ``TextureSet`` driving a specular lobe (lit meshes).
@@ -84,7 +85,8 @@ class Mesh:
     def __init__(self, positions, triangles, colors=None, uvs=None,
                  position_settings: Settings | None = None, color_settings: Settings | None = None,
                  barycentric_weights: bool = True, weight_power: float = 2.0, albedo=None, normals=None,
-                 roughness=None, normal_map=None, tangents=None, binormals=None, position_index=None):
+                 roughness=None, normal_map=None, tangents=None, binormals=None, position_index=None,
+                 albedo_srgb: bool = False):
         positions = np.asarray(positions, np.float32)
         triangles = np.asarray(triangles)
         if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) == 0:
@@ -134,6 +136,8 @@ class Mesh:
         self.albedo = albedo
         self.roughness = roughness
         self._defines = shading_defines(albedo is not None, self.lit, roughness is not None, normal_map is not None)
+        if albedo is not None and albedo_srgb:
+            self._defines["ALBEDO_SRGB"] = True
 
     @property
     def _sets(self) -> list[ParameterSet]:

@@ -212,7 +212,7 @@ class Optimizer:
             domain.reset()
         gpu.upload(self.loss_history, np.zeros(HISTORY_LENGTH * LOSS_SLOT_SIZE, np.int32))
 
-    def _set_state(self, step: int, apply_update: bool) -> None:
+    def _set_state(self, step: int, apply_update: bool, perturb: bool = True) -> None:
         self.state.set(
             seed=perturbation_seed(self.seed, step),
             previous_seed=perturbation_seed(self.seed, step - 1),
@@ -223,7 +223,7 @@ class Optimizer:
             previous_slot=(step - 1) % HISTORY_LENGTH,
             learning_rate_scale=self.schedule(step - 1),
             previous_epsilon_scale=self.epsilon_schedule(step - 1),
-            epsilon_scale=self.epsilon_schedule(step),
+            epsilon_scale=self.epsilon_schedule(step) if perturb else 0.0,
         )
 
     def step(self, model_view_projection: np.ndarray, light=None) -> None:
@@ -256,6 +256,18 @@ class Optimizer:
         history = gpu.read_buffer(self.context, self.loss_history).reshape(HISTORY_LENGTH, LOSS_SLOT_SIZE)
         slots = np.arange(first, self.step_index) % HISTORY_LENGTH
         return decode_fixed(history[slots, 0], history[slots, 1]) / (self.resolution[0] * self.resolution[1])
+
+    def show(self, model_view_projection: np.ndarray, light=None) -> None:
+        """Render theta itself (theta+ = theta- = theta: P runs with no perturbation and no
+        update) from a view, for a look at the targets; G runs too, with Delta = 0, so the
+        accumulator half of the coming step counts the contributions this view names
+        (P clears it again at the next step)."""
+        self.finish()
+        self._set_state(self.step_index, False, perturb=False)
+        self.view.set(model_view_projection)
+        if light is not None:
+            self.view.set_light(*light)
+        self.context.render_frame()
 
     def loss_pair(self, model_view_projection: np.ndarray, plus: dict, minus: dict, light=None) -> tuple[float, float]:
         """The summed pixel losses (L(theta+), L(theta-)) of explicitly given copies.
@@ -295,7 +307,7 @@ class Optimizer:
         factor = self.supersampling if filter_factor is None else filter_factor
         if self.supersampling % factor:
             raise SgeError(f"filter factor {factor} does not divide the supersampling {self.supersampling}")
-        self.loss_pair(model_view_projection, {}, {}, light)
+        self.show(model_view_projection, light)
         return tuple(_box_filter(gpu.read_texture(self.context, target.color), factor)
                      for target in (self.plus_pass, self.reference_pass))
 

@@ -69,6 +69,8 @@ class TextureSet(ParameterSet):
     ``bilinear_weights``: weight a texel's share of a pixel by its bilinear weight (the
     pixel's exact sensitivity to it); False counts every named texel 1, so the
     un-normalised accumulation is SPEC.md's estimate of the summed loss's gradient.
+    ``shares_texels_with``: another optimised map of the same size and sampling (e.g. the
+    albedo for a normal map) whose contributor domain this one uses too.
     ``mipmaps``: the renderer samples theta+- trilinearly; a pass after P rebuilds their
     mip levels each step. ``mip_aware`` (with mipmaps): a minified sample's contributors
     are the texels of its footprint at the mip level the sampler reads, spread back onto
@@ -76,7 +78,8 @@ class TextureSet(ParameterSet):
     """
 
     def __init__(self, shader_input: str, values, settings: Settings | None = None, frozen: bool = False,
-                 bilinear_weights: bool = True, mipmaps: bool = False, mip_aware: bool = False):
+                 bilinear_weights: bool = True, mipmaps: bool = False, mip_aware: bool = False,
+                 shares_texels_with: "TextureSet | None" = None):
         values = np.asarray(values, np.float32)
         if values.ndim != 3 or not 1 <= values.shape[2] <= 4:
             raise SgeError(f"texture '{shader_input}': expected (height, width, channels) values, got {values.shape}")
@@ -87,7 +90,18 @@ class TextureSet(ParameterSet):
         if mip_aware and not mipmaps:
             raise SgeError(f"texture '{shader_input}': mip-aware contributors need mipmaps=True")
         levels = max(width, height).bit_length() if mip_aware else 0
-        domain = None if frozen else TexelDomain(shader_input, width, height, bilinear_weights, levels)
+        if frozen:
+            domain = None
+        elif shares_texels_with is not None:
+            # Maps of one size sampled at the same UVs name the same texels in every pixel:
+            # one domain (one G pass, one accumulator) serves both.
+            domain = shares_texels_with.domain
+            if domain is None or shares_texels_with.texture_shape[:2] != values.shape[:2] or \
+                    shares_texels_with.mipmaps != mipmaps:
+                raise SgeError(f"texture '{shader_input}' can only share the texels of an optimised "
+                               f"texture of the same size and sampling")
+        else:
+            domain = TexelDomain(shader_input, width, height, bilinear_weights, levels)
         self.texture_shape = values.shape
         self.mipmaps = mipmaps
         super().__init__(shader_input, values.reshape(-1, channels), domain, settings, frozen=frozen)

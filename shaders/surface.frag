@@ -1,6 +1,6 @@
 #version 430
 // Shades a surface and writes the three targets G reads: color (float), the primitive ID
-// (float(id + 1), 0 = background; .y the UV footprint) and the interpolated UV (.xy) with the barycentrics of
+// (float(id + 1), 0 = background; .y the UV footprint, .z the depth) and the interpolated UV (.xy) with the barycentrics of
 // the triangle's first two corners (.zw).
 in vec3 surface_color;
 in vec2 surface_uv;
@@ -12,6 +12,14 @@ in vec2 surface_barycentric;
 
 #ifdef ALBEDO_TEXTURE
 uniform sampler2D albedo;
+#endif
+#ifdef ALBEDO_SRGB
+// The albedo texture holds sRGB-encoded values (as 8-bit game textures do): optimised in
+// that encoding, a parameter step is as visible in the dark as in the light, which is what
+// PSNR on 8-bit sRGB images measures. Extended linearly below 0 (theta- may dip there).
+vec3 srgb_to_linear(vec3 c) {
+    return mix(c / 12.92, pow(max(c, 0.0) * (1.0 / 1.055) + 0.055 / 1.055, vec3(2.4)), greaterThan(c, vec3(0.04045)));
+}
 #endif
 #ifdef LIT
 // One directional light per step, in model space: xyz towards the light, w ambient.
@@ -34,7 +42,11 @@ layout(location = 2) out vec4 out_uv;
 void main() {
     vec3 color = surface_color;
 #ifdef ALBEDO_TEXTURE
+#ifdef ALBEDO_SRGB
+    color *= srgb_to_linear(texture(albedo, surface_uv).rgb);
+#else
     color *= texture(albedo, surface_uv).rgb;
+#endif
 #endif
 #ifdef LIT
     // Lambert plus ambient, in linear space. gl_FrontFacing keeps a two-sided surface lit
@@ -63,6 +75,8 @@ void main() {
     // .y: the sample's UV footprint (the larger screen derivative of uv, in uv units per
     // render pixel): G finds from it the mip level a texture's sampler reads.
     float footprint = max(length(dFdx(surface_uv)), length(dFdy(surface_uv)));
-    out_id = vec4(float(gl_PrimitiveID + 1), footprint, 0.0, 1.0);
+    // .z: the eye-space depth (clip w = 1 / gl_FragCoord.w), to tell which of two renders'
+    // surfaces is in front (the LOD job's color projection).
+    out_id = vec4(float(gl_PrimitiveID + 1), footprint, 1.0 / gl_FragCoord.w, 1.0);
     out_uv = vec4(surface_uv, surface_barycentric);
 }

@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -78,34 +77,6 @@ def test_no_compute_shaders_is_one_clear_error(context, tmp_path):
     assert lines[0].startswith("Error: ")
     assert "compute" in lines[0] and "llvmpipe" in lines[0]
     assert result.stdout == ""
-
-
-def test_demo_writes_its_report_atomically(tmp_path):
-    out = tmp_path / "demo"
-    result = run_sge(["demo", "--out", str(out), "--steps", "60"], tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(out / "report.png")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # no staging folder left
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == 60 and metrics["err_after"] < metrics["err_before"]
-
-    from PIL import Image
-    report = np.asarray(Image.open(out / "report.png").convert("RGB")).astype(int)
-    tile = 64 * 3  # R = 64, shown at the 3x3-supersampled render resolution
-    assert report.shape == (3 * tile + 4, 3 * tile + 4, 3)
-    reference, initial, optimised = (report[:tile, c * (tile + 2):c * (tile + 2) + tile] for c in range(3))
-    # The fitted cube is closer to the reference than the initial one, on screen too.
-    assert np.abs(optimised - reference).mean() < np.abs(initial - reference).mean()
-
-
-def test_demo_into_an_unwritable_place_is_one_clear_error(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a directory")
-    result = run_sge(["demo", "--out", str(blocker / "demo"), "--steps", "5"], tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.count("Error:") == 1 and "cannot write the output directory" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert blocker.read_text() == "not a directory"
 
 
 def test_bench_texture_json(tmp_path):

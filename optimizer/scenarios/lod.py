@@ -1,0 +1,230 @@
+"""The LOD job's scenario: a detailed source asset against a cheap LOD of it.
+
+The source is flattened to one mesh with its materials and drawn as the reference. The
+LOD is the source decimated to a triangle budget (quadric error), unwrapped to a fresh
+atlas, its albedo initialised by projecting the reference's colors onto it and its normal
+map flat. Per-pixel SGE then optimises the LOD's vertex positions, albedo and normal map
+together, from random views around the bounding sphere under random lights. Everything
+runs in a frame normalised to the unit bounding sphere, so learning rates and epsilons
+are fractions of the asset's size; exports go back to the source's frame and units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import SgeError
+from ..gpu import GpuContext, read_texture
+from ..images import linear_to_srgb, linear_to_srgb8, srgb_to_linear
+from ..lod import LodGeometry, build_lod, fill_holes
+from ..mesh import Mesh
+from ..metrics import psnr_covered, silhouette_iou, ssim_covered
+from ..parameters import Settings
+from ..sge import Optimizer
+from ..source import SourceMesh, reference_model
+from ..texture import TextureSet, float_texture
+from ..view import perspective, random_direction, random_rotation, translation
+
+CAMERA_DISTANCE = 2.8   # in bounding-sphere radii
+TAN_HALF_FOV = 0.45     # the sphere fills about 80% of the image
+AMBIENT = 0.3
+BACKGROUND = (0.5, 0.5, 0.5, 1.0)  # mid gray: black and white parts both keep a silhouette
+FLAT_NORMAL = (0.5, 0.5, 1.0)      # tangent-space +z, encoded
+HELD_OUT_VIEWS = 16
+BAKE_VIEWS = 48
+PROJECTION_DEPTH_TOLERANCE = 0.03  # radii: about the decimation's own error
+
+
+@dataclass
+class LodSettings:
+    triangles: int = 1000
+    texture_size: int = 512
+    steps: int = 1000
+    resolution: int = 128
+    supersampling: int = 2
+    seed: int = 0
+    # In units of the bounding-sphere radius (positions) or of the value range (maps).
+    position_epsilon: float = 0.004
+    position_learning_rate: float = 1e-3
+    albedo_epsilon: float = 0.03
+    albedo_learning_rate: float = 0.003
+    normal_epsilon: float = 0.05
+    normal_learning_rate: float = 0.003
+    final_learning_rate_scale: float = 0.1  # the learning rate decays geometrically to this
+    # Sets of different groups are perturbed in turns (Optimizer): a vertex move or a bent
+    # normal changes a pixel far more than an albedo texel's epsilon does.
+    albedo_group: int = 1
+    normal_group: int = 2
+
+    def validate(self, source_triangles: int) -> None:
+        if not 1 <= self.triangles <= source_triangles:
+            raise SgeError(f"--triangles must be from 1 to the source's {source_triangles}, got {self.triangles}")
+        if not 8 <= self.texture_size <= 8192:
+            raise SgeError(f"--texture-size must be from 8 to 8192, got {self.texture_size}")
+        if self.steps < 0:
+            raise SgeError(f"--steps must be 0 or more, got {self.steps}")
+
+
+def _settings(epsilon: float, learning_rate: float, value_range=(-math.inf, math.inf), group: int = 0):
+    return Settings(epsilon, learning_rate, value_range, group=group) if learning_rate > 0 else None
+
+
+class LodScenario:
+    """An LOD of ``source`` being optimised against it (see the module docs)."""
+
+    def __init__(self, context: GpuContext, source: SourceMesh, settings: LodSettings | None = None):
+        self.context = context
+        self.source = source
+        self.settings = s = settings or LodSettings()
+        s.validate(len(source.triangles))
+        self.center, self.radius = source.bounds()
+        if not (self.radius > 0 and math.isfinite(self.radius)):
+            raise SgeError(f"'{source.path}' has no extent (all its vertices coincide); give a real model")
+        unit_source = dataclasses.replace(source, positions=self.to_unit(source.positions))
+        self.geometry: LodGeometry = build_lod(unit_source.positions, source.triangles, s.triangles,
+                                               s.texture_size, weld_tolerance=1e-6)
+        size = s.texture_size
+        # A learning rate of 0 leaves that set out of the optimisation (drawn, frozen).
+        self.albedo = TextureSet("albedo", np.full((size, size, 3), 0.5, np.float32),
+                                 _settings(s.albedo_epsilon, s.albedo_learning_rate, (0.0, 1.0), s.albedo_group))
+        self.normal_map = TextureSet("normal_map", np.broadcast_to(np.float32(FLAT_NORMAL), (size, size, 3)),
+                                     _settings(s.normal_epsilon, s.normal_learning_rate, (0.0, 1.0), s.normal_group),
+                                     shares_texels_with=self.albedo if s.albedo_learning_rate > 0 else None)
+        g = self.geometry
+        self.mesh = Mesh(g.positions, g.triangles, uvs=g.uvs, normals=g.normals, tangents=g.tangents,
+                         binormals=g.binormals, position_index=g.position_index, albedo=self.albedo, albedo_srgb=True,
+                         normal_map=self.normal_map,
+                         position_settings=_settings(s.position_epsilon, s.position_learning_rate))
+        decay = math.log(s.final_learning_rate_scale) / max(1, s.steps)
+        self.optimizer = Optimizer(
+            context, self.mesh, reference_model(unit_source), (s.resolution, s.resolution), seed=s.seed,
+            supersampling=s.supersampling, background=BACKGROUND,
+            reference_albedo=float_texture("white", np.ones((1, 1, 3), np.float32)),
+            learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)))
+        self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
+        self._training_views = self.views(s.seed)
+
+    # --- frames -------------------------------------------------------------------------
+    def to_unit(self, positions: np.ndarray) -> np.ndarray:
+        return ((np.asarray(positions, np.float64) - self.center) / self.radius).astype(np.float32)
+
+    def to_source(self, positions: np.ndarray) -> np.ndarray:
+        return (np.asarray(positions, np.float64) * self.radius + self.center).astype(np.float32)
+
+    def views(self, seed: int):
+        """Endless (model-view-projection, light) pairs: a random direction around the
+        bounding sphere, lit by a random light on the camera's side plus ambient."""
+        rng = np.random.default_rng([seed, 4])
+        while True:
+            rotation = random_rotation(rng)
+            towards_camera = rotation[:3, :3].T @ np.array([0.0, 0.0, 1.0])
+            light = towards_camera + 0.9 * random_direction(rng)
+            view = self.projection @ translation(0, 0, -CAMERA_DISTANCE) @ rotation
+            yield view, (light / np.linalg.norm(light), AMBIENT)
+
+    def held_out_views(self, count: int = HELD_OUT_VIEWS) -> list:
+        views = self.views(self.settings.seed + 10_000)
+        return [next(views) for _ in range(count)]
+
+    # --- initial textures ---------------------------------------------------------------
+    def project_reference_colors(self, view_count: int = BAKE_VIEWS) -> None:
+        """Initialise the albedo by projecting the reference's (unlit) colors onto the
+        LOD: from many views, each pixel where the LOD is drawn gives the reference's
+        color there to the LOD texel it shows, weighted by how squarely the LOD faces the
+        camera. Texels no view saw are filled from their neighbours."""
+        size = self.settings.texture_size
+        total = np.zeros((size * size, 3), np.float64)
+        weight = np.zeros(size * size, np.float64)
+        corners = self.geometry.vertex_positions[self.geometry.triangles].astype(np.float64)
+        face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+        face_normals /= np.maximum(np.linalg.norm(face_normals, axis=1, keepdims=True), 1e-12)
+        views = self.views(self.settings.seed + 20_000)
+        for _ in range(view_count):
+            view, _ = next(views)
+            self.optimizer.show(view, light=((0.0, 0.0, 1.0), 1.0))  # ambient 1: unlit
+            lod_ids = read_texture(self.context, self.optimizer.plus_pass.id)
+            reference_ids = read_texture(self.context, self.optimizer.reference_pass.id)
+            uvs = read_texture(self.context, self.optimizer.plus_pass.uv)[..., :2]
+            colors = read_texture(self.context, self.optimizer.reference_pass.color)[..., :3]
+            ids = lod_ids[..., 0]
+            # Only where the reference's surface lies at the LOD's own depth: where the LOD
+            # sticks out past the source, the pixel shows background or a surface behind.
+            drawn = (ids > 0.5) & (reference_ids[..., 0] > 0.5)
+            consistent = np.abs(lod_ids[..., 2] - reference_ids[..., 2])[drawn] < PROJECTION_DEPTH_TOLERANCE
+            triangle = np.rint(ids[drawn]).astype(np.int64) - 1
+            eye = np.linalg.solve(view, [0.0, 0.0, 1.0, 0.0])
+            eye = eye[:3] / eye[3]
+            centers = corners[triangle].mean(axis=1)
+            to_eye = eye - centers
+            facing = np.abs(np.sum(face_normals[triangle] * to_eye, axis=1)) / np.linalg.norm(to_eye, axis=1)
+            texel = np.clip((uvs[drawn] * size).astype(np.int64), 0, size - 1)
+            index = texel[:, 1] * size + texel[:, 0]
+            # Depth-consistent samples first; the others only for texels nothing else sees.
+            w = facing ** 2 * np.where(consistent, 1.0, 1e-3)
+            weight += np.bincount(index, w, size * size)
+            for c in range(3):
+                total[:, c] += np.bincount(index, w * colors[drawn][:, c], size * size)
+        known = weight > 1e-6
+        mean = np.where(known[:, None], total / np.maximum(weight, 1e-12)[:, None], 0.0)
+        albedo = fill_holes(mean.reshape(size, size, 3), known.reshape(size, size))
+        self.albedo.load(linear_to_srgb(np.clip(albedo, 0.0, 1.0)))  # the LOD's albedo is sRGB-encoded
+
+    # --- running ------------------------------------------------------------------------
+    def step(self) -> None:
+        self.optimizer.step(*next(self._training_views))
+
+    def run(self, steps: int, on_step=None, should_stop=lambda: False) -> float:
+        """Take up to ``steps`` steps (fewer when ``should_stop()`` turns true or Ctrl-C);
+        ``on_step(step)`` after each. Returns the seconds spent stepping."""
+        started = time.perf_counter()
+        try:
+            for _ in range(steps):
+                if should_stop():
+                    break
+                self.step()
+                if on_step:
+                    on_step(self.optimizer.step_index)
+        except KeyboardInterrupt:
+            pass  # the last finished step stands; the caller writes its outputs
+        self.optimizer.sync()
+        self.optimizer.finish()
+        return time.perf_counter() - started
+
+    # --- evaluation ---------------------------------------------------------------------
+    def render(self, view, light, filter_factor: int | None = None):
+        """(LOD, reference) as 8-bit sRGB images, and their coverage masks."""
+        factor = self.settings.supersampling if filter_factor is None else filter_factor
+        lod, reference = self.optimizer.snapshot(view, factor, light=light)
+        masks = []
+        for target in (self.optimizer.plus_pass, self.optimizer.reference_pass):
+            ids = read_texture(self.context, target.id)[..., 0] > 0.5
+            height, width = ids.shape[0] // factor, ids.shape[1] // factor
+            masks.append(ids.reshape(height, factor, width, factor).any(axis=(1, 3)))
+        return linear_to_srgb8(lod), linear_to_srgb8(reference), masks[0], masks[1]
+
+    def evaluate(self, views) -> dict:
+        """PSNR and SSIM (over covered pixels, SPEC.md) and silhouette IoU, mean over views."""
+        psnrs, ssims, ious = [], [], []
+        for view, light in views:
+            lod, reference, lod_mask, reference_mask = self.render(view, light)
+            covered = lod_mask | reference_mask
+            psnrs.append(psnr_covered(lod, reference, covered))
+            ssims.append(ssim_covered(lod, reference, covered))
+            ious.append(silhouette_iou(lod_mask, reference_mask))
+        return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "iou": float(np.mean(ious))}
+
+    # --- results ------------------------------------------------------------------------
+    def lod_arrays(self) -> dict:
+        """The LOD as it stands, in the source's frame: per split vertex positions,
+        normals, tangents, binormals and uvs, the triangles, and the two maps."""
+        g = self.geometry
+        positions = self.mesh.positions.values(self.context)[g.position_index]
+        return {"positions": self.to_source(positions), "triangles": g.triangles, "normals": g.normals,
+                "tangents": g.tangents, "binormals": g.binormals, "uvs": g.uvs,
+                "albedo": srgb_to_linear(np.clip(self.albedo.texture_values(self.context), 0.0, 1.0)),
+                "normal_map": self.normal_map.texture_values(self.context)}
