@@ -22,10 +22,8 @@ from panda3d.core import (
     Geom,
     GeomNode,
     GeomTriangles,
-    GeomVertexArrayFormat,
     GeomVertexData,
     GeomVertexFormat,
-    InternalName,
     Material,
     MaterialAttrib,
     ModelRoot,
@@ -40,6 +38,7 @@ from panda3d.egg import EggData, EggGroup, EggMaterial, EggPolygon, EggTexture, 
 
 from .errors import SgeError
 from .images import atomic_write, linear_to_srgb8, save_png
+from .mesh import float_vertex_format
 
 ALBEDO_FILE = "albedo.png"
 NORMAL_FILE = "normal.png"
@@ -167,15 +166,7 @@ def _write_through_filename(path: Path, write) -> None:
 
 
 def _vertex_format() -> GeomVertexFormat:
-    """One interleaved float32 array: vertex, normal, texcoord, tangent, binormal (the
-    last two named as the auto-shader looks them up for the default UV set)."""
-    array = GeomVertexArrayFormat()
-    array.addColumn(InternalName.getVertex(), 3, Geom.NT_float32, Geom.C_point)
-    array.addColumn(InternalName.getNormal(), 3, Geom.NT_float32, Geom.C_normal)
-    array.addColumn(InternalName.getTexcoord(), 2, Geom.NT_float32, Geom.C_texcoord)
-    array.addColumn(InternalName.getTangent(), 3, Geom.NT_float32, Geom.C_vector)
-    array.addColumn(InternalName.getBinormal(), 3, Geom.NT_float32, Geom.C_vector)
-    return GeomVertexFormat.registerFormat(GeomVertexFormat(array))
+    return float_vertex_format(with_color=False)
 
 
 def _file_texture(file_name: str, image_shape: tuple, texture_format: int) -> Texture:

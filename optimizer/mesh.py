@@ -213,19 +213,27 @@ def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=No
     return model
 
 
+def float_vertex_format(with_color: bool) -> GeomVertexFormat:
+    """One interleaved float32 array: vertex, (color,) normal, texcoord, tangent and
+    binormal, the last two named as Panda3D's auto-shader looks them up for the default
+    UV set."""
+    array = GeomVertexArrayFormat()
+    array.addColumn(InternalName.getVertex(), 3, Geom.NT_float32, Geom.C_point)
+    if with_color:
+        array.addColumn(InternalName.getColor(), 4, Geom.NT_float32, Geom.C_color)
+    array.addColumn(InternalName.getNormal(), 3, Geom.NT_float32, Geom.C_normal)
+    array.addColumn(InternalName.getTexcoord(), 2, Geom.NT_float32, Geom.C_texcoord)
+    array.addColumn(InternalName.getTangent(), 3, Geom.NT_float32, Geom.C_vector)
+    array.addColumn(InternalName.getBinormal(), 3, Geom.NT_float32, Geom.C_vector)
+    return GeomVertexFormat.registerFormat(GeomVertexFormat(array))
+
+
 def geom_node(name: str, positions, triangles, colors=None, uvs=None, normals=None, tangents=None,
               binormals=None) -> NodePath:
     """A plain Panda3D model (real vertex data) from arrays: references, exports, tests."""
     positions = np.asarray(positions, np.float32)
     # Float colors: the default packed 8-bit color column would quantise the reference.
-    array = GeomVertexArrayFormat()
-    array.addColumn(InternalName.getVertex(), 3, Geom.NT_float32, Geom.C_point)
-    array.addColumn(InternalName.getColor(), 4, Geom.NT_float32, Geom.C_color)
-    array.addColumn(InternalName.getTexcoord(), 2, Geom.NT_float32, Geom.C_texcoord)
-    array.addColumn(InternalName.getNormal(), 3, Geom.NT_float32, Geom.C_normal)
-    array.addColumn(InternalName.getTangent(), 3, Geom.NT_float32, Geom.C_vector)
-    array.addColumn(InternalName.getBinormal(), 3, Geom.NT_float32, Geom.C_vector)
-    vertex_format = GeomVertexFormat.registerFormat(GeomVertexFormat(array))
+    vertex_format = float_vertex_format(with_color=True)
     data = GeomVertexData(name, vertex_format, Geom.UH_static)
     data.setNumRows(len(positions))
     columns = ("vertex", "color", "texcoord", "normal", "tangent", "binormal")

@@ -40,6 +40,7 @@ from .assets import (
 )
 from .errors import SgeError
 from .images import linear_to_srgb8
+from .lod import vertex_normals
 from .mesh import geom_node
 from .texture import float_texture
 
@@ -287,20 +288,14 @@ def _transform_uvs(uvs: np.ndarray, mat) -> np.ndarray:
 
 def _unit_normals(positions: np.ndarray, triangles: np.ndarray, normals: np.ndarray) -> np.ndarray:
     """``normals`` normalised; where they are missing, zero or not finite, area-weighted
-    normals of the triangles around the vertex instead."""
+    normals of the triangles around the vertex instead (+z for a vertex of degenerate
+    triangles only)."""
     length = np.linalg.norm(normals, axis=1)
     bad = ~np.isfinite(length) | (length < 1e-12)
     if bad.any():
-        corners = positions[triangles]
-        face = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])  # |face| = 2 x area
-        computed = np.zeros_like(positions)
-        for k in range(3):
-            np.add.at(computed, triangles[:, k], face)
-        normals = np.where(bad[:, None], computed, normals)
+        normals = np.where(bad[:, None], vertex_normals(positions, triangles), normals)
         length = np.linalg.norm(normals, axis=1)
-    fallback = ~np.isfinite(length) | (length < 1e-12)  # a vertex of degenerate triangles only
-    normals = np.where(fallback[:, None], [0.0, 0.0, 1.0], normals / np.where(fallback, 1.0, length)[:, None])
-    return normals
+    return normals / np.where(length < 1e-12, 1.0, length)[:, None]
 
 
 def _albedo_stage(state):
