@@ -93,6 +93,8 @@ class Optimizer:
         supersampling: render at this many times the resolution per axis; the loss is
             taken on the box-filtered (antialiased) pixels (see targets.glsl).
         background: clear color of all three renders.
+        loss_space: "linear" (L2 of linear colors) or "srgb" (L2 of the sRGB-encoded
+            pixels, what 8-bit images and their PSNR see).
 
     Parameter sets whose ``Settings.group`` differ are perturbed in turns, one group per
     step (block-coordinate SGE). Moving a vertex by epsilon flips whole pixels between
@@ -106,9 +108,11 @@ class Optimizer:
                  learning_rate_schedule: Callable[[int], float] = lambda step: 1.0,
                  epsilon_schedule: Callable[[int], float] = lambda step: 1.0,
                  supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), reference_albedo=None,
-                 reference_roughness=None, reference_normal_map=None):
+                 reference_roughness=None, reference_normal_map=None, loss_space: str = "linear"):
         if estimator not in ESTIMATORS:
             raise SgeError(f"unknown estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
+        if loss_space not in ("linear", "srgb"):
+            raise SgeError(f"loss_space must be 'linear' or 'srgb', got '{loss_space}'")
         if not (isinstance(supersampling, int) and 1 <= supersampling <= 8):
             raise SgeError(f"supersampling must be an integer from 1 to 8, got {supersampling}")
         if not asset.parameter_sets:
@@ -172,7 +176,7 @@ class Optimizer:
         uv_targets = {"uv_plus": self.plus_pass.uv, "uv_minus": self.minus_pass.uv}
         width, height = resolution
         self.gradient_stage = gpu.ComputeStage(context, "sge-gradient", SORT_GRADIENT)
-        sampling = {"SUPERSAMPLING": supersampling}
+        sampling = {"SUPERSAMPLING": supersampling, **({"LOSS_SRGB": True} if loss_space == "srgb" else {})}
         groups = (math.ceil(width / GRADIENT_GROUP), math.ceil(height / GRADIENT_GROUP), 1)
         # The recording pass stores one partial (loss, Delta) sum per workgroup.
         partial_count = groups[0] * groups[1]

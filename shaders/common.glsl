@@ -48,9 +48,21 @@ int decode_id(float stored) { return int(stored + 0.5) - 1; }
 // [6] the step index + 1, stamped by P; the rest is spare.
 const int LOSS_SLOT_SIZE = 8;
 
-// --- Per-pixel loss: L2 over RGB, in linear space ---------------------------------------
+// --- Per-pixel loss: L2 over RGB, in linear space; or, with LOSS_SRGB, on the sRGB-encoded
+// pixel, the space 8-bit images and their PSNR live in (a step in the dark then counts
+// as much as one in the light) ----------------------------------------------------------
+#ifdef LOSS_SRGB
+vec3 encode_srgb(vec3 c) {  // extended linearly below 0 (a perturbed render may dip there)
+    return mix(12.92 * c, 1.055 * pow(max(c, vec3(0.0031308)), vec3(1.0 / 2.4)) - 0.055, greaterThan(c, vec3(0.0031308)));
+}
+#endif
+
 float pixel_loss(vec3 color, vec3 target) {
+#ifdef LOSS_SRGB
+    vec3 d = encode_srgb(color) - encode_srgb(target);
+#else
     vec3 d = color - target;
+#endif
     return dot(d, d);
 }
 

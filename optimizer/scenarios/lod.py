@@ -60,6 +60,7 @@ class LodSettings:
     # normal changes a pixel far more than an albedo texel's epsilon does.
     albedo_group: int = 1
     normal_group: int = 2
+    loss_space: str = "linear"
 
     def validate(self, source_triangles: int) -> None:
         if not 1 <= self.triangles <= source_triangles:
@@ -103,7 +104,7 @@ class LodScenario:
         decay = math.log(s.final_learning_rate_scale) / max(1, s.steps)
         self.optimizer = Optimizer(
             context, self.mesh, reference_model(unit_source), (s.resolution, s.resolution), seed=s.seed,
-            supersampling=s.supersampling, background=BACKGROUND,
+            supersampling=s.supersampling, background=BACKGROUND, loss_space=s.loss_space,
             reference_albedo=float_texture("white", np.ones((1, 1, 3), np.float32)),
             learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)))
         self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
