@@ -27,6 +27,7 @@ from panda3d.core import (
     Material,
     MaterialAttrib,
     ModelRoot,
+    NodePath,
     RenderState,
     SamplerState,
     Texture,
@@ -119,6 +120,29 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
     return paths
 
 
+def lod_model(positions, triangles, normals, tangents, binormals, uvs, albedo, normal_map,
+              name: str = "lod") -> NodePath:
+    """The same LOD as ``write_lod``'s .bam, in memory: an ordinary Panda3D model (flatten
+    it, instance it, write it to a .bam) whose textures hold the 8-bit images."""
+    mesh = LodMesh.checked(positions, triangles, normals, tangents, binormals, uvs)
+    albedo, normal_map = (_checked_image(label, values) for label, values in (("albedo", albedo),
+                                                                               ("normal map", normal_map)))
+    textures = [_memory_texture(label, image) for label, image in
+                (("albedo", linear_to_srgb8(albedo)),
+                 ("normal", np.round(255.0 * np.clip(normal_map, 0.0, 1.0)).astype(np.uint8)))]
+    return NodePath(_lod_node(mesh, name, *textures))
+
+
+def _memory_texture(name: str, rgb8: np.ndarray) -> Texture:
+    """An 8-bit RGB texture from an (H, W, 3) image, row 0 at v = 0, mipmapped."""
+    height, width, _ = rgb8.shape
+    texture = Texture(name)
+    texture.setup2dTexture(width, height, Texture.T_unsigned_byte, Texture.F_rgb8)
+    texture.setRamImageAs(np.ascontiguousarray(rgb8).tobytes(), "RGB")
+    texture.setMinfilter(SamplerState.FT_linear_mipmap_linear)
+    return texture
+
+
 def _checked_image(label: str, values) -> np.ndarray:
     values = np.asarray(values, np.float32)
     if values.ndim != 3 or values.shape[2] != 3 or values.shape[0] == 0 or values.shape[1] == 0:
@@ -186,7 +210,7 @@ def _white_material(name: str) -> Material:
     return material
 
 
-def _lod_node(mesh: LodMesh, name: str, albedo_shape: tuple, normal_shape: tuple) -> ModelRoot:
+def _lod_node(mesh: LodMesh, name: str, albedo: Texture, normal_map: Texture) -> ModelRoot:
     """The LOD as Panda3D nodes: a ModelRoot over one GeomNode with real vertex data,
     its material and both texture stages."""
     data = GeomVertexData(name, _vertex_format(), Geom.UH_static)
@@ -207,8 +231,7 @@ def _lod_node(mesh: LodMesh, name: str, albedo_shape: tuple, normal_shape: tuple
     # (Panda3D's own, .egg from most exporters) are not either, and on Panda3D's default
     # pipeline (no sRGB framebuffer) the LOD must look like the model it replaces. A
     # linear pipeline marks its textures sRGB itself (as it must for the source too).
-    textures = TextureAttrib.make(_file_texture(ALBEDO_FILE, albedo_shape, Texture.F_rgb8))
-    textures = textures.addOnStage(normal_stage, _file_texture(NORMAL_FILE, normal_shape, Texture.F_rgb8))
+    textures = TextureAttrib.make(albedo).addOnStage(normal_stage, normal_map)
     state = RenderState.make(textures, MaterialAttrib.make(_white_material("white")))
     node = GeomNode(name)
     node.addGeom(geom, state)
@@ -219,7 +242,8 @@ def _lod_node(mesh: LodMesh, name: str, albedo_shape: tuple, normal_shape: tuple
 
 def _write_bam(path: Path, mesh: LodMesh, name: str, albedo_shape: tuple, normal_shape: tuple) -> None:
     """The LOD as a Panda3D .bam whose textures are referenced, not embedded."""
-    root = _lod_node(mesh, name, albedo_shape, normal_shape)
+    root = _lod_node(mesh, name, _file_texture(ALBEDO_FILE, albedo_shape, Texture.F_rgb8),
+                     _file_texture(NORMAL_FILE, normal_shape, Texture.F_rgb8))
 
     def write(filename: Filename) -> bool:
         bam = BamFile()

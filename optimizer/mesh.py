@@ -163,8 +163,10 @@ class Mesh:
             inputs.update(parameter_set.side_inputs(side))
         return inputs
 
-    def make_node(self) -> NodePath:
-        """A node drawing this mesh from the GPU buffers; set ``side`` 0/1 above it."""
+    def make_node(self, panda_camera: bool = False) -> NodePath:
+        """A node drawing this mesh from the GPU buffers; set ``side`` 0/1 above it. With
+        ``panda_camera`` it is drawn by whatever Panda3D camera sees it (with its own
+        transform) instead of the optimizer's per-step view."""
         vertex_data = GeomVertexData("pulled", GeomVertexFormat.getV3(), Geom.UH_static)
         vertex_data.setNumRows(3 * self.triangle_count)  # dummy rows: gl_VertexID is what counts
         primitive = GeomTriangles(Geom.UH_static)
@@ -177,7 +179,8 @@ class Mesh:
         node.setBounds(OmniBoundingVolume())
         node.setFinal(True)
         path = NodePath(node)
-        path.setShader(raster_shader("mesh.vert", "surface.frag", self._defines))
+        defines = {**self._defines, "PANDA_CAMERA": True} if panda_camera else self._defines
+        path.setShader(raster_shader("mesh.vert", "surface.frag", defines))
         path.setTwoSided(True)
         path.setShaderInputs(triangles=self.triangles, position_index=self.position_index,
                              positions=self.positions.perturbed,

@@ -233,11 +233,16 @@ class Optimizer:
     def step(self, model_view_projection: np.ndarray, light=None) -> None:
         """One SGE step seen from ``model_view_projection`` (4x4, column vectors), lit
         (lit assets) by ``light`` = (direction towards it in model space, ambient)."""
+        self.begin_step(model_view_projection, light)
+        self.context.render_frame()
+
+    def begin_step(self, model_view_projection: np.ndarray, light=None) -> None:
+        """Set up the next step; the next frame the engine renders runs it. (A running
+        app's own frame can carry a step this way: see game.OptimizerComponent.)"""
         self._set_state(self.step_index, self.pending_update)
         self.view.set(model_view_projection)
         if light is not None:
             self.view.set_light(*light)
-        self.context.render_frame()
         self.pending_update = True
         self.step_index += 1
 

@@ -99,6 +99,8 @@ class SourceMesh:
             data = self.path.read_bytes()
         else:  # a file inside a multifile mounted on the model-path
             data = VirtualFileSystem.getGlobalPtr().readFile(Filename.fromOsSpecific(str(self.path)), False)
+        if not data:  # a model made in memory (source_from_model): hash the geometry
+            data = self.positions.tobytes() + self.triangles.tobytes()
         return hashlib.sha256(data).hexdigest()
 
 
@@ -120,6 +122,20 @@ def load_source(source: str | Path) -> SourceMesh:
     except Exception as error:  # Panda3D's asserts surface as AssertionError; say which file, in one line
         raise SgeError(f"cannot flatten '{path.name}' ({type(error).__name__}: {' '.join(str(error).split())}); "
                        f"re-export it as .glb or .egg") from None
+
+
+def source_from_model(model: NodePath, name: str = "model") -> SourceMesh:
+    """Flatten a model already in the scene graph (e.g. from ``base.loader.loadModel``), as
+    ``load_source`` does a file; its colours are taken as sRGB-encoded (egg, bam, obj)."""
+    node = model.node()
+    fullpath = node.getFullpath() if hasattr(node, "getFullpath") else Filename()
+    path = Path(fullpath.toOsSpecific()) if not fullpath.empty() else Path(name)
+    try:
+        return _flatten(model, name, path, linear_colors=False)
+    except SgeError:
+        raise
+    except Exception as error:
+        raise SgeError(f"cannot flatten the model '{name}' ({type(error).__name__}: {' '.join(str(error).split())})") from None
 
 
 def reference_model(mesh: SourceMesh) -> NodePath:

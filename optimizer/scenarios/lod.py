@@ -179,6 +179,10 @@ class LodScenario:
     def step(self) -> None:
         self.optimizer.step(*next(self._training_views))
 
+    def begin_step(self) -> None:
+        """Set up the next step; the engine's next frame runs it."""
+        self.optimizer.begin_step(*next(self._training_views))
+
     def run(self, steps: int, on_step=None, should_stop=lambda: False) -> float:
         """Take up to ``steps`` steps (fewer when ``should_stop()`` turns true or Ctrl-C);
         ``on_step(step)`` after each. Returns the seconds spent stepping."""
