@@ -74,6 +74,8 @@ class OptimizerComponent:
         self.settings.validate(len(mesh.triangles))
         self.session = LodSession(mesh, self.settings, GpuContext.from_showbase(self.base))
         self.scenario = self.session.scenario
+        self.optimizer = self.session.optimizer
+        self.optimizer.set_active(False)  # until start()
         self.lod = self._display_node()
         self.running = False
         self.paused = False
@@ -97,26 +99,39 @@ class OptimizerComponent:
         return self.session.losses()
 
     # --- control ------------------------------------------------------------------------
+    # The optimizer's passes run in every frame the app renders while they are on, so they
+    # are on only while frames carry steps: started and not paused.
     def start(self) -> None:
         if not self.running:
             self.base.taskMgr.add(self._task, f"{self.name}-optimize", sort=-10)
             self.running = True
             self.paused = False
+            self._last_time = None
+            self.optimizer.set_active(True)
 
     def pause(self) -> None:
         self.paused = True
+        self.optimizer.set_active(False)
 
     def resume(self) -> None:
-        self.paused = False
+        if self.running:
+            self.paused = False
+            self._last_time = None
+            self.optimizer.set_active(True)
 
     def stop(self) -> None:
         if self.running:
             self.base.taskMgr.remove(f"{self.name}-optimize")
             self.running = False
+        self.optimizer.set_active(False)
 
     def save(self, directory) -> dict:
         """Write the LOD as it stands (same outputs as ``sge optimize``)."""
-        metrics = self.session.save(Path(directory))
+        self.optimizer.set_active(True)  # the held-out views are rendered by the passes
+        try:
+            metrics = self.session.save(Path(directory))
+        finally:
+            self.optimizer.set_active(self.running and not self.paused)
         self.base.messenger.send(f"{self.name}-saved", [Path(directory)])
         return metrics
 

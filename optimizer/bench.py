@@ -14,7 +14,14 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def bench_cube(resolution: int, steps: int, seeds: int, estimator: str, first_seed: int = 0) -> dict:
+def _profile(optimizer, step, steps: int) -> dict:
+    from .profile import profile_passes
+    log("profiling: the step loop once per pass switched off")
+    return profile_passes(optimizer, step, steps)
+
+
+def bench_cube(resolution: int, steps: int, seeds: int, estimator: str, first_seed: int = 0,
+               profile: bool = False) -> dict:
     """The cube fit over ``seeds`` runs: mean error at the report steps, median ms/step."""
     started = time.perf_counter()
     context = GpuContext.headless()
@@ -28,6 +35,10 @@ def bench_cube(resolution: int, steps: int, seeds: int, estimator: str, first_se
     scenario.optimizer.verify_shaders()
     reached = [s for s in REPORT_STEPS if s <= steps]
     ms_per_step = statistics.median(run.ms_per_step for run in runs)
+    extra = {}
+    if profile:  # after the runs: switching passes off leaves the state meaningless
+        views = scenario.views(first_seed)
+        extra = _profile(scenario.optimizer, lambda: scenario.optimizer.step(next(views)), min(steps, 500))
     return {
         "scenario": "cube",
         "err": {str(s): statistics.fmean(run.errors[s] for run in runs) for s in reached},
@@ -39,12 +50,13 @@ def bench_cube(resolution: int, steps: int, seeds: int, estimator: str, first_se
         "res": resolution,
         "steps": steps,
         "seeds": seeds,
+        **extra,
         "wall_s": time.perf_counter() - started,
     }
 
 
 def bench_texture(resolution: int, steps: int, seed: int = 0, contributors: str = "bilinear",
-                  mipmaps: bool = False) -> dict:
+                  mipmaps: bool = False, profile: bool = False) -> dict:
     """The smiley texture fit: psnr_texture, psnr_views after ``steps`` steps."""
     from .scenarios.texture import TextureScenario, TextureSettings
     started = time.perf_counter()
@@ -52,6 +64,10 @@ def bench_texture(resolution: int, steps: int, seed: int = 0, contributors: str 
     scenario = TextureScenario(context, resolution, TextureSettings(contributors=contributors, mipmaps=mipmaps))
     result = scenario.run(seed, steps, progress=lambda step: log(f"texture: step {step}"))
     scenario.optimizer.verify_shaders()
+    extra = {}
+    if profile:
+        views = scenario.views(seed)
+        extra = _profile(scenario.optimizer, lambda: scenario.optimizer.step(*next(views)), min(steps, 500))
     return {
         "scenario": "texture",
         "contributors": contributors,
@@ -66,11 +82,12 @@ def bench_texture(resolution: int, steps: int, seed: int = 0, contributors: str 
         "res": resolution,
         "steps": steps,
         "seed": seed,
+        **extra,
         "wall_s": time.perf_counter() - started,
     }
 
 
-def bench_scale(texture_size: int, resolution: int, steps: int) -> dict:
+def bench_scale(texture_size: int, resolution: int, steps: int, profile: bool = False) -> dict:
     """A texture of texture_size^2 RGBA parameters: ms per step, split into P and pixels."""
     from .scenarios.scale import ScaleScenario
     started = time.perf_counter()
@@ -79,6 +96,7 @@ def bench_scale(texture_size: int, resolution: int, steps: int) -> dict:
     log(f"scale: {scenario.params} parameters, {resolution}x{resolution} images")
     timing = scenario.run(steps)
     scenario.optimizer.verify_shaders()
+    extra = _profile(scenario.optimizer, lambda: scenario.optimizer.step(scenario.view), steps) if profile else {}
     return {
         "scenario": "scale",
         "params": scenario.params,
@@ -92,5 +110,39 @@ def bench_scale(texture_size: int, resolution: int, steps: int) -> dict:
         "device": context.renderer,
         "res": resolution,
         "steps": steps,
+        **extra,
+        "wall_s": time.perf_counter() - started,
+    }
+
+
+def bench_lod(resolution: int, steps: int, profile: bool = False, source: str = "models/panda") -> dict:
+    """The demo's LOD (models/panda -> 1,000 triangles, 512^2 albedo and normal map) at
+    ``resolution``: ms per step (and the per-pass profile)."""
+    from .scenarios.lod import LodScenario, LodSettings
+    from .source import load_source
+    started = time.perf_counter()
+    context = GpuContext.headless()
+    mesh = load_source(source)
+    scenario = LodScenario(context, mesh, LodSettings(steps=steps, resolution=resolution))
+    log(f"lod: {len(scenario.geometry.triangles)} triangles, {resolution}x{resolution} images "
+        f"({scenario.settings.supersampling}x{scenario.settings.supersampling} supersampled)")
+    scenario.step()
+    scenario.optimizer.sync()  # first frame: shader compilation, uploads
+    seconds = scenario.run(steps)
+    scenario.optimizer.verify_shaders()
+    ms_per_step = 1000.0 * seconds / steps
+    extra = _profile(scenario.optimizer, scenario.step, steps) if profile else {}
+    return {
+        "scenario": "lod",
+        "source": source,
+        "triangles": len(scenario.geometry.triangles),
+        "texture_size": scenario.settings.texture_size,
+        "params": sum(s.count for s in scenario.mesh.parameter_sets),
+        "ms_per_step": ms_per_step,
+        "steps_per_s": 1000.0 / ms_per_step,
+        "device": context.renderer,
+        "res": resolution,
+        "steps": steps,
+        **extra,
         "wall_s": time.perf_counter() - started,
     }

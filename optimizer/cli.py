@@ -41,6 +41,9 @@ def bench():
 POSITIVE = click.IntRange(min=1)
 RESOLUTION = click.IntRange(1, MAX_RESOLUTION)
 JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="One JSON line (default: the same, indented).")
+PROFILE_FLAG = click.option("--profile", is_flag=True,
+                            help="Add passes_ms (P, reference, theta_plus, theta_minus, G, frame: each pass timed by "
+                                 "switching it off) and cpu_ms_per_step.")
 
 
 def _print_json(result: dict, as_json: bool) -> None:
@@ -54,11 +57,12 @@ def _print_json(result: dict, as_json: bool) -> None:
 @click.option("--seeds", default=3, show_default=True, type=POSITIVE, help="Independent runs (seeds 0..K-1).")
 @click.option("--estimator", type=click.Choice(ESTIMATORS), default="per-pixel", show_default=True,
               help="Per-pixel SGE or global SPSA.")
+@PROFILE_FLAG
 @JSON_FLAG
-def cube(res, steps, seeds, estimator, as_json):
+def cube(res, steps, seeds, estimator, profile, as_json):
     """nvdiffrast's cube fit (SPEC.md): err at steps 100/300/1000, ms per step."""
     from .bench import bench_cube
-    _print_json(bench_cube(res, steps, seeds, estimator), as_json)
+    _print_json(bench_cube(res, steps, seeds, estimator, profile=profile), as_json)
 
 
 @bench.command()
@@ -68,11 +72,12 @@ def cube(res, steps, seeds, estimator, as_json):
 @click.option("--contributors", type=click.Choice(("bilinear", "mip-aware")), default="bilinear", show_default=True,
               help="Texels a sample names: its 4 level-0 bilinear texels, or its mip footprint spread to level 0.")
 @click.option("--mipmaps", is_flag=True, help="Sample the albedo trilinearly (implied by --contributors mip-aware).")
+@PROFILE_FLAG
 @JSON_FLAG
-def texture(steps, res, seed, contributors, mipmaps, as_json):
+def texture(steps, res, seed, contributors, mipmaps, profile, as_json):
     """The smiley texture fit: psnr_texture, psnr_views (SPEC.md), ms per step, params."""
     from .bench import bench_texture
-    _print_json(bench_texture(res, steps, seed, contributors, mipmaps), as_json)
+    _print_json(bench_texture(res, steps, seed, contributors, mipmaps, profile=profile), as_json)
 
 
 @bench.command()
@@ -80,11 +85,24 @@ def texture(steps, res, seed, contributors, mipmaps, as_json):
               help="Width and height of the RGBA texture being optimised.")
 @click.option("--res", default=1024, show_default=True, type=RESOLUTION, help="Image width and height in pixels.")
 @click.option("--steps", default=20, show_default=True, type=POSITIVE, help="Timed steps (each phase).")
+@PROFILE_FLAG
 @JSON_FLAG
-def scale(texture_size, res, steps, as_json):
+def scale(texture_size, res, steps, profile, as_json):
     """A texture_size^2 RGBA texture (67M parameters at 4096): ms per step, P vs pixels."""
     from .bench import bench_scale
-    _print_json(bench_scale(texture_size, res, steps), as_json)
+    _print_json(bench_scale(texture_size, res, steps, profile=profile), as_json)
+
+
+@bench.command()
+@click.option("--res", default=512, show_default=True, type=RESOLUTION,
+              help="Render width and height in pixels (2x2 supersampled).")
+@click.option("--steps", default=300, show_default=True, type=POSITIVE, help="Timed steps.")
+@PROFILE_FLAG
+@JSON_FLAG
+def lod(res, steps, profile, as_json):
+    """The demo's LOD (models/panda -> 1,000 triangles, 512^2 maps): ms per step."""
+    from .bench import bench_lod
+    _print_json(bench_lod(res, steps, profile=profile), as_json)
 
 
 class _CliProgress:
@@ -124,13 +142,16 @@ class _CliProgress:
             self.bar = None
 
 
-def _lod_options(function):
+def _lod_options(function=None, *, steps_help: str = "Optimisation steps."):
+    """The LOD job's options; ``@_lod_options`` or ``@_lod_options(steps_help=...)``."""
+    if function is None:
+        return lambda function: _lod_options(function, steps_help=steps_help)
     options = [
         click.option("--triangles", default=1000, show_default=True, type=POSITIVE,
                      help="Triangle budget of the LOD (at most the source's count)."),
         click.option("--texture-size", default=512, show_default=True, type=click.IntRange(8, 8192),
                      help="Width and height of the LOD's albedo and normal map."),
-        click.option("--steps", default=1000, show_default=True, type=click.IntRange(min=0), help="Optimisation steps."),
+        click.option("--steps", default=1000, show_default=True, type=click.IntRange(min=0), help=steps_help),
         click.option("--res", default=128, show_default=True, type=RESOLUTION,
                      help="Render width and height in pixels (renders are 2x2 supersampled)."),
         click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Run seed."),
@@ -164,6 +185,27 @@ def optimize(source, triangles, texture_size, steps, res, seed, out):
     Ctrl-C stops the optimisation and still writes the last finished step."""
     _run_job(source, out, triangles, texture_size, steps, res, seed)
     click.echo(str(out / "report.png"))
+
+
+@main.command()
+@click.argument("source")
+@_lod_options(steps_help="Length of the learning-rate schedule (it decays over this many steps).")
+@click.option("--frames", type=POSITIVE, default=None,
+              help="Run this many frames, then close the window (default: until escape).")
+@click.option("--screenshot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the window's last frame to this image file (.png, .jpg) before closing.")
+def view(source, triangles, texture_size, steps, res, seed, frames, screenshot):
+    """Open a window with SOURCE and its LOD side by side while the LOD is optimised live.
+    Drag to orbit, wheel to zoom, space pauses, l flips between the two in one place,
+    s saves to out/view-NAME (as sge optimize writes), escape quits. Needs an X display
+    (xvfb-run -a works); with --frames it closes itself, printing the screenshot's path."""
+    from game.viewer import run_viewer  # optimizer never imports game at module level
+
+    from .scenarios.lod import LodSettings
+    run_viewer(source, LodSettings(triangles=triangles, texture_size=texture_size, steps=steps, resolution=res,
+                                   seed=seed), frames=frames, screenshot=screenshot)
+    if screenshot is not None:
+        click.echo(str(screenshot))
 
 
 DEMO_SOURCE = "models/panda"

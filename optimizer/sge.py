@@ -320,6 +320,14 @@ class Optimizer:
         return tuple(_box_filter(gpu.read_texture(self.context, target.color), factor)
                      for target in (self.plus_pass, self.reference_pass))
 
+    def set_active(self, active: bool) -> None:
+        """Switch every pass of this optimizer on or off. A frame the engine renders with
+        the passes on runs a step with whatever state was set last: an app that renders
+        frames without a ``begin_step`` (paused) must switch them off."""
+        for output in (self.perturb_stage.buffer, self.plus_pass.buffer, self.minus_pass.buffer,
+                       self.reference_pass.buffer, self.gradient_stage.buffer):
+            output.setActive(active)
+
     def release(self) -> None:
         """Remove this optimizer's passes from the engine."""
         for output in (self.perturb_stage.buffer, self.plus_pass.buffer, self.minus_pass.buffer,

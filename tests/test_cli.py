@@ -104,3 +104,12 @@ def test_bench_scale_json(tmp_path):
 def test_bench_scale_refuses_a_texture_beyond_the_limit():
     result = CliRunner().invoke(main, ["bench", "scale", "--texture-size", "20000"])
     assert result.exit_code == 2 and "--texture-size" in result.output
+
+
+def test_bench_profile_reports_every_pass(tmp_path):
+    result = run_sge(["bench", "cube", "--res", "16", "--steps", "40", "--seeds", "1", "--profile", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["passes_ms"]) == {"P", "reference", "theta_plus", "theta_minus", "G", "frame"}
+    assert all(value >= 0.0 for value in report["passes_ms"].values())
+    assert report["cpu_ms_per_step"] > 0 and report["profiled_ms_per_step"] > 0
