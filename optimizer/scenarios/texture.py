@@ -94,16 +94,17 @@ class TextureScenario:
         """psnr_texture over the texels the held-out views see, psnr_views over them."""
         held_out = self.views(seed + 10_000)
         scores = []
+        seen = np.zeros(self.truth.shape[:2], bool)
         for _ in range(HELD_OUT_VIEWS):
             view, light = next(held_out)
             current, reference = self.optimizer.snapshot(view, light=light)
             covered = (read_texture(self.context, self.optimizer.plus_pass.id)[..., 0] > 0.5) | \
                       (read_texture(self.context, self.optimizer.reference_pass.id)[..., 0] > 0.5)
             scores.append(psnr_covered(linear_to_srgb8(current), linear_to_srgb8(reference), covered))
-        # The held-out frames above ran G (theta+ = theta-, so Delta = 0): its counts say
-        # which texels they named. P clears them at the next step.
-        _, seen = read_accumulator(self.context, self.albedo.domain, self.optimizer.step_index % 2)
-        seen = (seen > 0).reshape(self.truth.shape[:2])
+            # The frame ran G (theta+ = theta-, so Delta = 0): its counts say which texels
+            # this view named (each frame's P clears them first).
+            _, counts = read_accumulator(self.context, self.albedo.domain, self.optimizer.step_index % 2)
+            seen |= (counts > 0).reshape(self.truth.shape[:2])
         learned = self.albedo.texture_values(self.context)
         return {
             "psnr_views": float(np.mean(scores)),
