@@ -52,6 +52,9 @@ class OptimizerComponent:
     Args:
         reference: the detailed model (a NodePath, e.g. from ``base.loader.loadModel``);
             it is flattened to one mesh with its materials and drawn as the reference.
+        lod: a LOD of it to refine (a NodePath in the same frame): its triangles are kept,
+            and its UVs when they lie in [0, 1]; by default the component makes the LOD
+            (quadric decimation to ``settings.triangles``, an xatlas atlas).
         settings: the LOD's triangle budget, texture size, render resolution, seed and
             learning-rate schedule length (``optimizer.scenarios.lod.LodSettings``).
         base: the running ShowBase (default: the global ``base``).
@@ -64,15 +67,17 @@ class OptimizerComponent:
     steps_per_second) every PROGRESS_EVERY steps, ``"<name>-saved"`` with the directory.
     """
 
-    def __init__(self, reference: NodePath, *, settings: LodSettings | None = None, base=None,
-                 budget_ms: float | None = None, name: str = "sge"):
+    def __init__(self, reference: NodePath, *, lod: NodePath | None = None, settings: LodSettings | None = None,
+                 base=None, budget_ms: float | None = None, name: str = "sge"):
         self.base = base if base is not None else builtins.base  # type: ignore[attr-defined]
         self.settings = settings or LodSettings()
         self.budget_ms = budget_ms if budget_ms is not None else 1000.0 / TARGET_FPS
         self.name = name
         mesh = source_from_model(reference, name=reference.getName() or "model")
-        self.settings.validate(len(mesh.triangles))
-        self.session = LodSession(mesh, self.settings, GpuContext.from_showbase(self.base))
+        given = source_from_model(lod, name=lod.getName() or "lod") if lod is not None else None
+        if given is None:
+            self.settings.validate(len(mesh.triangles))
+        self.session = LodSession(mesh, self.settings, GpuContext.from_showbase(self.base), lod=given)
         self.scenario = self.session.scenario
         self.optimizer = self.session.optimizer
         self.optimizer.set_active(False)  # until start()

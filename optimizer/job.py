@@ -48,15 +48,17 @@ class LodSession:
     projected) is made and scored on held-out views at construction."""
 
     def __init__(self, mesh: SourceMesh, settings: LodSettings, context: GpuContext,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, lod: SourceMesh | None = None):
         self.started = time.perf_counter()
         self.mesh = mesh
         self.settings = settings
         self.context = context
         self.progress = progress or Progress()
+        lod_text = f"the given {len(lod.triangles)}-triangle LOD" if lod is not None else \
+            f"a {settings.triangles}-triangle LOD"
         self.progress.message(f"{mesh.name}: {len(mesh.triangles)} triangles, {len(mesh.materials)} materials; "
-                              f"building a {settings.triangles}-triangle LOD with {settings.texture_size}^2 textures")
-        self.scenario = LodScenario(context, mesh, settings)
+                              f"building {lod_text} with {settings.texture_size}^2 textures")
+        self.scenario = LodScenario(context, mesh, settings, lod)
         self.optimizer = self.scenario.optimizer
         self.scenario.project_reference_colors()
         self.held_out = self.scenario.held_out_views()

@@ -147,6 +147,29 @@ def build_lod(positions: np.ndarray, triangles: np.ndarray, target_triangles: in
     return LodGeometry(points, position_index, split_triangles, uvs, normals, tangents, binormals)
 
 
+def given_lod(positions: np.ndarray, triangles: np.ndarray, uvs: np.ndarray | None, normals: np.ndarray,
+              texture_size: int) -> LodGeometry:
+    """A LOD the user made: its triangles as they are, vertices that share a position
+    welded into one optimised position (so UV seams cannot tear), its own UVs when they
+    lie in [0, 1] and are not all equal (else a fresh xatlas atlas), its normals, and
+    tangent frames from the UVs."""
+    positions = np.asarray(positions, np.float32)
+    triangles = np.asarray(triangles, np.int32)
+    _, first, position_index = np.unique(positions, axis=0, return_index=True, return_inverse=True)
+    welded = positions[first]
+    position_index = position_index.ravel().astype(np.int32)
+    usable = uvs is not None and len(uvs) == len(positions) and np.all(np.isfinite(uvs)) and \
+        uvs.min() >= 0.0 and uvs.max() <= 1.0 and np.ptp(uvs, axis=0).min() > 0.0
+    if usable:
+        split_triangles, split_uvs, normals = triangles, np.asarray(uvs, np.float32), np.asarray(normals, np.float32)
+    else:
+        unwrapped_index, split_triangles, split_uvs = unwrap(welded, position_index[triangles], texture_size)
+        normals = vertex_normals(welded, position_index[triangles])[unwrapped_index]
+        position_index = unwrapped_index
+    tangents, binormals = tangent_frames(welded[position_index], normals, split_uvs, split_triangles)
+    return LodGeometry(welded, position_index, split_triangles, split_uvs, normals, tangents, binormals)
+
+
 def rasterize_uv(uvs: np.ndarray, triangles: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """For each texel centre of a size^2 atlas: the triangle covering it in UV space (-1:
     none) and its barycentric coordinates there. Row 0 is v = 0."""

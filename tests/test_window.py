@@ -103,3 +103,14 @@ def test_view_of_a_missing_model_is_one_clear_error(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
         f"Error: cannot find '{tmp_path / 'nothing.obj'}': no such file, and no model of that name on Panda3D's model-path"]
+
+
+def test_component_refines_a_given_lod_and_makes_an_lod_node(bumpy_obj, tmp_path):
+    positions, triangles, uvs, normals = bumpy_sphere(2, 0.25)  # 320 triangles, spherical UVs
+    lod = write_obj(tmp_path / "coarse.obj", positions, triangles, uvs, normals)
+    result = run_in_x([str(Path(__file__).with_name("window_given_lod.py")), str(bumpy_obj), str(lod)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["triangles"] == 320 and report["lod_model_triangles"] == 320
+    assert report["moved"] > 0.0  # the given LOD's vertices are optimised
+    assert report["switch_type"] == "LODNode" and report["switch_children"] == [1280, 320]

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import SgeError
 from ..gpu import GpuContext, read_texture
 from ..images import linear_to_srgb, linear_to_srgb8, srgb_to_linear
-from ..lod import LodGeometry, build_lod, fill_holes
+from ..lod import LodGeometry, build_lod, fill_holes, given_lod
 from ..mesh import Mesh
 from ..metrics import psnr_covered, silhouette_iou, ssim_covered
 from ..parameters import Settings
@@ -78,17 +78,24 @@ def _settings(epsilon: float, learning_rate: float, value_range=(-math.inf, math
 class LodScenario:
     """An LOD of ``source`` being optimised against it (see the module docs)."""
 
-    def __init__(self, context: GpuContext, source: SourceMesh, settings: LodSettings | None = None):
+    def __init__(self, context: GpuContext, source: SourceMesh, settings: LodSettings | None = None,
+                 lod: SourceMesh | None = None):
+        """``lod``: a LOD the user made (its triangles and, when usable, its UVs are kept;
+        ``settings.triangles`` is then unused); by default the scenario makes one."""
         self.context = context
         self.source = source
         self.settings = s = settings or LodSettings()
-        s.validate(len(source.triangles))
+        if lod is None:
+            s.validate(len(source.triangles))
         self.center, self.radius = source.bounds()
         if not (self.radius > 0 and math.isfinite(self.radius)):
             raise SgeError(f"'{source.path}' has no extent (all its vertices coincide); give a real model")
         unit_source = dataclasses.replace(source, positions=self.to_unit(source.positions))
-        self.geometry: LodGeometry = build_lod(unit_source.positions, source.triangles, s.triangles,
-                                               s.texture_size, weld_tolerance=1e-6)
+        if lod is None:
+            self.geometry: LodGeometry = build_lod(unit_source.positions, source.triangles, s.triangles,
+                                                   s.texture_size, weld_tolerance=1e-6)
+        else:
+            self.geometry = given_lod(self.to_unit(lod.positions), lod.triangles, lod.uvs, lod.normals, s.texture_size)
         size = s.texture_size
         # A learning rate of 0 leaves that set out of the optimisation (drawn, frozen).
         self.albedo = TextureSet("albedo", np.full((size, size, 3), 0.5, np.float32),
