@@ -161,13 +161,14 @@ def _lod_options(function=None, *, steps_help: str = "Optimisation steps."):
     return function
 
 
-def _run_job(source, out, triangles, texture_size, steps, res, seed):
+def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every=None, resume=None):
     from .job import run_lod_job
     from .scenarios.lod import LodSettings
     progress = _CliProgress()
     try:
         metrics = run_lod_job(source, out, LodSettings(triangles=triangles, texture_size=texture_size, steps=steps,
-                                                       resolution=res, seed=seed), progress)
+                                                       resolution=res, seed=seed), progress,
+                              checkpoint_every=checkpoint_every, resume=resume)
     finally:
         progress.close()
     return metrics
@@ -178,12 +179,16 @@ def _run_job(source, out, triangles, texture_size, steps, res, seed):
 @_lod_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output directory (replaced if it exists; written whole or not at all).")
-def optimize(source, triangles, texture_size, steps, res, seed, out):
+@click.option("--checkpoint-every", type=POSITIVE, default=None,
+              help="Write the whole state to OUT.checkpoint/ every N steps (atomically).")
+@click.option("--resume", type=click.Path(path_type=Path), default=None,
+              help="Continue from OUT.checkpoint (its settings are used); ends as an uninterrupted run would.")
+def optimize(source, triangles, texture_size, steps, res, seed, out, checkpoint_every, resume):
     """Make an optimised LOD of SOURCE (a model file, or a name on Panda3D's model-path
     such as models/panda): decimate, unwrap, optimise geometry, albedo and normal map
     against the source, and write .bam/.egg/.obj, textures, report.png and metrics.json.
     Ctrl-C stops the optimisation and still writes the last finished step."""
-    _run_job(source, out, triangles, texture_size, steps, res, seed)
+    _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every, resume)
     click.echo(str(out / "report.png"))
 
 

@@ -10,6 +10,7 @@ the end, so ``out`` is either the previous result or the complete new one, never
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -23,12 +24,16 @@ import numpy as np
 from .errors import SgeError
 from .export import write_lod
 from .gpu import GpuContext
+from .images import atomic_write
 from .report import write_report
 from .scenarios.lod import LodScenario, LodSettings
 from .sge import HISTORY_LENGTH
 from .source import SourceMesh, load_source
 
 REPORT_VIEWS = 3
+CHECKPOINT_VERSION = 1
+CHECKPOINT_FILE = "state.npz"
+HEALTH_EVERY = 25  # steps between looks at the GPU's divergence flags (one small readback)
 REPORT_COLUMNS = ["reference", "initial LOD", "optimized LOD"]
 
 
@@ -84,34 +89,95 @@ class LodSession:
     def losses(self, rendered: int | None = None) -> np.ndarray:
         """The mean pixel loss of every step so far, oldest first (reads the GPU's loss
         history; call it now and then, at least every HISTORY_LENGTH steps). ``rendered``:
-        how many steps have been rendered, when the last ones are only set up."""
+        how many steps have been rendered, when the last ones are only set up. Raises
+        SgeError when the GPU flagged a step as diverged (non-finite parameters or loss)."""
         rendered = self.optimizer.step_index if rendered is None else rendered
         missing = rendered - len(self.curve)
         if missing > 0:
             self.optimizer.sync()
-            history = self.optimizer.losses()
-            history = history[:len(history) - (self.optimizer.step_index - rendered)]
-            self.curve.extend(history[-min(missing, HISTORY_LENGTH):])
+            losses, flags = self.optimizer.history()
+            pending = self.optimizer.step_index - rendered
+            losses, flags = losses[:len(losses) - pending], flags[:len(flags) - pending]
+            new_losses, new_flags = losses[-min(missing, HISTORY_LENGTH):], flags[-min(missing, HISTORY_LENGTH):]
+            bad = np.flatnonzero((new_flags != 0) | ~np.isfinite(new_losses))
+            if bad.size:
+                step = rendered - len(new_flags) + int(bad[0])
+                what = "a parameter became NaN or infinite" if new_flags[bad[0]] == 1 else "the loss is not finite"
+                kept = f"; the last good checkpoint is {self.checkpoint_dir}" if self.checkpoint_dir else ""
+                raise SgeError(f"the optimisation diverged at step {step} ({what}){kept}; "
+                               f"lower the learning rates or the epsilons")
+            self.curve.extend(new_losses)
         return np.asarray(self.curve, np.float64)
 
-    def run(self, steps: int, should_stop: Callable[[], bool] = lambda: False) -> None:
-        """Take ``steps`` more steps (fewer on ``should_stop()`` or Ctrl-C: the last
-        finished step stands)."""
-        report_every = max(1, min(HISTORY_LENGTH // 2, steps // 20 or 1))
+    def run(self, until: int, should_stop: Callable[[], bool] = lambda: False,
+            checkpoint_every: int | None = None) -> None:
+        """Step until step ``until`` (fewer on ``should_stop()`` or Ctrl-C: the last
+        finished step stands). With ``checkpoint_every``, the whole state goes to
+        ``checkpoint_dir`` every that many steps, after the GPU's divergence flags were
+        checked (and once more where the run ends)."""
+        total = until - self.step_index
+        report_every = max(1, min(HISTORY_LENGTH // 2, total // 20 or 1))
+        check_every = min(report_every, HEALTH_EVERY, checkpoint_every or HEALTH_EVERY)
         started = time.perf_counter()
         first = self.step_index
         try:
-            for _ in range(steps):
+            while self.step_index < until:
                 if should_stop():
                     break
                 self.step()
                 done = self.step_index - first
-                if done % report_every == 0 or done == steps:
-                    self.progress.step(done, steps, float(self.losses()[-1]))
+                if done % check_every == 0 or self.step_index == until:
+                    loss = float(self.losses()[-1])  # also checks for divergence
+                    if done % report_every == 0 or self.step_index == until:
+                        self.progress.step(self.step_index, until, loss)
+                    if checkpoint_every and (self.step_index % checkpoint_every == 0 or self.step_index == until):
+                        self.checkpoint()
         except KeyboardInterrupt:
-            pass
+            if checkpoint_every:
+                self.losses()
+                self.checkpoint()
         self.optimizer.sync()
         self.step_seconds += time.perf_counter() - started
+
+    # --- checkpoints --------------------------------------------------------------------
+    checkpoint_dir: Path | None = None
+
+    def checkpoint(self) -> None:
+        """Write the whole state (every set's theta and Adam moments, the step, the loss
+        curve, the settings, the source's hash) to ``checkpoint_dir/state.npz``,
+        atomically: a kill at any moment leaves the previous checkpoint or this one."""
+        self.optimizer.finish()  # the pending update: what P would apply next (same math)
+        arrays = {}
+        for parameter_set in self.scenario.mesh.parameter_sets:
+            for key, values in parameter_set.state(self.context).items():
+                arrays[f"{parameter_set.name}.{key}"] = values
+        arrays["curve"] = self.losses()
+        meta = {"version": CHECKPOINT_VERSION, "step": self.step_index, "settings": dataclasses.asdict(self.settings),
+                "source": str(self.mesh.path), "source_sha256": self.mesh.file_hash(),
+                "step_seconds": self.step_seconds}
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.checkpoint_dir / CHECKPOINT_FILE, lambda stream: np.savez(stream, **arrays))
+
+    def restore(self, directory: Path) -> None:
+        """Continue from a checkpoint of this source and these settings."""
+        meta, arrays = read_checkpoint(directory)
+        if meta["source_sha256"] != self.mesh.file_hash():
+            raise SgeError(f"the checkpoint {directory} was made from another source ({meta['source']}); "
+                           f"resume it with that model, or start afresh without --resume")
+        for parameter_set in self.scenario.mesh.parameter_sets:
+            try:
+                parameter_set.load_state({key: arrays[f"{parameter_set.name}.{key}"] for key in ("theta", "m", "v")})
+            except (KeyError, ValueError):
+                raise SgeError(f"the checkpoint {directory} does not match this LOD ({parameter_set.name}); "
+                               f"start afresh without --resume") from None
+        self.optimizer.step_index = int(meta["step"])
+        self.optimizer.pending_update = False
+        for _ in range(self.optimizer.step_index):  # the views already seen
+            self.scenario.next_training_view()
+        self.curve = [float(value) for value in arrays["curve"]]
+        self.step_seconds = float(meta["step_seconds"])
+        self.progress.message(f"resumed at step {self.optimizer.step_index} from {directory}")
 
     def save(self, out: Path) -> dict:
         """Write every output of the LOD as it stands into ``out`` (atomically); returns the
@@ -170,16 +236,54 @@ class LodSession:
         self.optimizer.release()
 
 
+def checkpoint_path(out: Path) -> Path:
+    """Where ``--checkpoint-every`` writes: OUT.checkpoint beside OUT (outside its rename)."""
+    out = Path(out)
+    return out.with_name(out.name + ".checkpoint")
+
+
+def read_checkpoint(directory: Path) -> tuple[dict, dict]:
+    """(meta, arrays) of a checkpoint directory; SgeError naming what is wrong."""
+    directory = Path(directory)
+    path = directory / CHECKPOINT_FILE
+    if not path.is_file():
+        raise SgeError(f"{directory} is not a checkpoint (no {CHECKPOINT_FILE} in it); give the OUT.checkpoint "
+                       f"directory that sge optimize --checkpoint-every wrote")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        if meta.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"version {meta.get('version')}")
+        int(meta["step"]), meta["settings"], meta["source_sha256"]
+    except Exception as error:  # a damaged file: zip, npy, JSON or missing keys
+        raise SgeError(f"the checkpoint {path} is damaged ({type(error).__name__}); "
+                       f"start afresh without --resume") from None
+    return meta, arrays
+
+
 def run_lod_job(source: str | Path, out: Path, settings: LodSettings, progress: Progress | None = None,
-                context: GpuContext | None = None, should_stop: Callable[[], bool] = lambda: False) -> dict:
-    """Run the LOD job on ``source`` and write its outputs into ``out``; returns the metrics."""
+                context: GpuContext | None = None, should_stop: Callable[[], bool] = lambda: False,
+                checkpoint_every: int | None = None, resume: Path | None = None) -> dict:
+    """Run the LOD job on ``source`` and write its outputs into ``out``; returns the metrics.
+
+    ``checkpoint_every``: write the whole state to OUT.checkpoint every that many steps.
+    ``resume``: continue from such a checkpoint (its settings replace ``settings``); the
+    run ends bit-identical to one never interrupted."""
     out = Path(out)
     mesh = load_source(source)  # bad input fails here, before anything is written
+    if resume is not None:
+        meta, _ = read_checkpoint(resume)
+        settings = LodSettings(**meta["settings"])
     settings.validate(len(mesh.triangles))
     _check_writable(out)
     session = LodSession(mesh, settings, context or GpuContext.headless(), progress)
     try:
-        session.run(settings.steps, should_stop)
+        if checkpoint_every:
+            session.checkpoint_dir = checkpoint_path(out)
+        if resume is not None:
+            session.restore(Path(resume))
+        session.run(settings.steps, should_stop, checkpoint_every)
         return session.save(out)
     finally:
         session.release()

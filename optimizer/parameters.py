@@ -146,6 +146,19 @@ class ParameterSet:
             gpu.upload(moment, np.zeros(values.size, np.float32))
         self.upload_copies(values, values)
 
+    def state(self, context: gpu.GpuContext) -> dict[str, np.ndarray]:
+        """theta and Adam's moments, read back (checkpoints)."""
+        first_moment, second_moment = self.moments(context)
+        return {"theta": self.values(context), "m": first_moment, "v": second_moment}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what ``state`` read: theta, Adam's moments, and copies = theta."""
+        theta = np.asarray(state["theta"], np.float32).reshape(self.shape)
+        gpu.upload(self.theta, theta.ravel())
+        gpu.upload(self.first_moment, np.asarray(state["m"], np.float32).ravel())
+        gpu.upload(self.second_moment, np.asarray(state["v"], np.float32).ravel())
+        self.upload_copies(theta, theta)
+
     def upload_copies(self, plus: np.ndarray, minus: np.ndarray) -> None:
         """Set theta+ and theta- explicitly (checks such as finite differences)."""
         gpu.upload(self.perturbed, np.concatenate([np.ravel(plus), np.ravel(minus)]).astype(np.float32))

@@ -28,6 +28,7 @@ from .view import View
 
 ESTIMATORS = ("per-pixel", "global")
 LOSS_SLOT_SIZE = 8        # matches common.glsl
+DIVERGENCE_ENTRY = 7      # matches common.glsl
 FIXED_SCALE = float(1 << 24)
 HISTORY_LENGTH = 4096
 GRADIENT_GROUP = 8        # local size of loss.comp and gradient_*.comp
@@ -194,7 +195,7 @@ class Optimizer:
                                                  **domain.gradient_inputs(uv_targets)})
         self.gradient_stage.add("loss-sum", self._compute("loss_sum.comp"), (1, 1, 1),
                                 {**shared, **partials, "loss_history": self.loss_history,
-                                 "partial_count": partial_count})
+                                 "partial_count": partial_count, "history_length": HISTORY_LENGTH})
 
     def _compute(self, name, defines=None):
         shader = compute_shader(name, defines)
@@ -261,10 +262,17 @@ class Optimizer:
 
     def losses(self) -> np.ndarray:
         """Mean per-pixel loss of the most recent steps (up to HISTORY_LENGTH), oldest first."""
+        return self.history()[0]
+
+    def history(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean per-pixel loss, divergence flag) of the most recent steps (up to
+        HISTORY_LENGTH), oldest first, in one read: the flag is 1 where P computed a
+        non-finite parameter in that step, 2 where its loss was not finite."""
         first = max(0, self.step_index - HISTORY_LENGTH)
         history = gpu.read_buffer(self.context, self.loss_history).reshape(HISTORY_LENGTH, LOSS_SLOT_SIZE)
         slots = np.arange(first, self.step_index) % HISTORY_LENGTH
-        return decode_fixed(history[slots, 0], history[slots, 1]) / (self.resolution[0] * self.resolution[1])
+        losses = decode_fixed(history[slots, 0], history[slots, 1]) / (self.resolution[0] * self.resolution[1])
+        return losses, history[slots, DIVERGENCE_ENTRY]
 
     def show(self, model_view_projection: np.ndarray, light=None) -> None:
         """Render theta itself (theta+ = theta- = theta: P runs with no perturbation and no

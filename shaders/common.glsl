@@ -45,8 +45,11 @@ int decode_id(float stored) { return int(stored + 0.5) - 1; }
 
 // --- Loss history: one slot per step, a ring the host reads now and then -------------
 // [0,1] summed pixel loss (mean of the theta+ and theta- renders), [2,3] summed Delta_p,
-// [6] the step index + 1, stamped by P; the rest is spare.
+// [6] the step index + 1, stamped by P; [7] the divergence flag: 1 when P computed a
+// non-finite parameter, 2 when the step's loss sum is not finite (0 otherwise; the loss
+// sum clears it in the next slot); the rest is spare.
 const int LOSS_SLOT_SIZE = 8;
+const int DIVERGENCE_ENTRY = 7;
 
 // --- Per-pixel loss: L2 over RGB, in linear space; or, with LOSS_SRGB, on the sRGB-encoded
 // pixel, the space 8-bit images and their PSNR live in (a step in the dark then counts

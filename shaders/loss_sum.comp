@@ -9,6 +9,7 @@ layout(local_size_x = 256) in;
 layout(r32f) uniform readonly imageBuffer loss_partials;  // [workgroup][2]
 layout(r32i) uniform iimageBuffer loss_history;            // [slot][LOSS_SLOT_SIZE]
 uniform int partial_count;                                 // workgroups of the recording pass
+uniform int history_length;                                // slots in loss_history
 
 const uint LANES = 256u;
 shared double loss_sum[LANES];
@@ -38,5 +39,10 @@ void main() {
         imageStore(loss_history, slot + 1, ivec4(loss_words.y));
         imageStore(loss_history, slot + 2, ivec4(delta_words.x));
         imageStore(loss_history, slot + 3, ivec4(delta_words.y));
+        if (isnan(loss_sum[0]) || isinf(loss_sum[0]) || isnan(delta_sum[0]) || isinf(delta_sum[0])) {
+            imageStore(loss_history, slot + DIVERGENCE_ENTRY, ivec4(2));
+        }
+        // The next step's flag starts clear (its P may set it before this pass runs again).
+        imageStore(loss_history, ((HISTORY_SLOT + 1) % history_length) * LOSS_SLOT_SIZE + DIVERGENCE_ENTRY, ivec4(0));
     }
 }

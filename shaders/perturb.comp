@@ -52,10 +52,19 @@ float bias_correction(float beta, int t) {
     return float(1.0lf - power);
 }
 
+// Flags a non-finite parameter in this step's loss-history slot, for the host's next look
+// at the history (the divergence guard).
+void check_finite(float value) {
+    if (isnan(value) || isinf(value)) {
+        imageStore(loss_history, HISTORY_SLOT * LOSS_SLOT_SIZE + DIVERGENCE_ENTRY, ivec4(1));
+    }
+}
+
 // Finishes the previous step for parameter i (Adam update, if it was perturbed then and
 // had contributions) and returns its theta.
 float updated_theta(int i, int element) {
     float value = imageLoad(theta, i).x;
+    check_finite(value);  // every parameter, every step: also those no pixel sees
     int previous_step = STEP_INDEX - 1;
     if (APPLY_UPDATE == 0 || previous_step % perturbation_period != perturbation_phase) return value;
 #ifdef ESTIMATOR_GLOBAL
@@ -78,6 +87,7 @@ float updated_theta(int i, int element) {
     float m_hat = m / bias_correction(adam.x, t);
     float v_hat = v / bias_correction(adam.y, t);
     value -= learning_rate * LEARNING_RATE_SCALE * m_hat / (sqrt(v_hat) + adam.z);
+    check_finite(value);  // before the clamp, which could hide a NaN
     value = clamp(value, value_range.x, value_range.y);
     imageStore(theta, i, vec4(value));
     imageStore(first_moment, i, vec4(m));

@@ -186,6 +186,10 @@ class LodScenario:
     def step(self) -> None:
         self.optimizer.step(*next(self._training_views))
 
+    def next_training_view(self):
+        """Draw the next training (view, light) (a resumed run replays the ones seen)."""
+        return next(self._training_views)
+
     def begin_step(self) -> None:
         """Set up the next step; the engine's next frame runs it."""
         self.optimizer.begin_step(*next(self._training_views))

@@ -1,0 +1,120 @@
+"""Checkpoints, resume, kills and divergence guards of the LOD job: a run killed with
+SIGKILL leaves its last checkpoint intact and no output directory, and resumed from it
+ends bit-identical to a run never interrupted; a run whose parameters turn NaN stops
+with one clear line and keeps its last good checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from optimizer.errors import SgeError
+from optimizer.job import LodSession, checkpoint_path, read_checkpoint
+from optimizer.scenarios.lod import LodSettings
+from optimizer.source import load_source
+from procedural import bumpy_sphere, checker_texture, write_obj
+from test_cli import run_sge
+from test_lod import _env
+
+JOB = ["--triangles", "80", "--texture-size", "64", "--res", "64", "--steps", "400"]
+
+
+@pytest.fixture(scope="module")
+def bumpy(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("checkpoint-assets")
+    positions, triangles, uvs, normals = bumpy_sphere(3, 0.25)
+    return write_obj(folder / "bumpy.obj", positions, triangles, uvs, normals, texture_png="checker.png",
+                     texture_rgb8=checker_texture(64))
+
+
+def outputs(directory) -> dict:
+    """What must match between two runs: the LOD's geometry (full float precision in the
+    .obj), both texture maps and the held-out scores."""
+    metrics = json.loads((directory / "metrics.json").read_text())
+    return {"obj": (directory / "bumpy.obj").read_text(), "albedo": (directory / "albedo.png").read_bytes(),
+            "normal": (directory / "normal.png").read_bytes(),
+            "scores": [metrics[k] for k in ("psnr_after", "ssim_after", "iou_after", "steps")]}
+
+
+def test_killed_run_resumes_bit_identical(bumpy, tmp_path):
+    straight = tmp_path / "straight"
+    result = run_sge(["optimize", str(bumpy), *JOB, "--out", str(straight)], tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+    out = tmp_path / "killed"
+    state = checkpoint_path(out) / "state.npz"
+    process = subprocess.Popen([sys.executable, "-m", "optimizer", "optimize", str(bumpy), *JOB, "--out", str(out),
+                                "--checkpoint-every", "50"], cwd=tmp_path, env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not state.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not out.exists()  # never a half-written output directory
+    meta, _ = read_checkpoint(checkpoint_path(out))  # intact and complete
+    assert 50 <= meta["step"] < 400 and meta["step"] % 50 == 0
+
+    result = run_sge(["optimize", str(bumpy), *JOB, "--out", str(out), "--resume", str(checkpoint_path(out))],
+                     tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"resumed at step {meta['step']}" in result.stderr
+    assert outputs(out) == outputs(straight)
+
+
+def test_resume_refuses_another_source(bumpy, tmp_path):
+    out = tmp_path / "lod"
+    result = run_sge(["optimize", str(bumpy), *JOB[:-1], "20", "--out", str(out), "--checkpoint-every", "10"],
+                     tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    positions, triangles, uvs, normals = bumpy_sphere(3, 0.1, seed=1)
+    other = write_obj(tmp_path / "other.obj", positions, triangles, uvs, normals)
+    result = run_sge(["optimize", str(other), "--out", str(tmp_path / "again"), "--resume", str(checkpoint_path(out))],
+                     tmp_path, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "was made from another source" in result.stderr
+    assert not (tmp_path / "again").exists()
+
+
+def test_divergence_stops_with_one_line_and_keeps_the_last_good_checkpoint(context, bumpy, tmp_path):
+    session = LodSession(load_source(bumpy), LodSettings(triangles=80, texture_size=32, resolution=32, steps=100),
+                         context)
+    try:
+        session.checkpoint_dir = tmp_path / "lod.checkpoint"
+        session.run(20, checkpoint_every=10)
+        good, good_arrays = read_checkpoint(session.checkpoint_dir)
+        assert good["step"] == 20
+        # Something drives a parameter to NaN (a bad learning rate, a bad asset): the GPU
+        # flags it and the next look at the flags stops the run.
+        positions = session.scenario.mesh.positions
+        state = positions.state(context)
+        state["theta"][3, 1] = np.nan
+        positions.load_state(state)
+        with pytest.raises(SgeError, match=r"diverged at step (2[0-9]|30) \(a parameter became NaN") as error:
+            session.run(60, checkpoint_every=10)
+        assert "\n" not in str(error.value) and "lod.checkpoint" in str(error.value)
+        kept, kept_arrays = read_checkpoint(session.checkpoint_dir)
+        assert kept["step"] == 20  # the last good one, untouched
+        assert all(np.array_equal(kept_arrays[k], good_arrays[k]) for k in good_arrays)
+        assert all(np.all(np.isfinite(v)) for v in kept_arrays.values())
+    finally:
+        session.release()
+
+
+def test_a_damaged_checkpoint_is_one_clear_line(tmp_path):
+    directory = tmp_path / "lod.checkpoint"
+    directory.mkdir()
+    (directory / "state.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(SgeError, match="is damaged"):
+        read_checkpoint(directory)
+    with pytest.raises(SgeError, match="is not a checkpoint"):
+        read_checkpoint(tmp_path)
+    assert os.listdir(directory) == ["state.npz"]
