@@ -118,3 +118,27 @@ def test_a_damaged_checkpoint_is_one_clear_line(tmp_path):
     with pytest.raises(SgeError, match="is not a checkpoint"):
         read_checkpoint(tmp_path)
     assert os.listdir(directory) == ["state.npz"]
+
+
+def test_degenerate_and_flipped_triangles_are_not_fatal(context, bumpy, tmp_path):
+    """The optimisation may collapse or flip LOD triangles: drawn two-sided, a zero-area
+    triangle covers no pixel and a flipped one shades from its other side; the run goes
+    on and the LOD still exports."""
+    session = LodSession(load_source(bumpy), LodSettings(triangles=80, texture_size=32, resolution=32, steps=40),
+                         context)
+    try:
+        positions = session.scenario.mesh.positions
+        state = positions.state(context)
+        corners = session.scenario.geometry.position_index[session.scenario.geometry.triangles]
+        a, b, c = corners[0]
+        state["theta"][b] = state["theta"][a]          # triangle 0 collapses to a line
+        d, e, f = corners[5]
+        centre = state["theta"][[d, e, f]].mean(axis=0)
+        state["theta"][d] = 2 * centre - state["theta"][d]  # triangle 5 folds over: flipped
+        positions.load_state(state)
+        session.run(40)
+        metrics = session.save(tmp_path / "lod")
+        assert metrics["steps"] == 40 and np.isfinite(metrics["psnr_after"])
+        assert np.all(np.isfinite(session.losses()))
+    finally:
+        session.release()
