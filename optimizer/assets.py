@@ -3,7 +3,13 @@ quoted in one-line errors), loading them into arrays, and texture conversions.""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import os
 import re
+import struct
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,8 +60,13 @@ def find_model(source) -> Filename:
     model-path (``models/panda``, extension optional, ".pz" found too)."""
     text = str(source)
     path = Path(text).expanduser()
+    if not _utf8(text) or (path.exists() and not _utf8(str(path.resolve()))):
+        raise SgeError(f"the path '{printable_path(path.resolve())}' is not valid UTF-8, which Panda3D cannot open; "
+                       f"rename the file (or its folder)")
     if path.is_dir():
         raise SgeError(f"'{text}' is a directory, not a model file; give the model file itself")
+    if path.exists() and not path.is_file():  # reading a FIFO would wait forever for a writer
+        raise SgeError(f"'{text}' is not a regular file (a pipe, socket or device); give the model file itself")
     if path.is_file():
         filename = Filename.fromOsSpecific(str(path.resolve()))
     else:
@@ -67,6 +78,21 @@ def find_model(source) -> Filename:
         raise SgeError(f"'{text}' is not a model format this reads ({model_extension(filename) or 'no extension'}); "
                        f"{_SUPPORTED}")
     return filename
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8: Panda3D's Filename takes UTF-8 only (a name of
+    other bytes, which Python keeps as surrogates, raises, and as bytes it crashes)."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def printable_path(path) -> str:
+    """A path for a message, its non-UTF-8 bytes shown as \\xNN."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
 
 
 def _on_model_path(name: str) -> Filename | None:
@@ -153,6 +179,10 @@ def read_model(filename: Filename) -> NodePath:
     """
     shown = Path(filename.toOsSpecific()).name
     extension = model_extension(filename)
+    if Path(filename.toOsSpecific()).is_file():  # not one inside a multifile
+        _check_pngs(Path(filename.toOsSpecific()))
+        if extension in GLTF_EXTENSIONS:
+            _check_gltf_buffers(Path(filename.toOsSpecific()))
     with loader_messages() as log:
         try:
             if extension in GLTF_EXTENSIONS:
@@ -177,6 +207,119 @@ def read_model(filename: Filename) -> NodePath:
         if textures:
             raise _unreadable_texture(shown, textures[0])
     return NodePath(node)
+
+
+# Image names in a model's text (.egg, .mtl, .gltf) or strings (.bam): a bare token or a quoted name.
+_PNG_NAME = re.compile(rb'"([^"\x00-\x1f]+?\.png)"|([^\x00-\x20"\'<>{}()\[\],;=]+?\.png)\b', re.IGNORECASE)
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_pngs(path: Path) -> None:
+    """Check with Pillow the PNGs that ``path`` names, beside it or by its path, before
+    Panda3D reads them: Panda3D's PNG reader loops forever (logging an error per
+    iteration) on a PNG cut inside an ancillary chunk such as tEXt or iCCP. A name this
+    does not recognise is left to the loader, as before."""
+    sources, checked = [path], set()
+    while sources:
+        source = sources.pop()
+        if not source.is_file() or source.stat().st_size > 256 * 2 ** 20:
+            continue
+        text = source.read_bytes()
+        if source == path and model_extension(path) == ".obj":  # its materials name the textures
+            sources += [path.parent / m.decode("utf-8", "replace").strip()
+                        for m in re.findall(rb"(?m)^\s*mtllib\s+(.+?)\s*$", text)]
+        for quoted, bare in _PNG_NAME.findall(text):
+            name = (quoted or bare).decode("utf-8", "replace")
+            for candidate in (source.parent / name, source.parent / Path(name).name, path.parent / Path(name).name):
+                if candidate.is_file():
+                    if candidate not in checked:
+                        checked.add(candidate)
+                        with open(candidate, "rb") as stream:
+                            if stream.read(8) == _PNG_SIGNATURE:
+                                _verify_png(candidate.read_bytes(), path.name, name)
+                    break
+
+
+def _verify_png(data: bytes, shown: str, name: str) -> None:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except Exception as error:
+        raise SgeError(f"'{shown}' uses the texture '{name}', which is damaged ({_one_line(error)}); "
+                       f"re-save the image as a PNG") from None
+
+
+def _check_gltf_buffers(path: Path) -> None:
+    """Check that a glTF file's buffers hold every byte its buffer views and accessors
+    name, and its embedded PNGs are whole: panda3d-gltf copies past the end of a short
+    buffer and the process dies (segmentation fault) instead of raising. A file too broken
+    to parse is left to panda3d-gltf, which raises."""
+    data = path.read_bytes()
+    binary = b""
+    try:
+        if model_extension(path) == ".glb":
+            json_length, _ = struct.unpack_from("<II", data, 12)
+            document = json.loads(data[20:20 + json_length])
+            if len(data) >= 28 + json_length:
+                binary_length, _ = struct.unpack_from("<II", data, 20 + json_length)
+                binary = data[28 + json_length:28 + json_length + binary_length]
+        else:
+            document = json.loads(data)
+        buffers = document.get("buffers", [])
+        views = document.get("bufferViews", [])
+        accessors = document.get("accessors", [])
+    except Exception:
+        return
+    try:
+        sizes = []
+        for index, buffer in enumerate(buffers):
+            uri = buffer.get("uri")
+            if uri is None:
+                held = len(binary) if index == 0 else 0
+            elif uri.startswith("data:"):
+                held = len(base64.b64decode(uri.split(",", 1)[1]))
+            else:
+                file = path.parent / urllib.parse.unquote(uri)
+                if not file.is_file():
+                    raise SgeError(f"'{path.name}' keeps its data in '{uri}', which is missing; put it beside "
+                                   f"'{path.name}' or re-export as .glb")
+                held = file.stat().st_size
+            if held < buffer["byteLength"]:
+                where = f" ('{uri}')" if uri and not uri.startswith("data:") else ""
+                raise ValueError(f"buffer {index}{where} holds {held} of its {buffer['byteLength']} bytes")
+            sizes.append(buffer["byteLength"])
+        for index, view in enumerate(views):
+            if view.get("byteOffset", 0) + view["byteLength"] > sizes[view["buffer"]]:
+                raise ValueError(f"buffer view {index} ends past its buffer")
+        for index, accessor in enumerate(accessors):
+            if "bufferView" not in accessor or accessor.get("count", 0) == 0:
+                continue
+            view = views[accessor["bufferView"]]
+            element = _GLTF_COMPONENT_BYTES[accessor["componentType"]] * _GLTF_TYPE_COMPONENTS[accessor["type"]]
+            end = accessor.get("byteOffset", 0) + view.get("byteStride", element) * (accessor["count"] - 1) + element
+            if end > view["byteLength"]:
+                raise ValueError(f"accessor {index} ends past its buffer view")
+        for index, image in enumerate(document.get("images", [])):
+            embedded = b""
+            if image.get("uri", "").startswith("data:image/png;base64,"):
+                embedded = base64.b64decode(image["uri"].split(",", 1)[1])
+            elif "bufferView" in image and views[image["bufferView"]]["buffer"] == 0:
+                view = views[image["bufferView"]]
+                embedded = binary[view.get("byteOffset", 0):view.get("byteOffset", 0) + view["byteLength"]]
+            if embedded.startswith(_PNG_SIGNATURE):
+                _verify_png(embedded, path.name, image.get("name") or f"image {index}")
+    except SgeError:
+        raise
+    except Exception as error:
+        reason = _one_line(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {_one_line(error)}"
+        raise SgeError(f"cannot read '{path.name}': not a valid {model_extension(path)[1:]} file ({reason}); "
+                       f"check that the file is complete and re-export it") from None
+
+
+_GLTF_COMPONENT_BYTES = {5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4}
+_GLTF_TYPE_COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 
 
 def _unreadable_texture(shown: str, texture: str) -> SgeError:

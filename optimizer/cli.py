@@ -46,6 +46,32 @@ PROFILE_FLAG = click.option("--profile", is_flag=True,
                                  "switching it off) and cpu_ms_per_step.")
 
 
+class OutputDirectory(click.Path):
+    """An output directory the job replaces whole: a path Panda3D can write (UTF-8: its
+    Filename cannot take other bytes) and not the current directory or one holding it
+    (renaming "." fails once the whole run is done; "" means "." too)."""
+
+    def __init__(self):
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        absolute = Path.cwd() / path
+        try:
+            str(absolute).encode("utf-8")
+        except UnicodeEncodeError:
+            from .assets import printable_path
+            self.fail(f"'{printable_path(absolute)}' is not valid UTF-8, which Panda3D cannot write; "
+                      f"choose another name", param, ctx)
+        if absolute.resolve() in (Path.cwd().resolve(), *Path.cwd().resolve().parents):
+            self.fail(f"'{value}' is the current directory or holds it, and the job replaces --out whole; "
+                      f"give a new directory such as out/lod", param, ctx)
+        return path
+
+
+OUTPUT_DIRECTORY = OutputDirectory()
+
+
 def _print_json(result: dict, as_json: bool) -> None:
     json.dump(result, sys.stdout, indent=None if as_json else 2)
     sys.stdout.write("\n")
@@ -177,7 +203,7 @@ def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_
 @main.command()
 @click.argument("source")
 @_lod_options
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--out", type=OUTPUT_DIRECTORY, required=True,
               help="Output directory (replaced if it exists; written whole or not at all).")
 @click.option("--checkpoint-every", type=POSITIVE, default=None,
               help="Write the whole state to OUT.checkpoint/ every N steps (atomically).")
@@ -218,7 +244,7 @@ DEMO_STEPS = 300
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/demo"), show_default=True,
+@click.option("--out", type=OUTPUT_DIRECTORY, default=Path("out/demo"), show_default=True,
               help="Output directory (replaced if it exists).")
 @click.option("--steps", default=DEMO_STEPS, show_default=True, type=click.IntRange(min=0),
               help="Optimisation steps (the default fits the demo in a minute on 2 CPU cores).")
@@ -227,6 +253,51 @@ def demo(out, steps):
     512^2 textures, outputs in out/demo/; prints the report's path."""
     _run_job(DEMO_SOURCE, out, 1000, 512, steps, 128, 0)
     click.echo(str(out / "report.png"))
+
+
+@main.group(cls=SgeGroup)
+def experiment():
+    """Experiments behind docs/METHOD.md; each writes a CSV and a PNG plot into --out."""
+
+
+@experiment.command()
+@click.option("--quick", is_flag=True, help="Textures up to 256^2 and meshes up to 10,242 vertices (a CPU in "
+                                             "<= 15 min); otherwise up to 1024^2 and 163,842 vertices.")
+@click.option("--steps", default=300, show_default=True, type=POSITIVE, help="Optimisation steps per run.")
+@click.option("--seeds", default=1, show_default=True, type=POSITIVE, help="Seeds per configuration (0..K-1).")
+@click.option("--res", default=128, show_default=True, type=RESOLUTION, help="Render width and height in pixels.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output directory: dimension.csv and dimension.png.")
+def dimension(quick, steps, seeds, res, out):
+    """Final error against parameter count for per-pixel SGE and global SPSA: the texture
+    fit at 8^2 .. 1024^2 texels and a bumpy-sphere fit at 162 .. 163,842 vertices."""
+    from .experiments.dimension import DimensionSettings, run_dimension
+    run_dimension(out, quick, DimensionSettings(steps=steps, seeds=seeds, resolution=res))
+    click.echo(str(out / "dimension.png"))
+
+
+@experiment.command()
+@click.option("--samples", default=1000, show_default=True, type=POSITIVE,
+              help="K: single-step estimates averaged (the CSV reports K = 1, 10, 100, ... up to this).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output directory: accuracy.csv and accuracy.png.")
+def accuracy(samples, out):
+    """The mean of K un-normalised single-step estimates against central finite
+    differences of the summed loss (texels and vertex positions, both estimators)."""
+    from .experiments.accuracy import run_accuracy
+    run_accuracy(out, samples)
+    click.echo(str(out / "accuracy.png"))
+
+
+@experiment.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output directory: sweep.csv.")
+def sweep(out):
+    """Per-pixel final error with epsilon, then the learning rate, scaled 1/4x .. 4x (the
+    texture fit at 64^2 and the sphere of 642 vertices, 300 steps)."""
+    from .experiments.dimension import run_sweep
+    run_sweep(out)
+    click.echo(str(out / "sweep.csv"))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from panda3d.core import (
 from panda3d.egg import EggData, EggGroup, EggMaterial, EggPolygon, EggTexture, EggVertex, EggVertexPool, EggVertexUV
 
 from .errors import SgeError
-from .images import atomic_write, linear_to_srgb8, save_png
+from .images import atomic_write, default_mode, linear_to_srgb8, save_png
 from .mesh import float_vertex_format
 
 ALBEDO_FILE = "albedo.png"
@@ -183,6 +183,7 @@ def _write_through_filename(path: Path, write) -> None:
         try:
             if not write(Filename.fromOsSpecific(temporary)):
                 raise OSError(f"Panda3D could not write {path.name}")
+            os.chmod(temporary, default_mode(0o666))  # mkstemp makes it 0600
             os.replace(temporary, path)
         except BaseException:
             os.unlink(temporary)

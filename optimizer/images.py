@@ -27,6 +27,13 @@ def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
     return np.round(linear_to_srgb(linear).astype(np.float64) * 255.0).astype(np.uint8)
 
 
+def default_mode(mode: int) -> int:
+    """``mode`` less the process's umask: what open() or mkdir() would have given."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 def atomic_write(path: Path, write) -> None:
     """``write(stream)`` into a temporary file beside ``path``, then rename it into place:
     readers never see a half-written file."""
@@ -36,6 +43,7 @@ def atomic_write(path: Path, write) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
+        os.chmod(temporary, default_mode(0o666))  # mkstemp makes it 0600
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

@@ -24,7 +24,7 @@ import numpy as np
 from .errors import SgeError
 from .export import write_lod
 from .gpu import GpuContext
-from .images import atomic_write
+from .images import atomic_write, default_mode
 from .report import write_report
 from .scenarios.lod import LodScenario, LodSettings
 from .sge import HISTORY_LENGTH
@@ -272,6 +272,9 @@ def run_lod_job(source: str | Path, out: Path, settings: LodSettings, progress: 
     run ends bit-identical to one never interrupted."""
     out = Path(out)
     mesh = load_source(source)  # bad input fails here, before anything is written
+    if mesh.path.exists() and out.resolve() in (mesh.path.resolve(), *mesh.path.resolve().parents):
+        raise SgeError(f"--out {out} holds the source model {mesh.path.name}, and the job replaces --out whole; "
+                       f"give a new directory such as out/{mesh.name}-lod")
     if resume is not None:
         meta, _ = read_checkpoint(resume)
         settings = LodSettings(**meta["settings"])
@@ -297,9 +300,12 @@ def _check_writable(out: Path) -> None:
 def _make_staging(out: Path) -> Path:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+        os.chmod(staging, default_mode(0o777))  # mkdtemp makes it 0700; it becomes ``out``
+        return staging
     except OSError as error:
-        raise SgeError(f"cannot write the output directory {out}: {error.strerror}; choose another --out") from None
+        reason = "a file is in the way" if isinstance(error, (FileExistsError, NotADirectoryError)) else error.strerror
+        raise SgeError(f"cannot write the output directory {out}: {reason}; choose another --out") from None
 
 
 def _replace(staging: Path, out: Path) -> None:

@@ -89,7 +89,7 @@ class SourceMesh:
     def bounds(self) -> tuple[np.ndarray, float]:
         """(center (3,), radius): a sphere around the vertices the triangles use, centred
         on their bounding box."""
-        used = self.positions[np.unique(self.triangles)]
+        used = self.positions[np.unique(self.triangles)].astype(np.float64)  # float32 squares overflow past 1e19
         center = (used.min(axis=0) + used.max(axis=0)) / 2.0
         return center, float(np.linalg.norm(used - center, axis=1).max())
 
@@ -182,6 +182,7 @@ def _flatten(model: NodePath, name: str, path: Path, linear_colors: bool) -> Sou
     arrays = {part: np.concatenate(values) for part, values in parts.items()}
     _check_finite(arrays["positions"], "vertex coordinates", path)  # after the transforms too
     _check_finite(arrays["uvs"], "texture coordinates", path)
+    _check_some_area(arrays["positions"], arrays["triangles"], path)
     return SourceMesh(name=name, path=path, positions=arrays["positions"], normals=arrays["normals"],
                       uvs=arrays["uvs"], triangles=arrays["triangles"].astype(np.int32),
                       material_index=arrays["material_index"].astype(np.int32), materials=materials.materials,
@@ -256,6 +257,18 @@ def _check_finite(values: np.ndarray, what: str, path: Path) -> None:
     if bad:
         raise SgeError(f"'{path.name}' has {bad} {'vertex' if bad == 1 else 'vertices'} with non-finite "
                        f"(NaN or infinite) {what}; fix them in the modelling tool and re-export")
+
+
+def _check_some_area(positions: np.ndarray, triangles: np.ndarray, path: Path) -> None:
+    """At least one triangle must have an area: with only slivers (corners equal or in a
+    line) the unwrap downstream yields NaN UVs, a message that names nothing."""
+    corners = positions.astype(np.float64)[triangles]
+    edges = np.stack([corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 1], corners[:, 0] - corners[:, 2]], 1)
+    longest = np.square(edges).sum(axis=2).max(axis=1)
+    doubled_area = np.linalg.norm(np.cross(edges[:, 0], edges[:, 1]), axis=1)
+    if not (doubled_area > 1e-6 * longest).any():  # height at least a millionth of the longest edge
+        raise SgeError(f"'{path.name}' has no triangle with an area (all {len(triangles)} have their corners equal "
+                       f"or in a line); give a model with real faces")
 
 
 def _matrix(mat) -> np.ndarray:

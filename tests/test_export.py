@@ -211,3 +211,14 @@ def test_misshapen_input_raises_sge_error(tmp_path, lod, key, bad):
     with pytest.raises(SgeError):
         write_lod(tmp_path, **{**lod, key: bad})
     assert os.listdir(tmp_path) == []
+
+
+def test_written_files_take_the_usual_permissions(tmp_path, lod):
+    """Atomic writes go through mkstemp (0600); the files must end as open() makes them."""
+    umask = os.umask(0o022)
+    try:
+        write_lod(tmp_path, *[lod[k] for k in ("positions", "triangles", "normals", "tangents", "binormals", "uvs",
+                                               "albedo", "normal_map")])
+    finally:
+        os.umask(umask)
+    assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {oct(0o644)}
