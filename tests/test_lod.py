@@ -35,8 +35,12 @@ def assets(tmp_path_factory):
 
 
 def triangle_count(path) -> int:
-    options = LoaderOptions(LoaderOptions.LF_no_cache | LoaderOptions.LF_report_errors)
-    model = NodePath(Loader.getGlobalPtr().loadSync(Filename.fromOsSpecific(str(path)), options))
+    """Triangles of a model file (or of a NodePath)."""
+    if isinstance(path, NodePath):
+        model = path
+    else:
+        options = LoaderOptions(LoaderOptions.LF_no_cache | LoaderOptions.LF_report_errors)
+        model = NodePath(Loader.getGlobalPtr().loadSync(Filename.fromOsSpecific(str(path)), options))
     total = 0
     for geom_path in model.findAllMatches("**/+GeomNode"):
         node = geom_path.node()

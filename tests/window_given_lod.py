@@ -15,19 +15,10 @@ import numpy as np
 from panda3d.core import Filename, loadPrcFileData
 
 from optimizer.scenarios.lod import LodSettings
+from test_lod import triangle_count  # this script's folder (tests/) is on sys.path
 
 loadPrcFileData("sge-test", "load-display pandagl\naudio-library-name null\nsync-video false\n"
                             "win-size 256 256\ntextures-power-2 none")
-
-
-def triangles(path) -> int:
-    total = 0
-    for geom_path in path.findAllMatches("**/+GeomNode"):
-        node = geom_path.node()
-        for i in range(node.getNumGeoms()):
-            geom = node.getGeom(i)
-            total += sum(geom.getPrimitive(k).decompose().getNumPrimitives() for k in range(geom.getNumPrimitives()))
-    return total
 
 
 def main() -> None:
@@ -48,8 +39,8 @@ def main() -> None:
     print(json.dumps({
         "triangles": component.triangles,
         "moved": float(np.abs(after - before).max()),
-        "lod_model_triangles": triangles(component.lod_model()),
-        "switch_children": [triangles(switch.getChild(i)) for i in range(switch.getNumChildren())],
+        "lod_model_triangles": triangle_count(component.lod_model()),
+        "switch_children": [triangle_count(switch.getChild(i)) for i in range(switch.getNumChildren())],
         "switch_type": switch.node().getType().getName(),
     }))
     component.release()
