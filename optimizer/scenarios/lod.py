@@ -61,6 +61,8 @@ class LodSettings:
     albedo_group: int = 1
     normal_group: int = 2
     loss_space: str = "linear"
+    # Sample the maps trilinearly, a minified sample naming its mip footprint (TextureSet).
+    mip_aware: bool = False
 
     def validate(self, source_triangles: int) -> None:
         if not 1 <= self.triangles <= source_triangles:
@@ -98,11 +100,12 @@ class LodScenario:
             self.geometry = given_lod(self.to_unit(lod.positions), lod.triangles, lod.uvs, lod.normals, s.texture_size)
         size = s.texture_size
         # A learning rate of 0 leaves that set out of the optimisation (drawn, frozen).
+        maps = {"mipmaps": s.mip_aware, "mip_aware": s.mip_aware}
         self.albedo = TextureSet("albedo", np.full((size, size, 3), 0.5, np.float32),
-                                 _settings(s.albedo_epsilon, s.albedo_learning_rate, (0.0, 1.0), s.albedo_group))
+                                 _settings(s.albedo_epsilon, s.albedo_learning_rate, (0.0, 1.0), s.albedo_group), **maps)
         self.normal_map = TextureSet("normal_map", np.broadcast_to(np.float32(FLAT_NORMAL), (size, size, 3)),
                                      _settings(s.normal_epsilon, s.normal_learning_rate, (0.0, 1.0), s.normal_group),
-                                     shares_texels_with=self.albedo if s.albedo_learning_rate > 0 else None)
+                                     shares_texels_with=self.albedo if s.albedo_learning_rate > 0 else None, **maps)
         g = self.geometry
         self.mesh = Mesh(g.positions, g.triangles, uvs=g.uvs, normals=g.normals, tangents=g.tangents,
                          binormals=g.binormals, position_index=g.position_index, albedo=self.albedo, albedo_srgb=True,
