@@ -150,10 +150,7 @@ class OptimizerComponent:
     def lod_model(self) -> NodePath:
         """The optimised LOD as it stands, as an ordinary model (real vertex data and
         textures, in the reference's frame): flatten it, instance it, write it to a .bam."""
-        arrays = self.scenario.lod_arrays()
-        return lod_model(arrays["positions"], arrays["triangles"], arrays["normals"], arrays["tangents"],
-                         arrays["binormals"], arrays["uvs"], arrays["albedo"], arrays["normal_map"],
-                         name=f"{self.name}-lod")
+        return lod_model(**self.scenario.lod_arrays(), name=f"{self.name}-lod")
 
     def lod_node(self, reference: NodePath, switch_distance: float, far_distance: float = 1e6) -> NodePath:
         """A Panda3D LODNode: ``reference`` up to ``switch_distance`` from the camera, the

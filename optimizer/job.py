@@ -199,8 +199,7 @@ class LodSession:
         after = scenario.evaluate(self.held_out)
         report_after = [scenario.render(view, light, 1)[0] for view, light in self.held_out[:REPORT_VIEWS]]
         arrays = scenario.lod_arrays()
-        write_lod(staging, arrays["positions"], arrays["triangles"], arrays["normals"], arrays["tangents"],
-                  arrays["binormals"], arrays["uvs"], arrays["albedo"], arrays["normal_map"], name=self.mesh.name)
+        write_lod(staging, **arrays, name=self.mesh.name)
         steps = self.step_index
         metrics = {
             "source": str(self.mesh.path),

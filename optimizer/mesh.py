@@ -216,6 +216,20 @@ def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=No
     return model
 
 
+def grid(n: int, low: float, high: float, z: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """An n x n grid of vertices spanning [low, high]^2 at depth z, two triangles per cell
+    (test and experiment scenes)."""
+    xs = np.linspace(low, high, n)
+    positions = np.array([[x, y, z] for y in xs for x in xs], np.float32)
+    triangles = []
+    for j in range(n - 1):
+        for i in range(n - 1):
+            a = j * n + i
+            b, c, d = a + 1, a + n, a + n + 1
+            triangles += [[a, b, d], [a, d, c]]
+    return positions, np.array(triangles, np.int32)
+
+
 def float_vertex_format(with_color: bool) -> GeomVertexFormat:
     """One interleaved float32 array: vertex, (color,) normal, texcoord, tangent and
     binormal, the last two named as Panda3D's auto-shader looks them up for the default

@@ -5,26 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def grid(n: int, low: float, high: float, z: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """An n x n grid of vertices spanning [low, high]^2 at depth z, two triangles per cell."""
-    xs = np.linspace(low, high, n)
-    positions = np.array([[x, y, z] for y in xs for x in xs], np.float32)
-    triangles = []
-    for j in range(n - 1):
-        for i in range(n - 1):
-            a = j * n + i
-            b, c, d = a + 1, a + n, a + n + 1
-            triangles += [[a, b, d], [a, d, c]]
-    return positions, np.array(triangles, np.int32)
-
-
 def pixel_centres(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """NDC (x, y) of every pixel centre as (H, W) arrays, row 0 at the top of the image
     (as ``optimizer.gpu.read_texture`` returns images)."""
     x = (np.arange(width) + 0.5) / width * 2.0 - 1.0
     y = 1.0 - (np.arange(height) + 0.5) / height * 2.0
     return np.meshgrid(x, y)
-
 
 def barycentrics(corners: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Barycentric coordinates (..., 3) of points (x, y) in the 2D triangle ``corners``."""
@@ -34,14 +20,11 @@ def barycentrics(corners: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarra
     b1 = ((x2 - x) * (y0 - y) - (x0 - x) * (y2 - y)) / area
     return np.stack([b0, b1, 1.0 - b0 - b1], axis=-1)
 
-
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
-
 def relative_error(estimate: np.ndarray, truth: np.ndarray) -> float:
     return float(np.linalg.norm(estimate - truth) / np.linalg.norm(truth))
-
 
 def accumulator_of(context, parameter_set, parity: int):
     """(sum_p w_p Delta_p, sum_p w_p) per element, from the accumulator half ``parity``

@@ -10,10 +10,10 @@ import pytest
 from optimizer import Mesh, Settings
 from optimizer.gpu import read_buffer
 from optimizer.hashing import perturbation_signs
-from optimizer.mesh import geom_node
+from optimizer.mesh import geom_node, grid
 from optimizer.parameters import ADAM_EPSILON
 from optimizer.sge import FIXED_SCALE, LOSS_SLOT_SIZE, perturbation_seed
-from sge_testlib import accumulator_of, grid
+from sge_testlib import accumulator_of
 
 
 def schedule(step: int) -> float:

@@ -16,9 +16,10 @@ import pytest
 from optimizer import Mesh, Settings
 from optimizer.gpu import read_texture
 from optimizer.hashing import perturbation_signs
-from optimizer.mesh import geom_node
+from optimizer.mesh import geom_node, grid
+from optimizer.experiments.accuracy import geometry_scene
 from optimizer.sge import perturbation_seed
-from sge_testlib import accumulator_of, cosine, grid, relative_error
+from sge_testlib import accumulator_of, cosine, relative_error
 
 
 def target_images(context, optimizer):
@@ -180,23 +181,18 @@ def test_color_gradient_matches_finite_difference(context, make_optimizer, ident
     assert relative_error(estimate, truth) <= 0.3
 
 
-def test_geometry_gradient_matches_finite_difference(context, make_optimizer, identity_view):
+def test_geometry_gradient_matches_finite_difference(context, identity_view):
     """Vertex positions of a grid that covers the whole image (its border lies outside
     the view, so no silhouette is in sight): the loss is continuous in the positions,
     smooth at the scale of a pixel. eps = h = 1/48 (half a pixel at R = 48).
     Measured over 6 offsets of the set ids: cosine 0.991-0.997, relative error
     0.08-0.14 at K = 400."""
-    rng = np.random.default_rng(1)
-    positions, triangles = grid(4, -1.6, 1.6)
-    colors = rng.uniform(0.0, 1.0, (len(positions), 3)).astype(np.float32)
-    target_positions = positions.copy()
-    target_positions[:, :2] += rng.uniform(-0.3, 0.3, (len(positions), 2))
-    eps = 1.0 / 48.0
-    mesh = Mesh(positions, triangles, colors, position_settings=Settings(eps, 0.0), barycentric_weights=False)
-    optimizer = make_optimizer(mesh, geom_node("reference", target_positions, triangles, colors), (48, 48), seed=3)
-
-    estimate = sge_estimate(context, optimizer, mesh.positions, identity_view, steps=400)
-    truth = finite_difference(context, optimizer, mesh.positions, identity_view, h=eps)
+    optimizer, positions, eps = geometry_scene(context)  # the scene docs/METHOD.md measures
+    try:
+        estimate = sge_estimate(context, optimizer, positions, identity_view, steps=400)
+        truth = finite_difference(context, optimizer, positions, identity_view, h=eps)
+    finally:
+        optimizer.release()
 
     assert np.all(truth[2::3] == 0.0)  # z does not change the image under this view
     assert np.linalg.norm(truth) > 5.0

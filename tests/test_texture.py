@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from optimizer import Mesh, Settings
-from optimizer.mesh import geom_node
+from optimizer.mesh import geom_node, grid
 from optimizer.texture import TextureSet, float_texture
-from sge_testlib import accumulator_of, cosine, grid, relative_error
+from sge_testlib import accumulator_of, cosine, relative_error
 from test_gradient import finite_difference, one_step_without_coverage_flips, sge_estimate
 
 SIZE = 4  # texels per side: at 32 px over the quad, each texel is magnified ~6x

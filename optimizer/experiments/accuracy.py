@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..gpu import GpuContext, read_buffer
 from ..hashing import perturbation_signs
 from ..images import atomic_write
-from ..mesh import Mesh, geom_node
+from ..mesh import Mesh, geom_node, grid
 from ..parameters import Settings
 from ..sge import HISTORY_LENGTH, LOSS_SLOT_SIZE, Optimizer, decode_fixed, perturbation_seed, read_accumulator
 from ..texture import TextureSet, float_texture
@@ -49,18 +49,6 @@ CSV_COLUMNS = ("scene", "estimator", "K", "blocks", "cosine", "relative_error", 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def grid(n: int, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
-    """An n x n grid of vertices spanning [low, high]^2 at z = 0, two triangles per cell."""
-    xs = np.linspace(low, high, n)
-    positions = np.array([[x, y, 0.0] for y in xs for x in xs], np.float32)
-    triangles = []
-    for j in range(n - 1):
-        for i in range(n - 1):
-            a = j * n + i
-            triangles += [[a, a + 1, a + n + 1], [a, a + n + 1, a + n]]
-    return positions, np.array(triangles, np.int32)
 
 
 def texel_scene(context: GpuContext, seed: int = 1):

@@ -197,19 +197,12 @@ class LodScenario:
         """Set up the next step; the engine's next frame runs it."""
         self.optimizer.begin_step(*next(self._training_views))
 
-    def run(self, steps: int, on_step=None, should_stop=lambda: False) -> float:
-        """Take up to ``steps`` steps (fewer when ``should_stop()`` turns true or Ctrl-C);
-        ``on_step(step)`` after each. Returns the seconds spent stepping."""
+    def run(self, steps: int) -> float:
+        """Take ``steps`` steps, one GPU sync, then apply the last update; returns the
+        seconds spent (benchmarks; the LOD job's own loop is optimizer.job.LodSession.run)."""
         started = time.perf_counter()
-        try:
-            for _ in range(steps):
-                if should_stop():
-                    break
-                self.step()
-                if on_step:
-                    on_step(self.optimizer.step_index)
-        except KeyboardInterrupt:
-            pass  # the last finished step stands; the caller writes its outputs
+        for _ in range(steps):
+            self.step()
         self.optimizer.sync()
         self.optimizer.finish()
         return time.perf_counter() - started
