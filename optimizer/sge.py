@@ -164,8 +164,9 @@ class Optimizer:
             render.scene.setShaderInputs(side=side, **self.view.inputs(), **asset.side_inputs(side))
             self.asset_node.instanceTo(render.scene)
         self.reference_pass.scene.setShaderInputs(**self.view.inputs())
-        reference_node(reference.copyTo(self.reference_pass.scene), reference_albedo, getattr(asset, "lit", False),
-                       reference_roughness, reference_normal_map)
+        self._reference_shading = (reference_albedo, getattr(asset, "lit", False), reference_roughness,
+                                   reference_normal_map)
+        self.reference_model = reference_node(reference.copyTo(self.reference_pass.scene), *self._reference_shading)
 
         # G: per-pixel, one scatter pass per contributor domain (the first also records
         # the loss); global, one pass summing the loss and Delta over the image.
@@ -327,6 +328,11 @@ class Optimizer:
         self.show(model_view_projection, light)
         return tuple(_box_filter(gpu.read_texture(self.context, target.color), factor)
                      for target in (self.plus_pass, self.reference_pass))
+
+    def reference_normals(self, on: bool) -> None:
+        """Draw the reference's shading normals (encoded as colors, model space) instead
+        of its colors, for baking normal maps; ``False`` draws its colors again."""
+        reference_node(self.reference_model, *self._reference_shading, output_normal=on)
 
     def set_active(self, active: bool) -> None:
         """Switch every pass of this optimizer on or off. A frame the engine renders with
