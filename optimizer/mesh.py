@@ -4,8 +4,6 @@ from the buffers P writes; contributors of a pixel are the vertices of its trian
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from panda3d.core import (
     Geom,
@@ -22,7 +20,7 @@ from panda3d.core import (
 
 from . import gpu
 from .errors import SgeError
-from .parameters import ContributorDomain, ParameterSet, Settings, SparseRows
+from .parameters import ContributorDomain, ParameterSet, Settings
 from .shaders import raster_shader
 
 
@@ -72,8 +70,6 @@ class Mesh:
         uvs: (V, 2) texture coordinates (zeros when omitted).
         position_settings / color_settings: optimise that attribute with these settings;
             None keeps it frozen.
-        position_smoothing: step the positions along their gradient smoothed over the
-            mesh, (I + position_smoothing L)^-1 (``laplacian_smoothing``); 0: the raw one.
         barycentric_weights: weight each pixel's contribution to a vertex by the
             vertex's barycentric coordinate (False: every contributing pixel counts 1).
         albedo: an ``optimizer.texture.TextureSet`` multiplying the vertex colors,
@@ -90,7 +86,7 @@ class Mesh:
                  position_settings: Settings | None = None, color_settings: Settings | None = None,
                  barycentric_weights: bool = True, weight_power: float = 2.0, albedo=None, normals=None,
                  roughness=None, normal_map=None, tangents=None, binormals=None, position_index=None,
-                 albedo_srgb: bool = False, position_smoothing: float = 0.0):
+                 albedo_srgb: bool = False):
         positions = np.asarray(positions, np.float32)
         triangles = np.asarray(triangles)
         if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) == 0:
@@ -128,14 +124,12 @@ class Mesh:
         # G names the shared positions of a triangle's corners.
         contributors = gpu.buffer_texture("position-triangles", position_index[triangles]) if welded else self.triangles
         self.domain = VertexDomain(contributors, len(positions), barycentric_weights, weight_power)
-        smoothing = None
-        if position_smoothing > 0 and position_settings is not None:
-            smoothing = laplacian_smoothing(position_index[triangles], len(positions), position_smoothing)
         self.positions = ParameterSet("positions", positions, self.domain, position_settings,
-                                      frozen=position_settings is None, channel=GEOMETRY_CHANNEL,
-                                      smoothing=smoothing)
+                                      frozen=position_settings is None, channel=GEOMETRY_CHANNEL)
         self.colors = ParameterSet("colors", colors, self.domain, color_settings, frozen=color_settings is None,
                                    channel=ATTRIBUTE_CHANNEL)
+        if self.colors.frozen:  # G then skips the attribute channel nobody reads
+            self.domain.gradient_defines["GEOMETRY_ONLY"] = True
         self.uvs = ParameterSet("uvs", uvs, None, frozen=True)
         self.normals = ParameterSet("normals", normals, None, frozen=True)
         self.tangents = ParameterSet("tangents", tangents, None, frozen=True)
@@ -229,66 +223,6 @@ def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=No
     model.node().setBounds(OmniBoundingVolume())
     model.node().setFinal(True)
     return model
-
-
-DENSE_SMOOTHING_LIMIT = 4096  # vertices: past it, each row is solved within its neighbourhood
-
-
-def laplacian_smoothing(triangles, count: int, strength: float, rings: int = 4,
-                        max_neighbourhood: int = 96, tolerance: float = 1e-3) -> SparseRows:
-    """The rows of (I + strength L)^-1, L the mesh's combinatorial Laplacian (degree minus
-    adjacency), without their entries below ``tolerance`` times the row's largest and
-    scaled to sum 1 as the exact rows do. Past DENSE_SMOOTHING_LIMIT vertices each row is
-    solved within its vertex's ``rings``-ring (at most ``max_neighbourhood`` vertices,
-    nearest first), which keeps the nearby weights and drops the far tail.
-
-    Stepping positions along this smoothed gradient rather than the raw one (a Sobolev
-    gradient, as in Nicolet et al. 2021, "Large Steps in Inverse Rendering of Geometry")
-    moves a vertex together with its neighbours: the per-vertex estimates' independent
-    noise averages out while the misfit they share, which spans several vertices, adds
-    up, so the surface stays smooth and larger steps stay stable.
-    """
-    if not (strength > 0 and math.isfinite(strength)):
-        raise SgeError(f"the smoothing strength must be a positive number, got {strength}")
-    edges = np.asarray(triangles, np.int64)[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
-    edges = np.unique(np.sort(edges[edges[:, 0] != edges[:, 1]], axis=1), axis=0)
-    degree = np.bincount(edges.ravel(), minlength=count).astype(np.float64)
-    if count <= DENSE_SMOOTHING_LIMIT:
-        system = np.diag(1.0 + strength * degree)
-        system[edges[:, 0], edges[:, 1]] = system[edges[:, 1], edges[:, 0]] = -strength
-        rows = list(np.linalg.inv(system))
-        members = [np.arange(count)] * count
-    else:
-        neighbours = [[] for _ in range(count)]
-        for u, v in edges:
-            neighbours[u].append(v)
-            neighbours[v].append(u)
-        rows, members = [], []
-        for vertex in range(count):
-            local_members, frontier, seen = [vertex], [vertex], {vertex}
-            for _ in range(rings):
-                frontier = [n for u in frontier for n in neighbours[u] if not (n in seen or seen.add(n))]
-                local_members += frontier
-            local_members = np.array(local_members[:max_neighbourhood])
-            local = {v: k for k, v in enumerate(local_members)}
-            system = np.diag(1.0 + strength * degree[local_members])
-            for k, u in enumerate(local_members):
-                for n in neighbours[u]:
-                    if n in local:
-                        system[k, local[n]] = -strength
-            unit = np.zeros(len(local_members))
-            unit[0] = 1.0
-            rows.append(np.linalg.solve(system, unit))  # symmetric: the column is the row
-            members.append(local_members)
-    offsets, columns, weights = [0], [], []
-    for row, row_members in zip(rows, members):
-        keep = np.abs(row) >= tolerance * np.abs(row).max()
-        kept = row[keep] / row[keep].sum()
-        columns.append(row_members[keep])
-        weights.append(kept)
-        offsets.append(offsets[-1] + int(keep.sum()))
-    return SparseRows(np.array(offsets, np.int32), np.concatenate(columns).astype(np.int32),
-                      np.concatenate(weights).astype(np.float32))
 
 
 def grid(n: int, low: float, high: float, z: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

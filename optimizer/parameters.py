@@ -61,26 +61,6 @@ class Settings:
             raise SgeError(f"value range must be (low, high) with low < high, got {self.value_range}")
 
 
-@dataclass
-class SparseRows:
-    """A sparse (rows x columns) matrix by rows: row r holds ``weights[offsets[r]:offsets[r + 1]]``
-    at ``columns[offsets[r]:offsets[r + 1]]``."""
-
-    offsets: np.ndarray  # int32, rows + 1
-    columns: np.ndarray  # int32
-    weights: np.ndarray  # float32
-
-    @property
-    def row_count(self) -> int:
-        return len(self.offsets) - 1
-
-    def dense(self, column_count: int) -> np.ndarray:
-        matrix = np.zeros((self.row_count, column_count), np.float64)
-        rows = np.repeat(np.arange(self.row_count), np.diff(self.offsets))
-        np.add.at(matrix, (rows, self.columns), self.weights)
-        return matrix
-
-
 class ContributorDomain:
     """The elements a pixel's ID/UV entries name (vertices, texels, ...), with their
     accumulators: for each element, 64-bit fixed-point sums of w_p Delta_p and of the
@@ -110,14 +90,10 @@ class ParameterSet:
     ``frozen`` sets are drawn but never perturbed or stepped (their theta+ = theta-).
     ``channel`` picks which of the domain's accumulator channels the set reads (a kind
     may filter or weight its contributors differently, e.g. geometry vs. vertex colors).
-    ``smoothing``: a sparse operator over the elements, (row offsets, columns, weights) as
-    ``SparseRows`` gives it; P then steps each element along the weighted sum of its row's
-    estimates instead of its own (a Sobolev gradient: see optimizer.mesh.laplacian_smoothing).
     """
 
     def __init__(self, name: str, values: np.ndarray, domain: ContributorDomain | None,
-                 settings: Settings | None = None, frozen: bool = False, channel: int = 0,
-                 smoothing: "SparseRows | None" = None):
+                 settings: Settings | None = None, frozen: bool = False, channel: int = 0):
         values = np.asarray(values, dtype=np.float32)
         if values.ndim != 2:
             raise SgeError(f"{name}: expected an (elements, components) array, got shape {values.shape}")
@@ -138,14 +114,6 @@ class ParameterSet:
         self.first_moment = gpu.buffer_texture(f"{name}-m", np.zeros(values.size, np.float32))
         self.second_moment = gpu.buffer_texture(f"{name}-v", np.zeros(values.size, np.float32))
         self.perturbed = self._make_copies(values)
-        self.smoothing = None
-        if smoothing is not None:
-            if smoothing.row_count != values.shape[0]:
-                raise SgeError(f"{name}: a smoothing operator of {smoothing.row_count} rows for {values.shape[0]} elements")
-            self.smoothing = {f"smoothing_{key}": gpu.buffer_texture(f"{name}-smoothing-{key}", array)
-                              for key, array in (("offsets", smoothing.offsets), ("columns", smoothing.columns),
-                                                 ("weights", smoothing.weights))}
-            self.perturb_defines = {**self.perturb_defines, "SMOOTHED_GRADIENT": True}
         if domain is not None and not frozen:
             if values.shape[0] != domain.element_count:
                 raise SgeError(f"{name}: {values.shape[0]} elements but its domain {domain.name} has {domain.element_count}")
@@ -228,7 +196,6 @@ class ParameterSet:
             "adam": LVecBase3f(self.settings.betas[0], self.settings.betas[1], ADAM_EPSILON),
             "perturbation_period": period,
             "perturbation_phase": phase,
-            **(self.smoothing or {}),
         }
 
     # Extra #defines of this kind's P shader.

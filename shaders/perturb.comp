@@ -24,13 +24,6 @@ layout(r32f) uniform writeonly imageBuffer perturbed; // [theta+ x N | theta- x 
 #endif
 layout(r32i) uniform iimageBuffer accumulator;        // [parity][element][channel][ACCUMULATOR_ENTRIES]
 layout(r32i) uniform iimageBuffer loss_history;       // [slot][LOSS_SLOT_SIZE]
-#ifdef SMOOTHED_GRADIENT
-// A smoothing operator over the elements (e.g. (I + lambda L)^-1 of a mesh's Laplacian),
-// as sparse rows: element e's smoothed gradient is sum_k weight_k g(column_k).
-layout(r32i) uniform iimageBuffer smoothing_offsets;  // element_count + 1 row starts
-layout(r32i) uniform iimageBuffer smoothing_columns;
-layout(r32f) uniform imageBuffer smoothing_weights;
-#endif
 
 uniform int parameter_count;
 uniform int components;          // parameters per contributor element
@@ -67,9 +60,13 @@ void check_finite(float value) {
     }
 }
 
-// The previous step's estimate for parameter i of element `element`: (g_i, n), n = 0
-// where no pixel named the element.
-vec2 estimate(int i, int element) {
+// Finishes the previous step for parameter i (Adam update, if it was perturbed then and
+// had contributions) and returns its theta.
+float updated_theta(int i, int element) {
+    float value = imageLoad(theta, i).x;
+    check_finite(value);  // every parameter, every step: also those no pixel sees
+    int previous_step = STEP_INDEX - 1;
+    if (APPLY_UPDATE == 0 || previous_step % perturbation_period != perturbation_phase) return value;
 #ifdef ESTIMATOR_GLOBAL
     int slot = PREVIOUS_HISTORY_SLOT * LOSS_SLOT_SIZE;
     double delta_sum = read_fixed(imageLoad(loss_history, slot + 2).x, imageLoad(loss_history, slot + 3).x);
@@ -79,41 +76,11 @@ vec2 estimate(int i, int element) {
     double delta_sum = read_fixed(imageLoad(accumulator, base).x, imageLoad(accumulator, base + 1).x);
     float contributions = float(read_fixed(imageLoad(accumulator, base + 2).x, imageLoad(accumulator, base + 3).x));
 #endif
-    if (contributions <= 0.0) return vec2(0.0);
+    if (contributions <= 0.0) return value;
     // delta_i is the same for every pixel of a step, so G sums w_p Delta_p alone and the
     // sign is applied here: g_i = delta_i * sum_p w_p Delta_p / (2 eps n).
     float sign_i = perturbation_sign(uint(i), uint(set_id), uint(PREVIOUS_SEED));
-    return vec2(sign_i * float(delta_sum) / (2.0 * epsilon * PREVIOUS_EPSILON_SCALE * contributions), contributions);
-}
-
-// Finishes the previous step for parameter i (Adam update, if it was perturbed then and
-// had contributions) and returns its theta.
-float updated_theta(int i, int element) {
-    float value = imageLoad(theta, i).x;
-    check_finite(value);  // every parameter, every step: also those no pixel sees
-    int previous_step = STEP_INDEX - 1;
-    if (APPLY_UPDATE == 0 || previous_step % perturbation_period != perturbation_phase) return value;
-#ifdef SMOOTHED_GRADIENT
-    // The same component of the elements in this element's row; an element no pixel saw
-    // counts as 0, and one whose whole row went unseen keeps its theta.
-    int component = i - element * components;
-    float g = 0.0;
-    bool seen = false;
-    int row_end = imageLoad(smoothing_offsets, element + 1).x;
-    for (int k = imageLoad(smoothing_offsets, element).x; k < row_end; ++k) {
-        int j = imageLoad(smoothing_columns, k).x;
-        vec2 e = estimate(j * components + component, j);
-        if (e.y > 0.0) {
-            g += imageLoad(smoothing_weights, k).x * e.x;
-            seen = true;
-        }
-    }
-    if (!seen) return value;
-#else
-    vec2 e = estimate(i, element);
-    if (e.y <= 0.0) return value;
-    float g = e.x;
-#endif
+    float g = sign_i * float(delta_sum) / (2.0 * epsilon * PREVIOUS_EPSILON_SCALE * contributions);
     float m = adam.x * imageLoad(first_moment, i).x + (1.0 - adam.x) * g;
     float v = adam.y * imageLoad(second_moment, i).x + (1.0 - adam.y) * g * g;
     int t = previous_step / perturbation_period + 1;  // this set's update count

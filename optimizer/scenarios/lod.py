@@ -36,7 +36,6 @@ AMBIENT = 0.3
 BACKGROUND = (0.5, 0.5, 0.5, 1.0)  # mid gray: black and white parts both keep a silhouette
 FLAT_NORMAL = (0.5, 0.5, 1.0)      # tangent-space +z, encoded
 HELD_OUT_VIEWS = 16
-BAKE_VIEWS = 48
 PROJECTION_DEPTH_TOLERANCE = 0.03  # radii: about the decimation's own error
 
 
@@ -51,12 +50,16 @@ class LodSettings:
     # In units of the bounding-sphere radius (positions) or of the value range (maps).
     position_epsilon: float = 0.004
     position_learning_rate: float = 1e-3
-    # Positions step along their gradient smoothed over the LOD's surface (Mesh).
-    position_smoothing: float = 0.0
+    # The maps are baked from the reference onto the LOD as it stands (project_reference)
+    # before the first round of steps and after each. Per-pixel SGE on them as well (a
+    # learning rate > 0) was measured to add speckle rather than fidelity on top of a bake
+    # (docs/BENCHMARKS.md), at 4x the step's cost on a CPU: off by default.
+    rounds: int = 2
+    bake_views: int = 48
     albedo_epsilon: float = 0.03
-    albedo_learning_rate: float = 0.003
+    albedo_learning_rate: float = 0.0
     normal_epsilon: float = 0.05
-    normal_learning_rate: float = 0.003
+    normal_learning_rate: float = 0.0
     final_learning_rate_scale: float = 0.1  # the learning rate decays geometrically to this
     # Sets of different groups are perturbed in turns (Optimizer): a vertex move or a bent
     # normal changes a pixel far more than an albedo texel's epsilon does.
@@ -73,6 +76,12 @@ class LodSettings:
             raise SgeError(f"--texture-size must be from 8 to 8192, got {self.texture_size}")
         if self.steps < 0:
             raise SgeError(f"--steps must be 0 or more, got {self.steps}")
+        if not (self.rounds >= 1 and self.bake_views >= 1):
+            raise SgeError(f"rounds and bake views must be 1 or more, got {self.rounds} and {self.bake_views}")
+
+    def bake_steps(self) -> list[int]:
+        """The steps after which the maps are baked again: the end of each round."""
+        return sorted({round(self.steps * k / self.rounds) for k in range(1, self.rounds + 1)} - {0})
 
 
 def _settings(epsilon: float, learning_rate: float, value_range=(-math.inf, math.inf), group: int = 0):
@@ -112,8 +121,7 @@ class LodScenario:
         self.mesh = Mesh(g.positions, g.triangles, uvs=g.uvs, normals=g.normals, tangents=g.tangents,
                          binormals=g.binormals, position_index=g.position_index, albedo=self.albedo, albedo_srgb=True,
                          normal_map=self.normal_map,
-                         position_settings=_settings(s.position_epsilon, s.position_learning_rate),
-                         position_smoothing=s.position_smoothing)
+                         position_settings=_settings(s.position_epsilon, s.position_learning_rate))
         decay = math.log(s.final_learning_rate_scale) / max(1, s.steps)
         self.optimizer = Optimizer(
             context, self.mesh, reference_model(unit_source), (s.resolution, s.resolution), seed=s.seed,
@@ -122,6 +130,7 @@ class LodScenario:
             learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)))
         self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
         self._training_views = self.views(s.seed)
+        self.baked_at: int | None = None  # the step the maps were last baked at
 
     # --- frames -------------------------------------------------------------------------
     def to_unit(self, positions: np.ndarray) -> np.ndarray:
@@ -146,12 +155,12 @@ class LodScenario:
         return [next(views) for _ in range(count)]
 
     # --- initial textures ---------------------------------------------------------------
-    def project_reference_colors(self, view_count: int = BAKE_VIEWS) -> None:
-        """Initialise the albedo by projecting the reference's (unlit) colors onto the
-        LOD (``project_reference``); the normal map stays flat."""
-        self.project_reference(view_count, normals=False)
+    def bake(self) -> None:
+        """Both maps from the reference, onto the LOD as it now stands."""
+        self.project_reference(self.settings.bake_views)
+        self.baked_at = self.optimizer.step_index
 
-    def project_reference(self, view_count: int = BAKE_VIEWS, normals: bool = True) -> None:
+    def project_reference(self, view_count: int, normals: bool = True) -> None:
         """Bake the reference onto the LOD as it now stands: from many views, each pixel
         where the LOD is drawn gives the reference's color there (unlit) to the albedo
         texel it shows, and with ``normals`` the reference's shading normal, in the LOD's
@@ -169,41 +178,49 @@ class LodScenario:
         face_normals /= np.maximum(np.linalg.norm(face_normals, axis=1, keepdims=True), 1e-12)
         views = self.views(self.settings.seed + 20_000)
         unlit = ((0.0, 0.0, 1.0), 1.0)
-        for _ in range(view_count):
-            view, _ = next(views)
-            self.optimizer.show(view, light=unlit)
-            lod_ids = read_texture(self.context, self.optimizer.plus_pass.id)
-            reference_ids = read_texture(self.context, self.optimizer.reference_pass.id)
-            uvs = read_texture(self.context, self.optimizer.plus_pass.uv)
-            colors = read_texture(self.context, self.optimizer.reference_pass.color)[..., :3]
-            ids = lod_ids[..., 0]
-            # Only where the reference's surface lies at the LOD's own depth: where the LOD
-            # sticks out past the source, the pixel shows background or a surface behind.
-            drawn = (ids > 0.5) & (reference_ids[..., 0] > 0.5)
-            consistent = np.abs(lod_ids[..., 2] - reference_ids[..., 2])[drawn] < PROJECTION_DEPTH_TOLERANCE
-            triangle = np.rint(ids[drawn]).astype(np.int64) - 1
-            eye = np.linalg.solve(view, [0.0, 0.0, 1.0, 0.0])
-            eye = eye[:3] / eye[3]
-            centers = corners[triangle].mean(axis=1)
-            to_eye = eye - centers
-            facing = np.abs(np.sum(face_normals[triangle] * to_eye, axis=1)) / np.linalg.norm(to_eye, axis=1)
-            texel = np.clip((uvs[drawn][:, :2] * size).astype(np.int64), 0, size - 1)
-            index = texel[:, 1] * size + texel[:, 0]
-            samples = colors[drawn]
-            if normals:
-                self.optimizer.reference_normals(True)
-                try:
-                    self.optimizer.show(view, light=unlit)
-                    reference_normals = read_texture(self.context, self.optimizer.reference_pass.color)[..., :3]
-                finally:
-                    self.optimizer.reference_normals(False)
-                tangent_space = self._to_tangent_space(reference_normals[drawn] * 2.0 - 1.0, triangle, uvs[drawn][:, 2:])
-                samples = np.concatenate([samples, tangent_space], axis=1)
-            # Depth-consistent samples first; the others only for texels nothing else sees.
-            w = facing ** 2 * np.where(consistent, 1.0, 1e-3)
-            weight += np.bincount(index, w, size * size)
-            for c in range(channels):
-                total[:, c] += np.bincount(index, w * samples[:, c], size * size)
+        # Only theta (drawn as theta+) and the reference are looked at: theta- and G rest.
+        resting = (self.optimizer.minus_pass.buffer, self.optimizer.gradient_stage.buffer)
+        for buffer in resting:
+            buffer.setActive(False)
+        try:
+            for _ in range(view_count):
+                view, _ = next(views)
+                self.optimizer.show(view, light=unlit)
+                lod_ids = read_texture(self.context, self.optimizer.plus_pass.id)
+                reference_ids = read_texture(self.context, self.optimizer.reference_pass.id)
+                uvs = read_texture(self.context, self.optimizer.plus_pass.uv)
+                colors = read_texture(self.context, self.optimizer.reference_pass.color)[..., :3]
+                ids = lod_ids[..., 0]
+                # Only where the reference's surface lies at the LOD's own depth: where the LOD
+                # sticks out past the source, the pixel shows background or a surface behind.
+                drawn = (ids > 0.5) & (reference_ids[..., 0] > 0.5)
+                consistent = np.abs(lod_ids[..., 2] - reference_ids[..., 2])[drawn] < PROJECTION_DEPTH_TOLERANCE
+                triangle = np.rint(ids[drawn]).astype(np.int64) - 1
+                eye = np.linalg.solve(view, [0.0, 0.0, 1.0, 0.0])
+                eye = eye[:3] / eye[3]
+                centers = corners[triangle].mean(axis=1)
+                to_eye = eye - centers
+                facing = np.abs(np.sum(face_normals[triangle] * to_eye, axis=1)) / np.linalg.norm(to_eye, axis=1)
+                texel = np.clip((uvs[drawn][:, :2] * size).astype(np.int64), 0, size - 1)
+                index = texel[:, 1] * size + texel[:, 0]
+                samples = colors[drawn]
+                if normals:
+                    self.optimizer.reference_normals(True)
+                    try:
+                        self.optimizer.show(view, light=unlit)
+                        reference_normals = read_texture(self.context, self.optimizer.reference_pass.color)[..., :3]
+                    finally:
+                        self.optimizer.reference_normals(False)
+                    tangent_space = self._to_tangent_space(reference_normals[drawn] * 2.0 - 1.0, triangle, uvs[drawn][:, 2:])
+                    samples = np.concatenate([samples, tangent_space], axis=1)
+                # Depth-consistent samples first; the others only for texels nothing else sees.
+                w = facing ** 2 * np.where(consistent, 1.0, 1e-3)
+                weight += np.bincount(index, w, size * size)
+                for c in range(channels):
+                    total[:, c] += np.bincount(index, w * samples[:, c], size * size)
+        finally:
+            for buffer in resting:
+                buffer.setActive(True)
         known = (weight > 1e-6).reshape(size, size)
         mean = (total / np.maximum(weight, 1e-12)[:, None]).reshape(size, size, channels)
         albedo = fill_holes(mean[..., :3], known)
