@@ -5,6 +5,7 @@ of compute nodes that run in a fixed order inside one ``renderFrame()``.
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import numpy as np
@@ -40,6 +41,13 @@ sync-video false
 textures-power-2 none
 """
 
+# Panda3D sweeps for GL errors about once a second and shuts rendering down for good after
+# gl-max-errors of them (20 by default; -1, documented as "no limit", stops at the first
+# in 1.10). NVIDIA's EGL driver raises a stray GL_INVALID_OPERATION now and then that
+# leaves the results alone, so a GPU run longer than ~20 s went on with every render
+# silently stale. A limit no run reaches, for both headless and in-app contexts:
+GL_ERRORS_PRC = "gl-max-errors 1000000000\n"
+
 _BUFFER_FORMATS = {
     np.dtype(np.float32): (Texture.T_float, Texture.F_r32),
     np.dtype(np.int32): (Texture.T_int, Texture.F_r32i),
@@ -63,7 +71,7 @@ class GpuContext:
 
     @classmethod
     def headless(cls) -> "GpuContext":
-        loadPrcFileData("sge-headless", HEADLESS_PRC)
+        loadPrcFileData("sge-headless", HEADLESS_PRC + GL_ERRORS_PRC)
         os.environ.setdefault("EGL_LOG_LEVEL", "fatal")
         engine = GraphicsEngine.getGlobalPtr()
         pipe = GraphicsPipeSelection.getGlobalPtr().makeModulePipe("p3headlessgl")
@@ -74,10 +82,16 @@ class GpuContext:
         if host is None:
             raise SgeError("the headless OpenGL pipe could not make an offscreen buffer; check the EGL/Mesa installation")
         engine.openWindows()
+        # The host only holds the context every pass shares. Drawn, its 1x1 surface raises
+        # a GL_INVALID_OPERATION per frame on NVIDIA's EGL; active again at exit, where
+        # Panda3D tears it down (inactive, its context is not current there).
+        host.setActive(False)
+        atexit.register(_close, engine, host)
         return cls(engine, pipe, host)
 
     @classmethod
     def from_showbase(cls, base) -> "GpuContext":
+        loadPrcFileData("sge-gl-errors", GL_ERRORS_PRC)
         return cls(base.graphicsEngine, base.pipe, base.win)
 
     @property
@@ -129,6 +143,12 @@ class GpuContext:
         """Remove every buffer this context made (the host stays)."""
         for output in list(self._outputs):
             self.remove_buffer(output)
+
+
+def _close(engine: GraphicsEngine, host: GraphicsOutput) -> None:
+    """Close every output at exit, the host active again so that its context is current."""
+    host.setActive(True)
+    engine.removeAllWindows()
 
 
 # --- buffer textures ---------------------------------------------------------------------
