@@ -114,7 +114,7 @@ class Viewer:
         self.mode = self._text((0.0, -0.08), TextNode.ACenter, base.a2dTopCenter)
         self.message = self._text((0.05, 0.11), TextNode.ALeft, base.a2dBottomLeft)
         self._text((0.05, 0.05), TextNode.ALeft, base.a2dBottomLeft).setText(HELP)
-        self.status.setText("building the LOD (decimate, unwrap, project colors)...")
+        self.status.setText("building the LOD (decimate, unwrap, bake the maps)...")
         for _ in range(2):  # show the window and the message before the seconds of setup
             base.graphicsEngine.renderFrame()
 

@@ -1,10 +1,12 @@
 """The LOD job's scenario: a detailed source asset against a cheap LOD of it.
 
 The source is flattened to one mesh with its materials and drawn as the reference. The
-LOD is the source decimated to a triangle budget (quadric error), unwrapped to a fresh
-atlas, its albedo initialised by projecting the reference's colors onto it and its normal
-map flat. Per-pixel SGE then optimises the LOD's vertex positions, albedo and normal map
-together, from random views around the bounding sphere under random lights. Everything
+LOD is the source decimated to a triangle budget (quadric error) and unwrapped to a fresh
+atlas; its albedo and normal map are baked from the reference (``project_reference``).
+Per-pixel SGE then optimises the LOD's vertex positions (and, when their learning rates
+are set, the maps too) from random views around the bounding sphere under random lights;
+the job (optimizer.job.LodSession) bakes the maps again onto the moved surface after each
+round of steps. Everything
 runs in a frame normalised to the unit bounding sphere, so learning rates and epsilons
 are fractions of the asset's size; exports go back to the source's frame and units.
 """
