@@ -160,8 +160,8 @@ def _dtype_of(texture: Texture) -> np.dtype:
 
 
 def read_texture(context: GpuContext, texture: "Texture | TargetRegion") -> np.ndarray:
-    """A 2D float texture (or one render's region of one) as an (H, W, 4) RGBA array, row 0
-    at the top of the image."""
+    """A 2D float texture (or one render's page of a texture array) as an (H, W, 4) RGBA
+    array, row 0 at the top of the image."""
     region = texture if isinstance(texture, TargetRegion) else None
     if region is not None:
         texture = region.texture
@@ -169,11 +169,10 @@ def read_texture(context: GpuContext, texture: "Texture | TargetRegion") -> np.n
     data = np.frombuffer(bytes(texture.getRamImage()), dtype=np.float32)
     # A RAM image left behind would be uploaded over the next render when G binds it.
     texture.clearRamImage()
-    image = data.reshape(texture.getYSize(), texture.getXSize(), texture.getNumComponents())
+    image = data.reshape(texture.getZSize(), texture.getYSize(), texture.getXSize(), texture.getNumComponents())
+    image = image[region.page if region is not None else 0]
     pad_x, pad_y = texture.getPadXSize(), texture.getPadYSize()
     image = image[:image.shape[0] - pad_y, :image.shape[1] - pad_x]
-    if region is not None:
-        image = image[:region.height, region.x:region.x + region.width]
     # Panda3D stores RGBA RAM images as BGRA, bottom row first.
     return image[::-1, :, [2, 1, 0, 3]].copy()
 
@@ -181,18 +180,16 @@ def read_texture(context: GpuContext, texture: "Texture | TargetRegion") -> np.n
 # --- passes ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TargetRegion:
-    """One render's columns [x, x + width) (rows [0, height)) of a target texture that holds
-    several renders side by side; ``read_texture`` reads just those."""
+    """One render's page of a target texture array that holds several renders;
+    ``read_texture`` reads just that page."""
 
     texture: Texture
-    x: int
-    width: int
-    height: int
+    page: int
 
 
 @dataclass(frozen=True)
 class RenderSlot:
-    """Where one render of a ``PassBuffer`` lands: its color, ID and UV regions."""
+    """Where one render of a ``PassBuffer`` lands: its color, ID and UV pages."""
 
     color: TargetRegion
     id: TargetRegion
@@ -202,24 +199,21 @@ class RenderSlot:
 class PassBuffer:
     """One offscreen buffer that runs an ordered list of passes, each a display region:
     compute regions (scenes of compute nodes) and renders into one of ``slots`` render
-    slots, side by side in float color, ID and UV targets.
+    slots, the pages of float color, ID and UV texture arrays.
 
-    Panda3D's frame work is mostly per buffer (bind, state reset, its share of cull and
-    draw): five buffers per step cost about 0.44 ms on an H100's host, one buffer with the
-    step's passes as display regions about 0.24 ms, for the same GPU work. Display regions
-    are drawn in the order they are made. A compute pass may read a slot the renders
-    before it wrote: sampling a texture attached to the bound framebuffer is only a
-    feedback loop for draws, not for dispatches.
+    Panda3D's frame work is mostly per buffer (binding it, resetting the state, clearing):
+    five buffers per step cost an H100's host about 0.44 ms, one buffer with the step's
+    passes as display regions about 0.24 ms, for the same GPU work. Display regions are
+    drawn in the order they are made. Each render slot is a page of its own at the same
+    pixel coordinates (Panda3D binds one framebuffer per page): side by side in one
+    texture, the renders of theta+ and theta- differed in the last bits of their
+    interpolated colors (llvmpipe), so equal copies would not give Delta = 0. A compute
+    pass may read the pages the renders before it wrote: sampling a texture attached to
+    a framebuffer is only a feedback loop for draws, not for dispatches.
     """
 
     def __init__(self, context: GpuContext, name: str, sort: int, render_size: tuple[int, int], slots: int,
                  background=(0.0, 0.0, 0.0, 1.0)):
-        # Slots start at multiples of 8 columns: a render's 2x2 pixel quads (its screen
-        # derivatives) then line up as in a buffer of its own.
-        self.render_size = render_size
-        self.stride = -(-render_size[0] // 8) * 8
-        self.size = (self.stride * (slots - 1) + render_size[0], render_size[1])
-        context.check_target_size("sge render targets", self.size)
         props = FrameBufferProperties()
         props.setRgbaBits(32, 32, 32, 32)
         props.setFloatColor(True)
@@ -227,26 +221,27 @@ class PassBuffer:
         props.setDepthBits(24)
         self.name = name
         self.background = background
-        self.buffer = context.make_buffer(name, sort, self.size, props)
-        self.buffer.setClearColorActive(False)  # each render region clears its own slot
+        self.render_size = render_size
+        self.buffer = context.make_buffer(name, sort, render_size, props)
+        self.buffer.setClearColorActive(False)  # each render region clears its own page
         self.buffer.setClearDepthActive(False)
-        self.color = self._target(f"{name}-color", GraphicsOutput.RTP_color)
-        self.id = self._target(f"{name}-id", GraphicsOutput.RTP_aux_float_0)
-        self.uv = self._target(f"{name}-uv", GraphicsOutput.RTP_aux_float_1)
-        self.slots = [RenderSlot(*(TargetRegion(texture, index * self.stride, *render_size)
-                                   for texture in (self.color, self.id, self.uv)))
-                      for index in range(slots)]
+        self.color, self.id, self.uv = (self._target(f"{name}-{target}", plane, slots) for target, plane in (
+            ("color", GraphicsOutput.RTP_color), ("id", GraphicsOutput.RTP_aux_float_0),
+            ("uv", GraphicsOutput.RTP_aux_float_1)))
+        self.slots = [RenderSlot(*(TargetRegion(texture, page) for texture in (self.color, self.id, self.uv)))
+                      for page in range(slots)]
         self.regions: list = []
 
-    def _target(self, name: str, plane) -> Texture:
+    def _target(self, name: str, plane, pages: int) -> Texture:
         texture = Texture(name)
+        texture.setup2dTextureArray(*self.render_size, pages, Texture.T_float, Texture.F_rgba32)
         texture.setMinfilter(Texture.FT_nearest)
         texture.setMagfilter(Texture.FT_nearest)
         self.buffer.addRenderTexture(texture, GraphicsOutput.RTM_bind_or_copy, plane)
         return texture
 
-    def _region(self, scene: NodePath, dimensions=(0.0, 1.0, 0.0, 1.0)):
-        region = self.buffer.makeDisplayRegion(*dimensions)
+    def _region(self, scene: NodePath):
+        region = self.buffer.makeDisplayRegion()
         region.setSort(len(self.regions))
         region.setCamera(_camera_for(f"{self.name}-{len(self.regions)}", scene))
         self.regions.append(region)
@@ -259,8 +254,8 @@ class PassBuffer:
 
     def render_region(self, slot: int, scene: NodePath):
         """A region clearing render slot ``slot`` and drawing ``scene`` into it."""
-        x, width = self.slots[slot].color.x, self.render_size[0]
-        region = self._region(scene, (x / self.size[0], (x + width) / self.size[0], 0.0, 1.0))
+        region = self._region(scene)
+        region.setTargetTexPage(slot)
         region.setClearColorActive(True)
         region.setClearColor(self.background)
         region.setClearDepthActive(True)

@@ -22,7 +22,7 @@ import math
 from typing import Callable
 
 import numpy as np
-from panda3d.core import LVecBase2i, NodePath, PTA_float, PTA_int
+from panda3d.core import NodePath, PTA_float, PTA_int
 
 from . import gpu
 from .errors import SgeError
@@ -164,7 +164,7 @@ class Optimizer:
             for name, shader_file, groups, pass_inputs in parameter_set.after_perturb():
                 perturb_passes.append(gpu.compute_node(name, self._compute(shader_file), groups, pass_inputs))
 
-        # The renders: three slots of one set of targets. theta+ and theta- draw one node
+        # The renders: three pages of one set of targets. theta+ and theta- draw one node
         # (instanced), the reference its own.
         self.passes = gpu.PassBuffer(context, "sge-passes", SORT_PASSES, render_size, 3, background)
         self.plus_pass, self.minus_pass, self.reference_pass = self.passes.slots
@@ -174,8 +174,7 @@ class Optimizer:
 
         # G: per-pixel, one scatter pass per contributor domain (the first also records
         # the loss); global, one pass summing the loss and Delta over the image.
-        targets = {"target_color": self.passes.color, "target_id": self.passes.id, "target_uv": self.passes.uv,
-                   "render_size": LVecBase2i(*render_size), "slot_stride": self.passes.stride}
+        targets = {"target_color": self.passes.color, "target_id": self.passes.id, "target_uv": self.passes.uv}
         width, height = resolution
         sampling = {"SUPERSAMPLING": supersampling, **({"LOSS_SRGB": True} if loss_space == "srgb" else {})}
         groups = (math.ceil(width / GRADIENT_GROUP), math.ceil(height / GRADIENT_GROUP), 1)

@@ -1,8 +1,8 @@
 // Reading the render targets of one image pixel, for the passes of G.
 //
-// The three renders lie side by side in one set of targets (one offscreen buffer draws
-// them as three display regions, optimizer/gpu.py: PassBuffer): render r (THETA_PLUS,
-// THETA_MINUS, REFERENCE) covers columns [r * slot_stride, r * slot_stride + width).
+// The three renders are the pages THETA_PLUS, THETA_MINUS and REFERENCE of one set of
+// target arrays (one offscreen buffer draws them as three display regions,
+// optimizer/gpu.py: PassBuffer).
 //
 // The renders may be supersampled SUPERSAMPLING x SUPERSAMPLING per image pixel (set by
 // the optimizer). The loss is taken on the box-filtered pixel, the antialiased image:
@@ -14,19 +14,17 @@
 #define SUPERSAMPLING 1
 #endif
 
-uniform sampler2D target_color;  // .rgb: the shaded color
-uniform sampler2D target_id;     // .x: float(primitive + 1), 0 = background; .y: UV footprint
-uniform sampler2D target_uv;     // .xy: texture coordinates; .zw: barycentrics of corners 0 and 1
-uniform ivec2 render_size;       // of one render, in render pixels
-uniform int slot_stride;         // columns from one render to the next
+uniform sampler2DArray target_color;  // .rgb: the shaded color
+uniform sampler2DArray target_id;     // .x: float(primitive + 1), 0 = background; .y: UV footprint
+uniform sampler2DArray target_uv;     // .xy: texture coordinates; .zw: barycentrics of corners 0 and 1
 
 const int THETA_PLUS = 0;
 const int THETA_MINUS = 1;
 const int REFERENCE = 2;
 
-vec4 color_at(int render, ivec2 q) { return texelFetch(target_color, q + ivec2(render * slot_stride, 0), 0); }
-vec4 id_at(int render, ivec2 q) { return texelFetch(target_id, q + ivec2(render * slot_stride, 0), 0); }
-vec4 uv_at(int render, ivec2 q) { return texelFetch(target_uv, q + ivec2(render * slot_stride, 0), 0); }
+vec4 color_at(int render, ivec2 q) { return texelFetch(target_color, ivec3(q, render), 0); }
+vec4 id_at(int render, ivec2 q) { return texelFetch(target_id, ivec3(q, render), 0); }
+vec4 uv_at(int render, ivec2 q) { return texelFetch(target_uv, ivec3(q, render), 0); }
 
 struct PixelSample {
     bool inside;       // the pixel lies in the image (dispatches round up)
@@ -39,7 +37,7 @@ ivec2 subpixel(ivec2 pixel, int k) {
 }
 
 bool inside_image(ivec2 pixel) {
-    return all(lessThan(pixel * SUPERSAMPLING, render_size));
+    return all(lessThan(pixel * SUPERSAMPLING, textureSize(target_color, 0).xy));
 }
 
 // Whether either perturbed render drew something in the pixel (it has contributors).
