@@ -72,8 +72,13 @@ class StepState:
 
     def set(self, *, seed, previous_seed, parity, apply_update, step_index, slot, previous_slot,
             learning_rate_scale, previous_epsilon_scale, epsilon_scale):
-        self._ints[:7] = (seed, previous_seed, parity, apply_update, step_index, slot, previous_slot)
-        self._floats[:3] = (learning_rate_scale, previous_epsilon_scale, epsilon_scale)
+        self.write((seed, previous_seed, parity, apply_update, step_index, slot, previous_slot),
+                   (learning_rate_scale, previous_epsilon_scale, epsilon_scale))
+
+    def write(self, ints: tuple, scalars: tuple) -> None:
+        """The values of ``set``, in its order (the per-step path)."""
+        self._ints[:7] = ints
+        self._floats[:3] = scalars
 
     def inputs(self) -> dict:
         return {"step_state": self.ints, "step_scalars": self.floats}
@@ -329,20 +334,26 @@ class Optimizer:
         if not 1 <= count <= self.steps_per_frame:
             raise SgeError(f"a frame runs 1 to {self.steps_per_frame} steps (steps_per_frame), got {count}")
         self._use_steps(count)
-        matrices = np.empty((count, 4, 4))
+        matrices = []
         previous = self.chains[self._last_chain].view
-        for chain, view, k in zip(self.chains, views, range(count)):
+        # _set_state's values, each seed and epsilon scale computed once for two steps.
+        step, apply_update = self.step_index, int(self.pending_update)
+        seed, epsilon_scale = perturbation_seed(self.seed, step - 1), self.epsilon_schedule(step - 1)
+        for chain, view in zip(self.chains, views):
             matrix, light = view if isinstance(view, tuple) else (view, None)
-            matrices[k] = matrix
+            matrices.append(matrix)
             if light is not None:
                 chain.view.set_light(*light)
             elif chain.view is not previous:
                 chain.view.light_values[:] = previous.light_values
             previous = chain.view
-            self._set_state(chain.state, self.step_index, self.pending_update)
-            self.pending_update = True
-            self.step_index += 1
+            next_seed, next_epsilon_scale = perturbation_seed(self.seed, step), self.epsilon_schedule(step)
+            chain.state.write((next_seed, seed, step % 2, apply_update, step, step % HISTORY_LENGTH,
+                               (step - 1) % HISTORY_LENGTH),
+                              (self.schedule(step - 1), epsilon_scale, next_epsilon_scale))
+            seed, epsilon_scale, apply_update, step = next_seed, next_epsilon_scale, 1, step + 1
         set_views([chain.view for chain in self.chains[:count]], matrices)
+        self.step_index, self.pending_update = step, True
         self._last_chain = count - 1
 
     def finish(self) -> None:

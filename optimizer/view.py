@@ -58,6 +58,7 @@ class View:
         self.camera_values = np.frombuffer(self.camera, np.float32)
         self.light_values = np.frombuffer(self.lights, np.float32)
         self.light_values[:] = (0.0, 0.0, 1.0, 1.0)  # unlit until a light is set
+        self.camera_values[3] = 1.0
 
     def set_light(self, direction, ambient: float) -> None:
         """A directional light towards ``direction`` (model space) plus ``ambient``."""
@@ -66,26 +67,49 @@ class View:
 
     def set(self, model_view_projection: np.ndarray) -> None:
         """Set from a column-vector (OpenGL-style) 4x4 matrix."""
-        set_views([self], np.asarray(model_view_projection, np.float64)[None])
+        _set_view(self, np.asarray(model_view_projection, np.float64))
 
     def inputs(self) -> dict:
         return {"model_view_projection": self.matrices, "light": self.lights, "camera_position": self.camera}
 
 
-def set_views(views: list[View], matrices: np.ndarray) -> None:
-    """Set ``views[k]`` from ``matrices[k]`` ((K, 4, 4) float64, column vectors), the eyes
-    solved in one call."""
+def set_views(views: list[View], matrices) -> None:
+    """Set ``views[k]`` from ``matrices[k]`` (4x4 float64, column vectors); the eyes of
+    several views are solved in one call."""
+    if len(views) == 1:
+        _set_view(views[0], np.asarray(matrices[0], np.float64))
+        return
+    matrices = np.asarray(matrices, np.float64)
     # GLSL reads the 16 floats column-major; Panda3D's row-major storage of M^T is
     # exactly that layout.
     transposed = matrices.astype(np.float32).transpose(0, 2, 1)
+    clip_eye = np.zeros((len(matrices), 4, 1))
+    clip_eye[:, 2] = 1.0
+    eyes = np.linalg.solve(matrices, clip_eye)[..., 0]  # as _set_view's, bit for bit
+    affine = np.abs(eyes[:, 3]) < 1e-12
+    cameras = np.ones((len(matrices), 4), np.float32)
+    cameras[:, :3] = eyes[:, :3] / np.where(affine, 1.0, eyes[:, 3])[:, None]
+    for k in np.nonzero(affine)[0]:
+        cameras[k, :3] = _far_eye(eyes[k])
+    for view, matrix, camera in zip(views, transposed, cameras):
+        view.matrix_values[:] = matrix.ravel()
+        view.camera_values[:] = camera
+
+
+_CLIP_EYE = np.array([0.0, 0.0, 1.0, 0.0])
+
+
+def _set_view(view: View, matrix: np.ndarray) -> None:
+    # GLSL reads the 16 floats column-major; Panda3D's row-major storage of M^T is
+    # exactly that layout.
+    view.matrix_values[:] = matrix.astype(np.float32).T.ravel()
     # The eye is the projection's centre: clip (0, 0, 1, 0) maps back to it (for the
     # specular lobe's view direction, in model space).
-    eyes = np.linalg.solve(matrices, np.broadcast_to([0.0, 0.0, 1.0, 0.0], (len(matrices), 4))[..., None])[..., 0]
-    for view, matrix, eye in zip(views, transposed, eyes):
-        view.matrix_values[:] = matrix.ravel()
-        if abs(eye[3]) < 1e-12:
-            # An affine (orthographic) view: the eye is far away, towards the near plane.
-            towards_near = -eye[:3]
-            view.camera_values[:] = (*(1e6 * towards_near / np.linalg.norm(towards_near)), 1.0)
-        else:
-            view.camera_values[:] = (*(eye[:3] / eye[3]), 1.0)
+    eye = np.linalg.solve(matrix, _CLIP_EYE)
+    view.camera_values[:3] = _far_eye(eye) if abs(eye[3]) < 1e-12 else eye[:3] / eye[3]
+
+
+def _far_eye(eye: np.ndarray) -> np.ndarray:
+    """An affine (orthographic) view's eye: far away, towards the near plane."""
+    towards_near = -eye[:3]
+    return 1e6 * towards_near / np.linalg.norm(towards_near)

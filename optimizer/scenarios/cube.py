@@ -104,10 +104,12 @@ class CubeScenario:
     def views(self, seed: int):
         """The endless stream of random step views of a run."""
         rng = np.random.default_rng([seed, 1])
+        camera = self.projection @ translation(0, 0, -CAMERA_DISTANCE)
         while True:
             offset = rng.uniform(-0.25, 0.25, 3)
-            model = translation(*offset) @ random_rotation(rng)
-            yield self.projection @ translation(0, 0, -CAMERA_DISTANCE) @ model
+            model = random_rotation(rng)
+            model[:3, 3] = offset  # = translation(*offset) @ the rotation, exactly
+            yield camera @ model
 
     def run(self, seed: int, steps: int, report_steps=REPORT_STEPS, progress=None) -> "CubeRun":
         positions, colors = self.initial_state(seed)
