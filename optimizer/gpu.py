@@ -189,7 +189,8 @@ class TargetRegion:
 
 @dataclass(frozen=True)
 class RenderSlot:
-    """Where one render of a ``PassBuffer`` lands: its color, ID and UV pages."""
+    """Where one render of a ``PassBuffer`` lands: its color, ID and UV pages (the page
+    is the render's ``gl_Layer``)."""
 
     color: TargetRegion
     id: TargetRegion
@@ -198,18 +199,19 @@ class RenderSlot:
 
 class PassBuffer:
     """One offscreen buffer that runs an ordered list of passes, each a display region:
-    compute regions (scenes of compute nodes) and renders into one of ``slots`` render
-    slots, the pages of float color, ID and UV texture arrays.
+    compute regions (scenes of compute nodes) and render regions, whose draws each pick
+    a page of layered float color, ID and UV texture arrays (``gl_Layer``).
 
-    Panda3D's frame work is mostly per buffer (binding it, resetting the state, clearing):
-    five buffers per step cost an H100's host about 0.44 ms, one buffer with the step's
-    passes as display regions about 0.24 ms, for the same GPU work. Display regions are
-    drawn in the order they are made. Each render slot is a page of its own at the same
-    pixel coordinates (Panda3D binds one framebuffer per page): side by side in one
-    texture, the renders of theta+ and theta- differed in the last bits of their
-    interpolated colors (llvmpipe), so equal copies would not give Delta = 0. A compute
-    pass may read the pages the renders before it wrote: sampling a texture attached to
-    a framebuffer is only a feedback loop for draws, not for dispatches.
+    Panda3D's frame work is mostly per buffer and per display region (binding, state
+    reset, clearing, its share of cull and draw). On an H100's host, a cube step as five
+    buffers cost about 0.44 ms, as five regions of one buffer 0.31 ms, as four (G and the
+    next P in one) 0.24 ms, for the same GPU work. The renders of a step share one region
+    and one clear: each draws into its own page, at the same pixel coordinates as the
+    others (side by side in one texture, the renders of theta+ and theta- differed in
+    the last bits of their interpolated colors on llvmpipe, so equal copies did not give
+    Delta = 0). Regions are drawn in the order they are made. A compute pass may read the
+    pages the render before it wrote: sampling a texture attached to a framebuffer is
+    only a feedback loop for draws, not for dispatches.
     """
 
     def __init__(self, context: GpuContext, name: str, sort: int, render_size: tuple[int, int], slots: int,
@@ -223,7 +225,7 @@ class PassBuffer:
         self.background = background
         self.render_size = render_size
         self.buffer = context.make_buffer(name, sort, render_size, props)
-        self.buffer.setClearColorActive(False)  # each render region clears its own page
+        self.buffer.setClearColorActive(False)  # each render region clears the pages
         self.buffer.setClearDepthActive(False)
         self.color, self.id, self.uv = (self._target(f"{name}-{target}", plane, slots) for target, plane in (
             ("color", GraphicsOutput.RTP_color), ("id", GraphicsOutput.RTP_aux_float_0),
@@ -237,7 +239,7 @@ class PassBuffer:
         texture.setup2dTextureArray(*self.render_size, pages, Texture.T_float, Texture.F_rgba32)
         texture.setMinfilter(Texture.FT_nearest)
         texture.setMagfilter(Texture.FT_nearest)
-        self.buffer.addRenderTexture(texture, GraphicsOutput.RTM_bind_or_copy, plane)
+        self.buffer.addRenderTexture(texture, GraphicsOutput.RTM_bind_layered, plane)
         return texture
 
     def _region(self, scene: NodePath):
@@ -252,10 +254,10 @@ class PassBuffer:
         scene.setBin("unsorted", 0)
         return self._region(scene)
 
-    def render_region(self, slot: int, scene: NodePath):
-        """A region clearing render slot ``slot`` and drawing ``scene`` into it."""
+    def render_region(self, scene: NodePath):
+        """A region clearing every page and drawing ``scene`` (whose draws pick their
+        pages)."""
         region = self._region(scene)
-        region.setTargetTexPage(slot)
         region.setClearColorActive(True)
         region.setClearColor(self.background)
         region.setClearDepthActive(True)

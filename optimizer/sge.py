@@ -12,6 +12,8 @@ regions of one offscreen buffer, in order:
 
     P(0) | theta+(0) theta-(0) reference(0) | G(0) P(1) | theta+(1) ... | G(K-1)
 
+(the three renders of a step in one region, each into its own page of the targets).
+
 Each step of a frame reads its own StepState and View (PTAs the host writes before the
 frame), so a frame of K steps computes exactly what K frames of one step would.
 """
@@ -41,7 +43,7 @@ GRADIENT_GROUP = 8        # local size of loss.comp and gradient_*.comp
 MAX_STEPS_PER_FRAME = 256
 # The passes' buffer renders before an app's own windows (sort 0).
 SORT_PASSES = -100
-THETA_PLUS, THETA_MINUS, REFERENCE = 0, 1, 2  # render slots, as targets.glsl
+THETA_PLUS, THETA_MINUS, REFERENCE = 0, 1, 2  # pages of the render targets, as targets.glsl
 PASSES = ("P", "theta_plus", "theta_minus", "reference", "G")
 
 
@@ -169,8 +171,8 @@ class Optimizer:
             for name, shader_file, groups, pass_inputs in parameter_set.after_perturb():
                 perturb_passes.append(gpu.compute_node(name, self._compute(shader_file), groups, pass_inputs))
 
-        # The renders: three pages of one set of targets. theta+ and theta- draw one node
-        # (instanced), the reference its own.
+        # The renders: three pages of one set of layered targets. theta+ and theta- draw
+        # one node (instanced), the reference its own.
         self.passes = gpu.PassBuffer(context, "sge-passes", SORT_PASSES, render_size, 3, background)
         self.plus_pass, self.minus_pass, self.reference_pass = self.passes.slots
         self.asset_node = asset.make_node()
@@ -201,28 +203,33 @@ class Optimizer:
                                                 {**partials, "loss_history": self.loss_history,
                                                  "partial_count": partial_count, "history_length": HISTORY_LENGTH}))
 
-        # The frame: P(0) | theta+(0) theta-(0) reference(0) | G(0) P(1) | ... | G(K-1).
+        # The frame: P(0) | theta+(0) theta-(0) reference(0) | G(0) P(1) | ... | G(K-1),
+        # the three renders of a step in one region (each draws into its own page).
         # Every pass of step k hangs under a node carrying step k's StepState or View.
         self.chains = [StepChain() for _ in range(steps_per_frame)]
-        self._perturb_parts = [chain.part("perturb", perturb_passes) for chain in self.chains]
-        self._gradient_parts = [chain.part("gradient", gradient_passes) for chain in self.chains]
-        self._regions = {name: [] for name in PASSES}
-        self._compute_regions = []
-        self._compute_regions.append(self.passes.compute_region(_scene("sge-step-0", self._perturb_parts[0])))
+        self._parts = {name: [] for name in PASSES}
+        for chain in self.chains:
+            self._parts["P"].append(chain.part("perturb", perturb_passes))
+            self._parts["G"].append(chain.part("gradient", gradient_passes))
+            for name, page in (("theta_plus", THETA_PLUS), ("theta_minus", THETA_MINUS)):
+                part = NodePath(name)
+                part.setShaderInputs(side=page, **asset.side_inputs(page))
+                self.asset_node.instanceTo(part)
+                self._parts[name].append(part)
+            part = NodePath("reference")
+            part.setShaderInput("target_page", REFERENCE)
+            self.reference_node.instanceTo(part)
+            self._parts["reference"].append(part)
+        self._regions = [self.passes.compute_region(_scene("sge-step-0", self._parts["P"][0]))]
         for k, chain in enumerate(self.chains):
-            for name, slot in (("theta_plus", THETA_PLUS), ("theta_minus", THETA_MINUS)):
-                scene = NodePath(f"{name}-{k}")
-                scene.setShaderInputs(side=slot, **chain.view.inputs(), **asset.side_inputs(slot))
-                self.asset_node.instanceTo(scene)
-                self._regions[name].append(self.passes.render_region(slot, scene))
-            scene = NodePath(f"reference-{k}")
-            scene.setShaderInputs(**chain.view.inputs())
-            self.reference_node.instanceTo(scene)
-            self._regions["reference"].append(self.passes.render_region(REFERENCE, scene))
+            renders = _scene(f"sge-renders-{k}", *(self._parts[name][k] for name in ("theta_plus", "theta_minus",
+                                                                                      "reference")))
+            renders.setShaderInputs(**chain.view.inputs())
+            self._regions.append(self.passes.render_region(renders))
             # G of this step and P of the next in one region: one region fewer per step.
-            parts = [self._gradient_parts[k]] + ([self._perturb_parts[k + 1]] if k + 1 < steps_per_frame else [])
-            self._compute_regions.append(self.passes.compute_region(_scene(f"sge-step-{k + 1}", *parts)))
-        self._perturb_now = [self._perturb_parts[0].getChild(index) for index in perturb_indices]
+            parts = [self._parts["G"][k]] + ([self._parts["P"][k + 1]] if k + 1 < steps_per_frame else [])
+            self._regions.append(self.passes.compute_region(_scene(f"sge-step-{k + 1}", *parts)))
+        self._perturb_now = [self._parts["P"][0].getChild(index) for index in perturb_indices]
         self._passes_on = {name: True for name in PASSES}
         self._steps_in_frame = steps_per_frame
         self._last_chain = 0
@@ -252,12 +259,10 @@ class Optimizer:
 
     def _apply_switches(self) -> None:
         count = self._steps_in_frame
-        for name in ("theta_plus", "theta_minus", "reference"):
-            for k, region in enumerate(self._regions[name]):
-                region.setActive(self._passes_on[name] and k < count)
-        for k, region in enumerate(self._compute_regions):
-            region.setActive(k <= count)
-        for name, parts in (("P", self._perturb_parts), ("G", self._gradient_parts)):
+        # Regions: P(0), then two per step (renders, G + the next P).
+        for index, region in enumerate(self._regions):
+            region.setActive(index <= 2 * count)
+        for name, parts in self._parts.items():
             for k, part in enumerate(parts):
                 # Hidden, not stashed: unstashing would move a part after its neighbours.
                 if self._passes_on[name] and k < count:
@@ -416,11 +421,11 @@ class Optimizer:
             theta = parameter_set.values(self.context).ravel()
             parameter_set.upload_copies(plus.get(parameter_set, theta), minus.get(parameter_set, theta))
         self._single_frame(model_view_projection, light, apply_update=False, perturb=True)
-        self._compute_regions[0].setActive(False)
+        self._regions[0].setActive(False)
         try:
             self.context.render_frame()
         finally:
-            self._compute_regions[0].setActive(True)
+            self._regions[0].setActive(True)
         # The slot belongs to the next real step: read it, then clear it again.
         history = gpu.read_buffer(self.context, self.loss_history).reshape(HISTORY_LENGTH, LOSS_SLOT_SIZE)
         slot = history[self.step_index % HISTORY_LENGTH, :4].copy()
