@@ -2,9 +2,10 @@
 
 Panda3D 1.10's Python API has no GL timer queries, so each pass is timed the way
 PANDA3D_NOTES.md lists third: the step loop is timed with everything on, then once with
-each pass switched off (in every step of the frame: its display regions, or its compute
-nodes); a pass costs what the step loses without it. ``frame`` is the loop with every
-pass off (the engine's and Python's per-frame cost, and the empty display regions). Every
+each pass switched off (its nodes hidden in every step of the frame); a pass costs what
+the step loses without it. ``frame`` is the loop with every pass off: Python, the
+engine's per-frame and per-display-region work, and the clear of the render targets,
+which the three renders share (one region per step, optimizer/gpu.py: PassBuffer). Every
 loop syncs with the GPU once at its end, as SPEC.md's figures do; ``cpu_ms_per_step`` is
 the process's CPU time per step in the full loop.
 """
@@ -51,5 +52,5 @@ def profile_passes(optimizer, step: Callable[[], None], steps: int, steps_per_ca
         for name in PASSES:
             optimizer.set_pass_active(name, True)
     return {"passes_ms": passes, "cpu_ms_per_step": cpu_ms, "profiled_ms_per_step": full_ms,
-            "profile_method": "step loop with one pass switched off at a time (in every step of a frame), "
-                              "one GPU sync per loop"}
+            "profile_method": "step loop with one pass switched off at a time (in every step of a frame; "
+                              "'frame' keeps the render targets' clear), one GPU sync per loop"}
