@@ -1,5 +1,5 @@
 """Shared fixtures: one headless GL context per test session (Panda3D's GraphicsEngine
-is global), and a factory for optimizers that releases their offscreen buffers."""
+is global), and a factory for optimizers that releases their offscreen buffer."""
 
 from __future__ import annotations
 
