@@ -1,17 +1,28 @@
-"""Diagnostic used for docs/BENCHMARKS.md; run from the repository root with the package importable."""
-import sys, json, time
+"""The LOD job's settings against each other (docs/BENCHMARKS.md): for each settings JSON
+given, the panda LOD is made, optimised and scored as `sge optimize` does it (maps baked
+at the start and after each round), printing psnr/ssim/iou before and after. Run from the
+repository root with the package importable; one configuration per process is safest on
+NVIDIA's EGL (several optimizers in one process can render blank there)."""
+import json
+import sys
+import time
+
 from optimizer.gpu import GpuContext
+from optimizer.job import LodSession
+from optimizer.scenarios.lod import LodSettings
 from optimizer.source import load_source
-from optimizer.scenarios.lod import LodScenario, LodSettings
-ctx = GpuContext.headless()
-src = load_source("models/panda")
+
+context = GpuContext.headless()
+source = load_source("models/panda")
 for line in sys.argv[1:]:
-    cfg = json.loads(line)
-    sc = LodScenario(ctx, src, LodSettings(**cfg))
-    sc.project_reference_colors()
-    held = sc.held_out_views()
-    b = sc.evaluate(held)
-    t = time.perf_counter(); sc.run(cfg["steps"]); t = time.perf_counter() - t
-    a = sc.evaluate(held)
-    print(line, f"psnr {b['psnr']:.2f}->{a['psnr']:.2f} ssim {b['ssim']:.3f}->{a['ssim']:.3f} iou {b['iou']:.3f}->{a['iou']:.3f} {1000*t/cfg['steps']:.2f} ms/step", flush=True)
-    sc.optimizer.release()
+    settings = LodSettings(**json.loads(line))
+    session = LodSession(source, settings, context)
+    started = time.perf_counter()
+    session.run(settings.steps)
+    if session.scenario.baked_at != session.step_index:
+        session.scenario.bake()
+    seconds = time.perf_counter() - started
+    before, after = session.before, session.scenario.evaluate(session.held_out)
+    print(line, f"psnr {before['psnr']:.2f}->{after['psnr']:.2f} ssim {before['ssim']:.3f}->{after['ssim']:.3f} "
+          f"iou {before['iou']:.4f}->{after['iou']:.4f} {seconds:.1f} s", flush=True)
+    session.release()

@@ -31,7 +31,7 @@ from .sge import HISTORY_LENGTH
 from .source import SourceMesh, load_source
 
 REPORT_VIEWS = 3
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 CHECKPOINT_FILE = "state.npz"
 HEALTH_EVERY = 25  # steps between looks at the GPU's divergence flags (one small readback)
 REPORT_COLUMNS = ["reference", "initial LOD", "optimized LOD"]
@@ -49,8 +49,10 @@ class Progress:
 
 
 class LodSession:
-    """An LOD of ``mesh`` being optimised: the initial LOD (decimated, unwrapped, colors
-    projected) is made and scored on held-out views at construction."""
+    """An LOD of ``mesh`` being optimised: the initial LOD (decimated, unwrapped, albedo
+    and normal map baked from the reference) is made and scored on held-out views at
+    construction. ``run`` re-bakes the maps at the end of each of the settings' rounds,
+    and ``save`` does whenever the positions moved since the last bake."""
 
     def __init__(self, mesh: SourceMesh, settings: LodSettings, context: GpuContext,
                  progress: Progress | None = None, lod: SourceMesh | None = None):
@@ -65,7 +67,7 @@ class LodSession:
                               f"building {lod_text} with {settings.texture_size}^2 textures")
         self.scenario = LodScenario(context, mesh, settings, lod)
         self.optimizer = self.scenario.optimizer
-        self.scenario.project_reference_colors()
+        self.scenario.bake()
         self.held_out = self.scenario.held_out_views()
         self.before = self.scenario.evaluate(self.held_out)
         self.report_before = [self.scenario.render(view, light, 1)[:2] for view, light in self.held_out[:REPORT_VIEWS]]
@@ -116,6 +118,7 @@ class LodSession:
         ``checkpoint_dir`` every that many steps, after the GPU's divergence flags were
         checked (and once more where the run ends)."""
         total = until - self.step_index
+        bake_steps = set(self.settings.bake_steps())
         report_every = max(1, min(HISTORY_LENGTH // 2, total // 20 or 1))
         check_every = min(report_every, HEALTH_EVERY, checkpoint_every or HEALTH_EVERY)
         started = time.perf_counter()
@@ -126,8 +129,12 @@ class LodSession:
                     break
                 self.step()
                 done = self.step_index - first
-                if done % check_every == 0 or self.step_index == until:
+                baking = self.step_index in bake_steps
+                if baking or done % check_every == 0 or self.step_index == until:
                     loss = float(self.losses()[-1])  # also checks for divergence
+                    if baking:
+                        self.progress.message(f"step {self.step_index}: baking the maps onto the LOD as it stands")
+                        self.scenario.bake()
                     if done % report_every == 0 or self.step_index == until:
                         self.progress.step(self.step_index, until, loss)
                     if checkpoint_every and (self.step_index % checkpoint_every == 0 or self.step_index == until):
@@ -151,10 +158,13 @@ class LodSession:
         for parameter_set in self.scenario.mesh.parameter_sets:
             for key, values in parameter_set.state(self.context).items():
                 arrays[f"{parameter_set.name}.{key}"] = values
+        # The maps as last baked (and stepped, when they are optimised too).
+        arrays["albedo.map"] = self.scenario.albedo.texture_values(self.context)
+        arrays["normal_map.map"] = self.scenario.normal_map.texture_values(self.context)
         arrays["curve"] = self.losses()
         meta = {"version": CHECKPOINT_VERSION, "step": self.step_index, "settings": dataclasses.asdict(self.settings),
                 "source": str(self.mesh.path), "source_sha256": self.mesh.file_hash(),
-                "step_seconds": self.step_seconds}
+                "step_seconds": self.step_seconds, "baked_at": self.scenario.baked_at}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(self.checkpoint_dir / CHECKPOINT_FILE, lambda stream: np.savez(stream, **arrays))
@@ -165,6 +175,13 @@ class LodSession:
         if meta["source_sha256"] != self.mesh.file_hash():
             raise SgeError(f"the checkpoint {directory} was made from another source ({meta['source']}); "
                            f"resume it with that model, or start afresh without --resume")
+        try:
+            self.scenario.albedo.load(arrays["albedo.map"])
+            self.scenario.normal_map.load(arrays["normal_map.map"])
+        except (KeyError, ValueError):
+            raise SgeError(f"the checkpoint {directory} does not match this LOD (its maps); "
+                           f"start afresh without --resume") from None
+        self.scenario.baked_at = meta.get("baked_at")
         for parameter_set in self.scenario.mesh.parameter_sets:
             try:
                 parameter_set.load_state({key: arrays[f"{parameter_set.name}.{key}"] for key in ("theta", "m", "v")})
@@ -196,6 +213,8 @@ class LodSession:
         settings, scenario, before = self.settings, self.scenario, self.before
         curve = self.losses()
         self.optimizer.finish()
+        if scenario.baked_at != self.step_index:  # stopped inside a round
+            scenario.bake()
         after = scenario.evaluate(self.held_out)
         report_after = [scenario.render(view, light, 1)[0] for view, light in self.held_out[:REPORT_VIEWS]]
         arrays = scenario.lod_arrays()

@@ -192,24 +192,29 @@ def rasterize_uv(uvs: np.ndarray, triangles: np.ndarray, size: int) -> tuple[np.
     return triangle_of, barycentric
 
 
-def fill_holes(values: np.ndarray, known: np.ndarray, iterations: int = 64) -> np.ndarray:
-    """Extend known texels into unknown ones by repeated neighbour averaging (so bilinear
-    samples at chart borders and texels no view saw get plausible colors); texels still
-    unknown after that take the mean of the known ones."""
+def fill_holes(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill the texels not ``known`` (chart gutters, texels no view saw) by push-pull: the
+    known texels are averaged into ever coarser levels, and each unknown texel takes the
+    average of the finest level around it that has any, so bilinear samples at chart
+    borders and unseen texels get their neighbourhood's colour. Known texels are kept."""
     values = np.where(known[..., None], values, 0.0).astype(np.float32)
-    known = known.copy()
-    for _ in range(iterations):
-        if known.all():
+    if known.all() or not known.any():
+        return values if known.any() else np.full_like(values, 0.5)
+    levels = []
+    total, count = values * known[..., None], known.astype(np.float32)
+    while True:
+        levels.append((total, count))
+        if max(count.shape) == 1:
             break
-        total = np.zeros_like(values)
-        count = np.zeros(known.shape, np.float32)
-        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
-            shifted_known = np.roll(known, (dy, dx), axis=(0, 1))
-            total += np.roll(values, (dy, dx), axis=(0, 1)) * shifted_known[..., None]
-            count += shifted_known
-        grow = ~known & (count > 0)
-        values[grow] = total[grow] / count[grow][:, None]
-        known = known | grow
-    if not known.all():
-        values[~known] = values[known].mean(axis=0) if known.any() else 0.5
-    return values
+        height, width = count.shape
+        pad = ((0, height % 2), (0, width % 2))
+        total = np.pad(total, (*pad, (0, 0)))
+        count = np.pad(count, pad)
+        total = total.reshape(total.shape[0] // 2, 2, total.shape[1] // 2, 2, -1).sum(axis=(1, 3))
+        count = count.reshape(count.shape[0] // 2, 2, count.shape[1] // 2, 2).sum(axis=(1, 3))
+    filled = levels[-1][0] / np.maximum(levels[-1][1], 1e-12)[..., None]
+    for total, count in reversed(levels[:-1]):
+        height, width = count.shape
+        coarse = np.repeat(np.repeat(filled, 2, axis=0), 2, axis=1)[:height, :width]
+        filled = np.where(count[..., None] > 0, total / np.maximum(count, 1e-12)[..., None], coarse)
+    return np.where(known[..., None], values, filled).astype(np.float32)

@@ -127,6 +127,8 @@ class Mesh:
                                       frozen=position_settings is None, channel=GEOMETRY_CHANNEL)
         self.colors = ParameterSet("colors", colors, self.domain, color_settings, frozen=color_settings is None,
                                    channel=ATTRIBUTE_CHANNEL)
+        if self.colors.frozen:  # G then skips the attribute channel nobody reads
+            self.domain.gradient_defines["GEOMETRY_ONLY"] = True
         self.uvs = ParameterSet("uvs", uvs, None, frozen=True)
         self.normals = ParameterSet("normals", normals, None, frozen=True)
         self.tangents = ParameterSet("tangents", tangents, None, frozen=True)
@@ -198,13 +200,20 @@ def shading_defines(albedo: bool, lit: bool, roughness: bool = False, normal_map
     return {key: True for key, on in wanted if on}
 
 
-def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=None, normal_map=None) -> NodePath:
+def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=None, normal_map=None,
+                   output_normal: bool = False) -> NodePath:
     """Prepare a Panda3D model to be drawn as the reference, with our shading; ``albedo``
     (a Texture) multiplies its vertex colors, as an optimised mesh's albedo map does,
     ``lit`` lights it with its own normals like a lit mesh, ``roughness`` (a Texture, red
     channel) drives its specular lobe and ``normal_map`` bends its normals (the model
-    needs tangents and binormals then)."""
+    needs tangents and binormals then). ``output_normal`` (lit models): draw the shading
+    normal, encoded as a color, instead of the color (baking normal maps); calling this
+    again on the model without it restores the shading."""
     defines = shading_defines(albedo is not None, lit, roughness is not None, normal_map is not None)
+    if output_normal:
+        if not lit:
+            raise SgeError("only a lit reference has normals to draw")
+        defines["OUTPUT_NORMAL"] = True
     model.setShader(raster_shader("reference.vert", "surface.frag", defines), 10)
     for name, texture in (("albedo", albedo), ("roughness", roughness), ("normal_map", normal_map)):
         if texture is not None:

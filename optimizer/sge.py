@@ -176,8 +176,9 @@ class Optimizer:
         self.passes = gpu.PassBuffer(context, "sge-passes", SORT_PASSES, render_size, 3, background)
         self.plus_pass, self.minus_pass, self.reference_pass = self.passes.slots
         self.asset_node = asset.make_node()
-        self.reference_node = reference_node(reference.copyTo(NodePath("sge-reference")), reference_albedo,
-                                             getattr(asset, "lit", False), reference_roughness, reference_normal_map)
+        self._reference_shading = (reference_albedo, getattr(asset, "lit", False), reference_roughness,
+                                   reference_normal_map)
+        self.reference_model = reference_node(reference.copyTo(NodePath("sge-reference")), *self._reference_shading)
 
         # G: per-pixel, one scatter pass per contributor domain (the first also records
         # the loss); global, one pass summing the loss and Delta over the image.
@@ -218,7 +219,7 @@ class Optimizer:
                 self._parts[name].append(part)
             part = NodePath("reference")
             part.setShaderInput("target_page", REFERENCE)
-            self.reference_node.instanceTo(part)
+            self.reference_model.instanceTo(part)
             self._parts["reference"].append(part)
         self._regions = [self.passes.compute_region(_scene("sge-step-0", self._parts["P"][0]))]
         for k, chain in enumerate(self.chains):
@@ -448,6 +449,11 @@ class Optimizer:
         self.show(model_view_projection, light)
         return tuple(_box_filter(gpu.read_texture(self.context, target.color), factor)
                      for target in (self.plus_pass, self.reference_pass))
+
+    def reference_normals(self, on: bool) -> None:
+        """Draw the reference's shading normals (encoded as colors, model space) instead
+        of its colors, for baking normal maps; ``False`` draws its colors again."""
+        reference_node(self.reference_model, *self._reference_shading, output_normal=on)
 
 
 class StepChain:

@@ -57,7 +57,9 @@ void contribute(int vertex, float geometry, float attributes) {
         return;
     }
     accumulate(vertex, 0, pixel_delta, geometry);  // list full: straight to the atomics
+#ifndef GEOMETRY_ONLY
     accumulate(vertex, 1, pixel_delta, attributes);
+#endif
 }
 
 ivec3 corners(int triangle) {
@@ -119,7 +121,9 @@ void main() {
     }
     for (int k = 0; k < contributor_count; ++k) {
         accumulate(contributor_vertex[k], 0, pixel_delta, contributor_weight[k].x);
+#ifndef GEOMETRY_ONLY  // (no vertex attribute is optimised: channel 1 has no reader)
         // A vertex only ever named across a coverage flip has no attribute weight.
         if (contributor_weight[k].y > 0.0) accumulate(contributor_vertex[k], 1, pixel_delta, contributor_weight[k].y);
+#endif
     }
 }

@@ -71,7 +71,12 @@ void main() {
     color += vec3(SPECULAR_F0 * lobe * n_dot_l * (1.0 - light.w));
 #endif
 #endif
+#ifdef OUTPUT_NORMAL
+    // Baking normal maps: the shading normal itself (model space, encoded as 0.5 n + 0.5).
+    out_color = vec4(normal * 0.5 + 0.5, 1.0);
+#else
     out_color = vec4(color, 1.0);
+#endif
     // .y: the sample's UV footprint (the larger screen derivative of uv, in uv units per
     // render pixel): G finds from it the mip level a texture's sampler reads.
     float footprint = max(length(dFdx(surface_uv)), length(dFdy(surface_uv)));

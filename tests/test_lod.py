@@ -1,6 +1,6 @@
 """The LOD job, ``sge optimize``, end to end on small procedural assets the tests write:
 every output is written and loads back, the optimised LOD beats plain quadric decimation
-(with the same projected textures) on held-out views, Ctrl-C still writes the last step,
+(with the same baked maps) on held-out views, Ctrl-C still writes the last step,
 and bad input is one clear line with nothing left behind."""
 
 from __future__ import annotations
@@ -71,10 +71,10 @@ def test_optimize_obj_writes_every_output_and_beats_plain_decimation(assets, tmp
     for name in ("bumpy.bam", "bumpy.egg", "bumpy.obj"):
         assert triangle_count(out / name) == metrics["triangles"]
     assert 70 <= metrics["triangles"] <= 80
-    # "Before" is plain quadric decimation with the reference's colors projected onto it:
-    # the optimised LOD matches the source better on held-out views, in silhouette and
-    # in shaded PSNR (measured: +0.39 dB, IoU 0.9681 -> 0.9697).
-    assert metrics["psnr_after"] >= metrics["psnr_before"] + 0.2
+    # "Before" is plain quadric decimation with the reference baked onto it (albedo and
+    # normal map): the optimised LOD matches the source better on held-out views, in
+    # silhouette and in shaded PSNR (measured: 20.70 -> 21.43 dB, IoU 0.9681 -> 0.9701).
+    assert metrics["psnr_after"] >= metrics["psnr_before"] + 0.4
     assert metrics["iou_after"] > metrics["iou_before"] + 0.001
     assert 0.0 < metrics["ssim_after"] <= 1.0
 

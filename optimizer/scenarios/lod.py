@@ -36,7 +36,6 @@ AMBIENT = 0.3
 BACKGROUND = (0.5, 0.5, 0.5, 1.0)  # mid gray: black and white parts both keep a silhouette
 FLAT_NORMAL = (0.5, 0.5, 1.0)      # tangent-space +z, encoded
 HELD_OUT_VIEWS = 16
-BAKE_VIEWS = 48
 PROJECTION_DEPTH_TOLERANCE = 0.03  # radii: about the decimation's own error
 
 
@@ -51,10 +50,16 @@ class LodSettings:
     # In units of the bounding-sphere radius (positions) or of the value range (maps).
     position_epsilon: float = 0.004
     position_learning_rate: float = 1e-3
+    # The maps are baked from the reference onto the LOD as it stands (project_reference)
+    # before the first round of steps and after each. Per-pixel SGE on them as well (a
+    # learning rate > 0) was measured to add speckle rather than fidelity on top of a bake
+    # (docs/BENCHMARKS.md), at 4x the step's cost on a CPU: off by default.
+    rounds: int = 2
+    bake_views: int = 48
     albedo_epsilon: float = 0.03
-    albedo_learning_rate: float = 0.003
+    albedo_learning_rate: float = 0.0
     normal_epsilon: float = 0.05
-    normal_learning_rate: float = 0.003
+    normal_learning_rate: float = 0.0
     final_learning_rate_scale: float = 0.1  # the learning rate decays geometrically to this
     # Sets of different groups are perturbed in turns (Optimizer): a vertex move or a bent
     # normal changes a pixel far more than an albedo texel's epsilon does.
@@ -71,6 +76,12 @@ class LodSettings:
             raise SgeError(f"--texture-size must be from 8 to 8192, got {self.texture_size}")
         if self.steps < 0:
             raise SgeError(f"--steps must be 0 or more, got {self.steps}")
+        if not (self.rounds >= 1 and self.bake_views >= 1):
+            raise SgeError(f"rounds and bake views must be 1 or more, got {self.rounds} and {self.bake_views}")
+
+    def bake_steps(self) -> list[int]:
+        """The steps after which the maps are baked again: the end of each round."""
+        return sorted({round(self.steps * k / self.rounds) for k in range(1, self.rounds + 1)} - {0})
 
 
 def _settings(epsilon: float, learning_rate: float, value_range=(-math.inf, math.inf), group: int = 0):
@@ -119,6 +130,7 @@ class LodScenario:
             learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)))
         self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
         self._training_views = self.views(s.seed)
+        self.baked_at: int | None = None  # the step the maps were last baked at
 
     # --- frames -------------------------------------------------------------------------
     def to_unit(self, positions: np.ndarray) -> np.ndarray:
@@ -143,47 +155,98 @@ class LodScenario:
         return [next(views) for _ in range(count)]
 
     # --- initial textures ---------------------------------------------------------------
-    def project_reference_colors(self, view_count: int = BAKE_VIEWS) -> None:
-        """Initialise the albedo by projecting the reference's (unlit) colors onto the
-        LOD: from many views, each pixel where the LOD is drawn gives the reference's
-        color there to the LOD texel it shows, weighted by how squarely the LOD faces the
-        camera. Texels no view saw are filled from their neighbours."""
+    def bake(self) -> None:
+        """Both maps from the reference, onto the LOD as it now stands."""
+        self.project_reference(self.settings.bake_views)
+        self.baked_at = self.optimizer.step_index
+
+    def project_reference(self, view_count: int, normals: bool = True) -> None:
+        """Bake the reference onto the LOD as it now stands: from many views, each pixel
+        where the LOD is drawn gives the reference's color there (unlit) to the albedo
+        texel it shows, and with ``normals`` the reference's shading normal, in the LOD's
+        tangent frame at that pixel, to the normal-map texel; weighted by how squarely
+        the LOD faces the camera. Texels no view saw are filled from their neighbours.
+        Adam's moments of both maps restart."""
         size = self.settings.texture_size
-        total = np.zeros((size * size, 3), np.float64)
+        channels = 6 if normals else 3
+        total = np.zeros((size * size, channels), np.float64)
         weight = np.zeros(size * size, np.float64)
-        corners = self.geometry.vertex_positions[self.geometry.triangles].astype(np.float64)
+        g = self.geometry
+        positions = self.mesh.positions.values(self.context)[g.position_index].astype(np.float64)
+        corners = positions[g.triangles]
         face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
         face_normals /= np.maximum(np.linalg.norm(face_normals, axis=1, keepdims=True), 1e-12)
         views = self.views(self.settings.seed + 20_000)
-        for _ in range(view_count):
-            view, _ = next(views)
-            self.optimizer.show(view, light=((0.0, 0.0, 1.0), 1.0))  # ambient 1: unlit
-            lod_ids = read_texture(self.context, self.optimizer.plus_pass.id)
-            reference_ids = read_texture(self.context, self.optimizer.reference_pass.id)
-            uvs = read_texture(self.context, self.optimizer.plus_pass.uv)[..., :2]
-            colors = read_texture(self.context, self.optimizer.reference_pass.color)[..., :3]
-            ids = lod_ids[..., 0]
-            # Only where the reference's surface lies at the LOD's own depth: where the LOD
-            # sticks out past the source, the pixel shows background or a surface behind.
-            drawn = (ids > 0.5) & (reference_ids[..., 0] > 0.5)
-            consistent = np.abs(lod_ids[..., 2] - reference_ids[..., 2])[drawn] < PROJECTION_DEPTH_TOLERANCE
-            triangle = np.rint(ids[drawn]).astype(np.int64) - 1
-            eye = np.linalg.solve(view, [0.0, 0.0, 1.0, 0.0])
-            eye = eye[:3] / eye[3]
-            centers = corners[triangle].mean(axis=1)
-            to_eye = eye - centers
-            facing = np.abs(np.sum(face_normals[triangle] * to_eye, axis=1)) / np.linalg.norm(to_eye, axis=1)
-            texel = np.clip((uvs[drawn] * size).astype(np.int64), 0, size - 1)
-            index = texel[:, 1] * size + texel[:, 0]
-            # Depth-consistent samples first; the others only for texels nothing else sees.
-            w = facing ** 2 * np.where(consistent, 1.0, 1e-3)
-            weight += np.bincount(index, w, size * size)
-            for c in range(3):
-                total[:, c] += np.bincount(index, w * colors[drawn][:, c], size * size)
-        known = weight > 1e-6
-        mean = np.where(known[:, None], total / np.maximum(weight, 1e-12)[:, None], 0.0)
-        albedo = fill_holes(mean.reshape(size, size, 3), known.reshape(size, size))
+        unlit = ((0.0, 0.0, 1.0), 1.0)
+        # Only theta (drawn as theta+) and the reference are looked at: theta- and G rest.
+        resting = ("theta_minus", "G")
+        for name in resting:
+            self.optimizer.set_pass_active(name, False)
+        try:
+            for _ in range(view_count):
+                view, _ = next(views)
+                self.optimizer.show(view, light=unlit)
+                lod_ids = read_texture(self.context, self.optimizer.plus_pass.id)
+                reference_ids = read_texture(self.context, self.optimizer.reference_pass.id)
+                uvs = read_texture(self.context, self.optimizer.plus_pass.uv)
+                colors = read_texture(self.context, self.optimizer.reference_pass.color)[..., :3]
+                ids = lod_ids[..., 0]
+                # Only where the reference's surface lies at the LOD's own depth: where the LOD
+                # sticks out past the source, the pixel shows background or a surface behind.
+                drawn = (ids > 0.5) & (reference_ids[..., 0] > 0.5)
+                consistent = np.abs(lod_ids[..., 2] - reference_ids[..., 2])[drawn] < PROJECTION_DEPTH_TOLERANCE
+                triangle = np.rint(ids[drawn]).astype(np.int64) - 1
+                eye = np.linalg.solve(view, [0.0, 0.0, 1.0, 0.0])
+                eye = eye[:3] / eye[3]
+                centers = corners[triangle].mean(axis=1)
+                to_eye = eye - centers
+                facing = np.abs(np.sum(face_normals[triangle] * to_eye, axis=1)) / np.linalg.norm(to_eye, axis=1)
+                texel = np.clip((uvs[drawn][:, :2] * size).astype(np.int64), 0, size - 1)
+                index = texel[:, 1] * size + texel[:, 0]
+                samples = colors[drawn]
+                if normals:
+                    self.optimizer.reference_normals(True)
+                    try:
+                        self.optimizer.show(view, light=unlit)
+                        reference_normals = read_texture(self.context, self.optimizer.reference_pass.color)[..., :3]
+                    finally:
+                        self.optimizer.reference_normals(False)
+                    tangent_space = self._to_tangent_space(reference_normals[drawn] * 2.0 - 1.0, triangle, uvs[drawn][:, 2:])
+                    samples = np.concatenate([samples, tangent_space], axis=1)
+                # Depth-consistent samples first; the others only for texels nothing else sees.
+                w = facing ** 2 * np.where(consistent, 1.0, 1e-3)
+                weight += np.bincount(index, w, size * size)
+                for c in range(channels):
+                    total[:, c] += np.bincount(index, w * samples[:, c], size * size)
+        finally:
+            for name in resting:
+                self.optimizer.set_pass_active(name, True)
+        known = (weight > 1e-6).reshape(size, size)
+        mean = (total / np.maximum(weight, 1e-12)[:, None]).reshape(size, size, channels)
+        albedo = fill_holes(mean[..., :3], known)
         self.albedo.load(linear_to_srgb(np.clip(albedo, 0.0, 1.0)))  # the LOD's albedo is sRGB-encoded
+        if normals:
+            tangent_space = fill_holes(mean[..., 3:], known)
+            tangent_space /= np.maximum(np.linalg.norm(tangent_space, axis=-1, keepdims=True), 1e-12)
+            self.normal_map.load(np.clip(tangent_space * 0.5 + 0.5, 0.0, 1.0))
+
+    def _to_tangent_space(self, normals: np.ndarray, triangle: np.ndarray, barycentric: np.ndarray) -> np.ndarray:
+        """Model-space ``normals`` at pixels of the LOD (their triangles and the
+        barycentrics of corners 0 and 1) as the tangent-space normals the surface shader
+        turns back into them, unit length and facing out of the surface."""
+        g = self.geometry
+        corners = g.triangles[triangle]
+        weights = np.stack([barycentric[:, 0], barycentric[:, 1], 1.0 - barycentric.sum(axis=1)], axis=1)
+        frame = []
+        for attribute in (g.tangents, g.binormals, g.normals):
+            vector = np.einsum("pk,pkc->pc", weights, attribute[corners].astype(np.float64))
+            frame.append(vector / np.maximum(np.linalg.norm(vector, axis=1, keepdims=True), 1e-12))
+        basis = np.stack(frame, axis=2)  # columns T, B, N as the shader's mat3
+        solvable = np.abs(np.linalg.det(basis)) > 1e-3
+        tangent_space = np.tile([0.0, 0.0, 1.0], (len(normals), 1))
+        tangent_space[solvable] = np.linalg.solve(basis[solvable], normals[solvable][..., None])[..., 0]
+        tangent_space[:, 2] = np.maximum(tangent_space[:, 2], 0.05)
+        return tangent_space / np.linalg.norm(tangent_space, axis=1, keepdims=True)
 
     # --- running ------------------------------------------------------------------------
     def step(self) -> None:
