@@ -13,17 +13,16 @@ for size in [int(s) for s in sys.argv[1:]]:
     sc = ScaleScenario(ctx, size, 1024)
     o = sc.optimizer
     o.reset(0); timed(sc, 3)
-    passes = {"P": o.perturb_stage.buffer, "plus": o.plus_pass.buffer, "minus": o.minus_pass.buffer,
-              "ref": o.reference_pass.buffer, "G": o.gradient_stage.buffer}
+    passes = {"P": "P", "plus": "theta_plus", "minus": "theta_minus", "ref": "reference", "G": "G"}
     import os
     combos = [("all", set(passes)), ("P", {"P"}), ("renders", {"plus", "minus", "ref"}), ("G", {"G"}),
               ("P+renders", {"P", "plus", "minus", "ref"}), ("renders+G", {"plus", "minus", "ref", "G"}),
               ("none", set()), ("plus", {"plus"}), ("ref", {"ref"}), ("all", set(passes))]
     if os.environ.get("SHORT"): combos = [("all", set(passes)), ("G", {"G"}), ("renders", {"plus", "minus", "ref"})]
     for label, on in combos:
-        for k, b in passes.items():
-            b.setActive(k in on)
+        for k, name in passes.items():
+            o.set_pass_active(name, k in on)
         timed(sc, 3)
         print(size, label, round(timed(sc, 30), 3), "ms", flush=True)
-    for b in passes.values(): b.setActive(True)
+    for name in passes.values(): o.set_pass_active(name, True)
     o.release()

@@ -5,11 +5,12 @@
     comp.start()                                                       # steps every frame
 
 Each frame the component's task sets up one SGE step, which the app's own frame renders
-(P, the three renders and G are offscreen buffers of the app's GL context, sorted before
-its windows), and runs more steps while they fit the frame-time budget. The visible LOD
-draws straight from the GPU parameters (the θ⁺ copy P writes, θ + ε·δ), so nothing is
-copied per frame. The session underneath (``optimizer.job.LodSession``) is the one
-``sge optimize`` drives headless, so ``save`` writes the same outputs.
+(P, the three renders and G are display regions of one offscreen buffer of the app's GL
+context, sorted before its windows), and runs more steps while they fit the frame-time
+budget. The visible LOD draws straight from the GPU parameters (the θ⁺ copy P writes,
+θ + ε·δ), so nothing is copied per frame. The session underneath
+(``optimizer.job.LodSession``) is the one ``sge optimize`` drives headless, so ``save``
+writes the same outputs.
 """
 
 from __future__ import annotations

@@ -14,18 +14,19 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _profile(optimizer, step, steps: int) -> dict:
+def _profile(optimizer, step, steps: int, steps_per_call: int = 1) -> dict:
     from .profile import profile_passes
     log("profiling: the step loop once per pass switched off")
-    return profile_passes(optimizer, step, steps)
+    return profile_passes(optimizer, step, steps, steps_per_call)
 
 
 def bench_cube(resolution: int, steps: int, seeds: int, estimator: str, first_seed: int = 0,
-               profile: bool = False) -> dict:
-    """The cube fit over ``seeds`` runs: mean error at the report steps, median ms/step."""
+               profile: bool = False, steps_per_frame: int = 1) -> dict:
+    """The cube fit over ``seeds`` runs: mean error at the report steps, median ms/step;
+    ``steps_per_frame`` steps run in each frame."""
     started = time.perf_counter()
     context = GpuContext.headless()
-    scenario = CubeScenario(context, resolution, estimator)
+    scenario = CubeScenario(context, resolution, estimator, steps_per_frame=steps_per_frame)
     runs = []
     for seed in range(first_seed, first_seed + seeds):
         run = scenario.run(seed, steps, progress=lambda s, step, err: log(
@@ -38,7 +39,9 @@ def bench_cube(resolution: int, steps: int, seeds: int, estimator: str, first_se
     extra = {}
     if profile:  # after the runs: switching passes off leaves the state meaningless
         views = scenario.views(first_seed)
-        extra = _profile(scenario.optimizer, lambda: scenario.optimizer.step(next(views)), min(steps, 500))
+        extra = _profile(scenario.optimizer,
+                         lambda: scenario.optimizer.steps([next(views) for _ in range(steps_per_frame)]),
+                         min(steps, 500), steps_per_frame)
     return {
         "scenario": "cube",
         "err": {str(s): statistics.fmean(run.errors[s] for run in runs) for s in reached},
@@ -50,6 +53,7 @@ def bench_cube(resolution: int, steps: int, seeds: int, estimator: str, first_se
         "res": resolution,
         "steps": steps,
         "seeds": seeds,
+        "steps_per_frame": steps_per_frame,
         **extra,
         "wall_s": time.perf_counter() - started,
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from .errors import SgeError
-from .sge import ESTIMATORS
+from .sge import ESTIMATORS, MAX_STEPS_PER_FRAME
 from .texture import MAX_TEXTURE_SIZE
 
 
@@ -83,12 +83,14 @@ def _print_json(result: dict, as_json: bool) -> None:
 @click.option("--seeds", default=3, show_default=True, type=POSITIVE, help="Independent runs (seeds 0..K-1).")
 @click.option("--estimator", type=click.Choice(ESTIMATORS), default="per-pixel", show_default=True,
               help="Per-pixel SGE or global SPSA.")
+@click.option("--steps-per-frame", default=1, show_default=True, type=click.IntRange(1, MAX_STEPS_PER_FRAME),
+              help="SGE steps run inside one engine frame (small scenes: the engine's per-frame work is shared).")
 @PROFILE_FLAG
 @JSON_FLAG
-def cube(res, steps, seeds, estimator, profile, as_json):
+def cube(res, steps, seeds, estimator, steps_per_frame, profile, as_json):
     """nvdiffrast's cube fit (SPEC.md): err at steps 100/300/1000, ms per step."""
     from .bench import bench_cube
-    _print_json(bench_cube(res, steps, seeds, estimator, profile=profile), as_json)
+    _print_json(bench_cube(res, steps, seeds, estimator, profile=profile, steps_per_frame=steps_per_frame), as_json)
 
 
 @bench.command()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from dataclasses import dataclass
 
 import numpy as np
 from panda3d.core import (
@@ -178,13 +179,18 @@ def _dtype_of(texture: Texture) -> np.dtype:
     return np.dtype(np.int32) if texture.getComponentType() == Texture.T_int else np.dtype(np.float32)
 
 
-def read_texture(context: GpuContext, texture: Texture) -> np.ndarray:
-    """A 2D float texture as an (H, W, 4) RGBA array, row 0 at the top of the image."""
+def read_texture(context: GpuContext, texture: "Texture | TargetRegion") -> np.ndarray:
+    """A 2D float texture (or one render's page of a texture array) as an (H, W, 4) RGBA
+    array, row 0 at the top of the image."""
+    region = texture if isinstance(texture, TargetRegion) else None
+    if region is not None:
+        texture = region.texture
     context.engine.extractTextureData(texture, context.gsg)
     data = np.frombuffer(bytes(texture.getRamImage()), dtype=np.float32)
     # A RAM image left behind would be uploaded over the next render when G binds it.
     texture.clearRamImage()
-    image = data.reshape(texture.getYSize(), texture.getXSize(), texture.getNumComponents())
+    image = data.reshape(texture.getZSize(), texture.getYSize(), texture.getXSize(), texture.getNumComponents())
+    image = image[region.page if region is not None else 0]
     pad_x, pad_y = texture.getPadXSize(), texture.getPadYSize()
     image = image[:image.shape[0] - pad_y, :image.shape[1] - pad_x]
     # Panda3D stores RGBA RAM images as BGRA, bottom row first.
@@ -192,73 +198,122 @@ def read_texture(context: GpuContext, texture: Texture) -> np.ndarray:
 
 
 # --- passes ------------------------------------------------------------------------------
-class RenderTargets:
-    """An offscreen buffer with float color, ID and UV targets, drawing one scene."""
+@dataclass(frozen=True)
+class TargetRegion:
+    """One render's page of a target texture array that holds several renders;
+    ``read_texture`` reads just that page."""
 
-    def __init__(self, context: GpuContext, name: str, sort: int, resolution: tuple[int, int],
+    texture: Texture
+    page: int
+
+
+@dataclass(frozen=True)
+class RenderSlot:
+    """Where one render of a ``PassBuffer`` lands: its color, ID and UV pages (the page
+    is the render's ``gl_Layer``)."""
+
+    color: TargetRegion
+    id: TargetRegion
+    uv: TargetRegion
+
+
+class PassBuffer:
+    """One offscreen buffer that runs an ordered list of passes, each a display region:
+    compute regions (scenes of compute nodes) and render regions, whose draws each pick
+    a page of layered float color, ID and UV texture arrays (``gl_Layer``).
+
+    Panda3D's frame work is mostly per buffer and per display region (binding, state
+    reset, clearing, its share of cull and draw), and a small scene's step is nothing
+    else: the cube at R = 64 took 0.35-0.52 ms a step on an H100 as five buffers, 0.25 ms
+    as three regions of one buffer (P, the renders, G with the next step's P), for the
+    same GPU work. The renders of a step share one region and one clear; each draws into
+    its own page at the same pixel coordinates as the others (side by side in one
+    texture, the renders of theta+ and theta- differed in the last bits of their
+    interpolated colors on llvmpipe, so equal copies did not give Delta = 0). Regions are
+    drawn in the order they are made. A compute pass may read the pages the render before
+    it wrote: sampling a texture attached to a framebuffer is only a feedback loop for
+    draws, not for dispatches.
+    """
+
+    def __init__(self, context: GpuContext, name: str, sort: int, render_size: tuple[int, int], slots: int,
                  background=(0.0, 0.0, 0.0, 1.0)):
         props = FrameBufferProperties()
         props.setRgbaBits(32, 32, 32, 32)
         props.setFloatColor(True)
         props.setAuxFloat(2)
         props.setDepthBits(24)
-        self.buffer = context.make_buffer(name, sort, resolution, props)
-        self.color = self._target(f"{name}-color", GraphicsOutput.RTP_color)
-        self.id = self._target(f"{name}-id", GraphicsOutput.RTP_aux_float_0)
-        self.uv = self._target(f"{name}-uv", GraphicsOutput.RTP_aux_float_1)
-        self.buffer.setClearColor(background)
-        self.buffer.setClearActive(GraphicsOutput.RTP_aux_float_0, True)
-        self.buffer.setClearValue(GraphicsOutput.RTP_aux_float_0, (0, 0, 0, 0))
-        self.buffer.setClearActive(GraphicsOutput.RTP_aux_float_1, True)
-        self.buffer.setClearValue(GraphicsOutput.RTP_aux_float_1, (0, 0, 0, 0))
-        self.scene = NodePath(name)
-        self.camera = _camera_for(self.buffer, self.scene)
+        self.name = name
+        self.background = background
+        self.render_size = render_size
+        self.buffer = context.make_buffer(name, sort, render_size, props)
+        self.buffer.setClearColorActive(False)  # each render region clears the pages
+        self.buffer.setClearDepthActive(False)
+        self.color, self.id, self.uv = (self._target(f"{name}-{target}", plane, slots) for target, plane in (
+            ("color", GraphicsOutput.RTP_color), ("id", GraphicsOutput.RTP_aux_float_0),
+            ("uv", GraphicsOutput.RTP_aux_float_1)))
+        self.slots = [RenderSlot(*(TargetRegion(texture, page) for texture in (self.color, self.id, self.uv)))
+                      for page in range(slots)]
+        self.regions: list = []
 
-    def _target(self, name: str, plane) -> Texture:
+    def _target(self, name: str, plane, pages: int) -> Texture:
         texture = Texture(name)
+        texture.setup2dTextureArray(*self.render_size, pages, Texture.T_float, Texture.F_rgba32)
         texture.setMinfilter(Texture.FT_nearest)
         texture.setMagfilter(Texture.FT_nearest)
-        self.buffer.addRenderTexture(texture, GraphicsOutput.RTM_bind_or_copy, plane)
+        self.buffer.addRenderTexture(texture, GraphicsOutput.RTM_bind_layered, plane)
         return texture
 
+    def _region(self, scene: NodePath):
+        region = self.buffer.makeDisplayRegion()
+        region.setSort(len(self.regions))
+        region.setCamera(_camera_for(f"{self.name}-{len(self.regions)}", scene))
+        self.regions.append(region)
+        return region
 
-class ComputeStage:
-    """A tiny buffer whose scene holds compute nodes; ``sort`` places it among the passes."""
+    def compute_region(self, scene: NodePath):
+        """A region dispatching the compute nodes of ``scene`` in scene-graph order."""
+        scene.setBin("unsorted", 0)
+        return self._region(scene)
 
-    def __init__(self, context: GpuContext, name: str, sort: int):
-        self.context = context
-        self.buffer = context.make_buffer(name, sort, (1, 1), FrameBufferProperties())
-        self.buffer.setClearColorActive(False)
-        self.buffer.setClearDepthActive(False)
-        self.scene = NodePath(name)
-        _camera_for(self.buffer, self.scene)
-
-    def add(self, name: str, shader, groups: tuple[int, int, int], inputs: dict) -> NodePath:
-        """A compute node dispatching ``groups`` workgroups, run in insertion order.
-        An input may be a ready ``ShaderInput`` (e.g. an image bound at one mip level)."""
-        node = ComputeNode(name)
-        node.addDispatch(*groups)
-        path = self.scene.attachNewNode(node)
-        path.setShader(shader)
-        path.setBin("fixed", self.scene.getNumChildren())
-        for key, value in inputs.items():
-            if isinstance(value, ShaderInput):
-                path.setShaderInput(value)
-            else:
-                path.setShaderInput(key, value)
-        return path
-
-    def dispatch(self, path: NodePath) -> None:
-        """Run one compute node now, outside a frame (finishing a step before a read)."""
-        node = path.node()
-        for i in range(node.getNumDispatches()):
-            self.context.engine.dispatchCompute(node.getDispatch(i), path.getAttrib(ShaderAttrib), self.context.gsg)
+    def render_region(self, scene: NodePath):
+        """A region clearing every page and drawing ``scene`` (whose draws pick their
+        pages)."""
+        region = self._region(scene)
+        region.setClearColorActive(True)
+        region.setClearColor(self.background)
+        region.setClearDepthActive(True)
+        for plane in (GraphicsOutput.RTP_aux_float_0, GraphicsOutput.RTP_aux_float_1):
+            region.setClearActive(plane, True)
+            region.setClearValue(plane, (0, 0, 0, 0))
+        return region
 
 
-def _camera_for(buffer: GraphicsOutput, scene: NodePath) -> NodePath:
-    camera = Camera(f"{buffer.getName()}-camera", OrthographicLens())
-    camera.setScene(scene)
-    path = scene.attachNewNode(camera)
-    region = buffer.makeDisplayRegion()
-    region.setCamera(path)
+def compute_node(name: str, shader, groups: tuple[int, int, int], inputs: dict) -> NodePath:
+    """A compute node dispatching ``groups`` workgroups of ``shader``, not yet in a scene
+    (instance it under the scenes that run it). An input may be a ready ``ShaderInput``
+    (e.g. an image bound at one mip level)."""
+    node = ComputeNode(name)
+    node.addDispatch(*groups)
+    path = NodePath(node)
+    path.setShader(shader)
+    for key, value in inputs.items():
+        if isinstance(value, ShaderInput):
+            path.setShaderInput(value)
+        else:
+            path.setShaderInput(key, value)
     return path
+
+
+def dispatch_now(context: GpuContext, path: NodePath) -> None:
+    """Run a compute node now, outside a frame, with the inputs it inherits where it
+    stands in its scene (finishing a step before a read)."""
+    node = path.node()
+    attrib = path.getNetState().getAttrib(ShaderAttrib)
+    for i in range(node.getNumDispatches()):
+        context.engine.dispatchCompute(node.getDispatch(i), attrib, context.gsg)
+
+
+def _camera_for(name: str, scene: NodePath) -> NodePath:
+    camera = Camera(f"{name}-camera", OrthographicLens())
+    camera.setScene(scene)
+    return scene.attachNewNode(camera)

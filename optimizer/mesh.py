@@ -52,7 +52,6 @@ class VertexDomain(ContributorDomain):
 
     def gradient_inputs(self, targets: dict) -> dict:
         return {"triangles": self.triangles, "accumulator": self.accumulator, "element_count": self.element_count,
-                "uv_plus": targets["uv_plus"], "uv_minus": targets["uv_minus"],
                 "barycentric_weights": int(self.barycentric_weights)}
 
 

@@ -7,8 +7,15 @@
              G     per pixel: Delta_p = l(C+, T) - l(C-, T) into the loss history and, for
                    the per-pixel estimator, into the accumulators of the pixel's contributors
 
-All of it runs inside one ``renderFrame()``, ordered by the sort of each offscreen buffer;
-the host only writes a handful of per-step uniforms through shared PTAs.
+A frame runs K such steps (``steps_per_frame``) inside one ``renderFrame()``, as the display
+regions of one offscreen buffer, in order:
+
+    P(0) | theta+(0) theta-(0) reference(0) | G(0) P(1) | theta+(1) ... | G(K-1)
+
+(the three renders of a step in one region, each into its own page of the targets).
+
+Each step of a frame reads its own StepState and View (PTAs the host writes before the
+frame), so a frame of K steps computes exactly what K frames of one step would.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from .errors import SgeError
 from .mesh import reference_node
 from .parameters import ACCUMULATOR_ENTRIES
 from .shaders import check_compiled, compute_shader
-from .view import View
+from .view import View, set_views
 
 ESTIMATORS = ("per-pixel", "global")
 LOSS_SLOT_SIZE = 8        # matches common.glsl
@@ -33,8 +40,11 @@ FIXED_SCALE = float(1 << 24)
 HISTORY_LENGTH = 4096
 GRADIENT_GROUP = 8        # local size of loss.comp and gradient_*.comp
 
-# Passes render in the order of their buffers' sort, before an app's own windows (sort 0).
-SORT_PERTURB, SORT_PLUS, SORT_MINUS, SORT_REFERENCE, SORT_GRADIENT = -100, -90, -89, -88, -80
+MAX_STEPS_PER_FRAME = 256
+# The passes' buffer renders before an app's own windows (sort 0).
+SORT_PASSES = -100
+THETA_PLUS, THETA_MINUS, REFERENCE = 0, 1, 2  # pages of the render targets, as targets.glsl
+PASSES = ("P", "theta_plus", "theta_minus", "reference", "G")
 
 
 def decode_fixed(low, high):
@@ -58,14 +68,19 @@ class StepState:
     def __init__(self):
         self.ints = PTA_int.emptyArray(8)
         self.floats = PTA_float.emptyArray(4)
+        # Written through numpy views of the PTAs' memory: two copies per step.
+        self._ints = np.frombuffer(self.ints, np.int32)
+        self._floats = np.frombuffer(self.floats, np.float32)
 
     def set(self, *, seed, previous_seed, parity, apply_update, step_index, slot, previous_slot,
             learning_rate_scale, previous_epsilon_scale, epsilon_scale):
-        for index, value in enumerate((seed, previous_seed, parity, apply_update, step_index, slot, previous_slot)):
-            self.ints[index] = value
-        self.floats[0] = learning_rate_scale
-        self.floats[1] = previous_epsilon_scale
-        self.floats[2] = epsilon_scale
+        self.write((seed, previous_seed, parity, apply_update, step_index, slot, previous_slot),
+                   (learning_rate_scale, previous_epsilon_scale, epsilon_scale))
+
+    def write(self, ints: tuple, scalars: tuple) -> None:
+        """The values of ``set``, in its order (the per-step path)."""
+        self._ints[:7] = ints
+        self._floats[:3] = scalars
 
     def inputs(self) -> dict:
         return {"step_state": self.ints, "step_scalars": self.floats}
@@ -109,13 +124,16 @@ class Optimizer:
                  learning_rate_schedule: Callable[[int], float] = lambda step: 1.0,
                  epsilon_schedule: Callable[[int], float] = lambda step: 1.0,
                  supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), reference_albedo=None,
-                 reference_roughness=None, reference_normal_map=None, loss_space: str = "linear"):
+                 reference_roughness=None, reference_normal_map=None, loss_space: str = "linear",
+                 steps_per_frame: int = 1):
         if estimator not in ESTIMATORS:
             raise SgeError(f"unknown estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
         if loss_space not in ("linear", "srgb"):
             raise SgeError(f"loss_space must be 'linear' or 'srgb', got '{loss_space}'")
         if not (isinstance(supersampling, int) and 1 <= supersampling <= 8):
             raise SgeError(f"supersampling must be an integer from 1 to 8, got {supersampling}")
+        if not (isinstance(steps_per_frame, int) and 1 <= steps_per_frame <= MAX_STEPS_PER_FRAME):
+            raise SgeError(f"steps_per_frame must be an integer from 1 to {MAX_STEPS_PER_FRAME}, got {steps_per_frame}")
         if not asset.parameter_sets:
             raise SgeError("nothing to optimise: every parameter set of the asset is frozen")
         render_size = (resolution[0] * supersampling, resolution[1] * supersampling)
@@ -133,70 +151,90 @@ class Optimizer:
         self.supersampling = supersampling
         self.schedule = learning_rate_schedule
         self.epsilon_schedule = epsilon_schedule
-        self.view = View()
-        self.state = StepState()
+        self.steps_per_frame = steps_per_frame
         self.loss_history = gpu.buffer_texture("loss-history", np.zeros(HISTORY_LENGTH * LOSS_SLOT_SIZE, np.int32))
         self._shaders = []
         self.reset(seed)
-
-        shared = self.state.inputs()
         defines = {"ESTIMATOR_GLOBAL": True} if estimator == "global" else {}
 
         # P: one compute node per parameter set; groups take turns (see the class docs).
         turns = sorted({parameter_set.settings.group for parameter_set in asset.parameter_sets})
-        self.perturb_stage = gpu.ComputeStage(context, "sge-perturb", SORT_PERTURB)
-        self.perturb_nodes = []
+        perturb_passes = []  # the P dispatches and the passes that follow them
+        perturb_indices = []  # where the P dispatches themselves are (finish() runs them alone)
         for parameter_set in asset.parameter_sets:
             shader = self._compute("perturb.comp", {**defines, **parameter_set.perturb_defines})
             phase = turns.index(parameter_set.settings.group)
-            inputs = {**shared, **parameter_set.perturb_inputs(self.loss_history, len(turns), phase)}
-            self.perturb_nodes.append(self.perturb_stage.add(f"perturb:{parameter_set.name}", shader,
-                                                             parameter_set.perturb_groups(), inputs))
+            node = gpu.compute_node(f"perturb:{parameter_set.name}", shader, parameter_set.perturb_groups(),
+                                    parameter_set.perturb_inputs(self.loss_history, len(turns), phase))
+            perturb_indices.append(len(perturb_passes))
+            perturb_passes.append(node)
             for name, shader_file, groups, pass_inputs in parameter_set.after_perturb():
-                self.perturb_stage.add(name, self._compute(shader_file), groups, pass_inputs)
+                perturb_passes.append(gpu.compute_node(name, self._compute(shader_file), groups, pass_inputs))
 
-        # The renders: theta+ and theta- share one node (instanced), the reference its own.
-        self.plus_pass = gpu.RenderTargets(context, "sge-theta-plus", SORT_PLUS, render_size, background)
-        self.minus_pass = gpu.RenderTargets(context, "sge-theta-minus", SORT_MINUS, render_size, background)
-        self.reference_pass = gpu.RenderTargets(context, "sge-reference", SORT_REFERENCE, render_size, background)
+        # The renders: three pages of one set of layered targets. theta+ and theta- draw
+        # one node (instanced), the reference its own.
+        self.passes = gpu.PassBuffer(context, "sge-passes", SORT_PASSES, render_size, 3, background)
+        self.plus_pass, self.minus_pass, self.reference_pass = self.passes.slots
         self.asset_node = asset.make_node()
-        for side, render in enumerate((self.plus_pass, self.minus_pass)):
-            render.scene.setShaderInputs(side=side, **self.view.inputs(), **asset.side_inputs(side))
-            self.asset_node.instanceTo(render.scene)
-        self.reference_pass.scene.setShaderInputs(**self.view.inputs())
         self._reference_shading = (reference_albedo, getattr(asset, "lit", False), reference_roughness,
                                    reference_normal_map)
-        self.reference_model = reference_node(reference.copyTo(self.reference_pass.scene), *self._reference_shading)
+        self.reference_model = reference_node(reference.copyTo(NodePath("sge-reference")), *self._reference_shading)
 
         # G: per-pixel, one scatter pass per contributor domain (the first also records
         # the loss); global, one pass summing the loss and Delta over the image.
-        targets = {
-            "color_plus": self.plus_pass.color, "id_plus": self.plus_pass.id,
-            "color_minus": self.minus_pass.color, "id_minus": self.minus_pass.id,
-            "color_reference": self.reference_pass.color,
-        }
-        uv_targets = {"uv_plus": self.plus_pass.uv, "uv_minus": self.minus_pass.uv}
+        targets = {"target_color": self.passes.color, "target_id": self.passes.id, "target_uv": self.passes.uv}
         width, height = resolution
-        self.gradient_stage = gpu.ComputeStage(context, "sge-gradient", SORT_GRADIENT)
         sampling = {"SUPERSAMPLING": supersampling, **({"LOSS_SRGB": True} if loss_space == "srgb" else {})}
         groups = (math.ceil(width / GRADIENT_GROUP), math.ceil(height / GRADIENT_GROUP), 1)
         # The recording pass stores one partial (loss, Delta) sum per workgroup.
         partial_count = groups[0] * groups[1]
         self.loss_partials = gpu.buffer_texture("loss-partials", np.zeros(2 * partial_count, np.float32))
         partials = {"loss_partials": self.loss_partials}
+        gradient_passes = []
         if estimator == "global":
-            self.gradient_stage.add("loss", self._compute("loss.comp", sampling), groups,
-                                    {**shared, **targets, **partials})
+            gradient_passes.append(gpu.compute_node("loss", self._compute("loss.comp", sampling), groups,
+                                                    {**targets, **partials}))
         else:
             # The first domain's pass also records the loss, so the targets are read once.
             for index, domain in enumerate(asset.domains):
-                self.gradient_stage.add(f"gradient:{domain.name}",
-                                        self._compute(domain.gradient_shader, {**sampling, **domain.gradient_defines}),
-                                        groups, {**shared, **targets, **partials, "records_loss": int(index == 0),
-                                                 **domain.gradient_inputs(uv_targets)})
-        self.gradient_stage.add("loss-sum", self._compute("loss_sum.comp"), (1, 1, 1),
-                                {**shared, **partials, "loss_history": self.loss_history,
-                                 "partial_count": partial_count, "history_length": HISTORY_LENGTH})
+                gradient_passes.append(gpu.compute_node(
+                    f"gradient:{domain.name}", self._compute(domain.gradient_shader, {**sampling, **domain.gradient_defines}),
+                    groups, {**targets, **partials, "records_loss": int(index == 0), **domain.gradient_inputs(targets)}))
+        gradient_passes.append(gpu.compute_node("loss-sum", self._compute("loss_sum.comp"), (1, 1, 1),
+                                                {**partials, "loss_history": self.loss_history,
+                                                 "partial_count": partial_count, "history_length": HISTORY_LENGTH}))
+
+        # The frame: P(0) | theta+(0) theta-(0) reference(0) | G(0) P(1) | ... | G(K-1),
+        # the three renders of a step in one region (each draws into its own page).
+        # Every pass of step k hangs under a node carrying step k's StepState or View.
+        self.chains = [StepChain() for _ in range(steps_per_frame)]
+        self._parts = {name: [] for name in PASSES}
+        for chain in self.chains:
+            self._parts["P"].append(chain.part("perturb", perturb_passes))
+            self._parts["G"].append(chain.part("gradient", gradient_passes))
+            for name, page in (("theta_plus", THETA_PLUS), ("theta_minus", THETA_MINUS)):
+                part = NodePath(name)
+                part.setShaderInputs(side=page, **asset.side_inputs(page))
+                self.asset_node.instanceTo(part)
+                self._parts[name].append(part)
+            part = NodePath("reference")
+            part.setShaderInput("target_page", REFERENCE)
+            self.reference_model.instanceTo(part)
+            self._parts["reference"].append(part)
+        self._regions = [self.passes.compute_region(_scene("sge-step-0", self._parts["P"][0]))]
+        for k, chain in enumerate(self.chains):
+            renders = _scene(f"sge-renders-{k}", *(self._parts[name][k] for name in ("theta_plus", "theta_minus",
+                                                                                      "reference")))
+            renders.setShaderInputs(**chain.view.inputs())
+            self._regions.append(self.passes.render_region(renders))
+            # G of this step and P of the next in one region: one region fewer per step.
+            parts = [self._parts["G"][k]] + ([self._parts["P"][k + 1]] if k + 1 < steps_per_frame else [])
+            self._regions.append(self.passes.compute_region(_scene(f"sge-step-{k + 1}", *parts)))
+        self._perturb_now = [self._parts["P"][0].getChild(index) for index in perturb_indices]
+        self._passes_on = {name: True for name in PASSES}
+        self._steps_in_frame = steps_per_frame
+        self._last_chain = 0
+        self._use_steps(1)
 
     def _compute(self, name, defines=None):
         shader = compute_shader(name, defines)
@@ -208,6 +246,49 @@ class Optimizer:
         for name, shader in self._shaders:
             check_compiled(shader, name)
 
+    @property
+    def view(self) -> View:
+        """The View of a frame's first step (the only one, with one step per frame)."""
+        return self.chains[0].view
+
+    # --- which passes run -----------------------------------------------------------------
+    def _use_steps(self, count: int) -> None:
+        """Run the first ``count`` steps of the frame's chain, the rest switched off."""
+        if count != self._steps_in_frame:
+            self._steps_in_frame = count
+            self._apply_switches()
+
+    def _apply_switches(self) -> None:
+        count = self._steps_in_frame
+        # Regions: P(0), then two per step (renders, G + the next P).
+        for index, region in enumerate(self._regions):
+            region.setActive(index <= 2 * count)
+        for name, parts in self._parts.items():
+            for k, part in enumerate(parts):
+                # Hidden, not stashed: unstashing would move a part after its neighbours.
+                if self._passes_on[name] and k < count:
+                    part.show()
+                else:
+                    part.hide()
+
+    def set_pass_active(self, name: str, active: bool) -> None:
+        """Switch one pass ("P", "theta_plus", "theta_minus", "reference", "G") on or off
+        in every step of the frame (profiling: what a step loses without it)."""
+        if name not in PASSES:
+            raise SgeError(f"unknown pass '{name}'; choose one of {', '.join(PASSES)}")
+        self._passes_on[name] = active
+        self._apply_switches()
+
+    def set_active(self, active: bool) -> None:
+        """Switch every pass of this optimizer on or off. A frame the engine renders with
+        the passes on runs a step with whatever state was set last: an app that renders
+        frames without a ``begin_step`` (paused) must switch them off."""
+        self.passes.buffer.setActive(active)
+
+    def release(self) -> None:
+        """Remove this optimizer's passes from the engine."""
+        self.context.remove_buffer(self.passes.buffer)
+
     # --- running ------------------------------------------------------------------------
     def reset(self, seed: int) -> None:
         """Start a new run: step 0, no pending update, clear accumulators and history."""
@@ -218,8 +299,8 @@ class Optimizer:
             domain.reset()
         gpu.upload(self.loss_history, np.zeros(HISTORY_LENGTH * LOSS_SLOT_SIZE, np.int32))
 
-    def _set_state(self, step: int, apply_update: bool, perturb: bool = True) -> None:
-        self.state.set(
+    def _set_state(self, state: StepState, step: int, apply_update: bool, perturb: bool = True) -> None:
+        state.set(
             seed=perturbation_seed(self.seed, step),
             previous_seed=perturbation_seed(self.seed, step - 1),
             parity=step % 2,
@@ -235,26 +316,59 @@ class Optimizer:
     def step(self, model_view_projection: np.ndarray, light=None) -> None:
         """One SGE step seen from ``model_view_projection`` (4x4, column vectors), lit
         (lit assets) by ``light`` = (direction towards it in model space, ambient)."""
-        self.begin_step(model_view_projection, light)
+        self.begin_steps([(model_view_projection, light)])
         self.context.render_frame()
+
+    def steps(self, views) -> None:
+        """One SGE step per view, ``steps_per_frame`` of them per frame. A view is a 4x4
+        model-view-projection or a (model-view-projection, light) pair."""
+        views = list(views)
+        for first in range(0, len(views), self.steps_per_frame):
+            self.begin_steps(views[first:first + self.steps_per_frame])
+            self.context.render_frame()
 
     def begin_step(self, model_view_projection: np.ndarray, light=None) -> None:
         """Set up the next step; the next frame the engine renders runs it. (A running
         app's own frame can carry a step this way: see game.OptimizerComponent.)"""
-        self._set_state(self.step_index, self.pending_update)
-        self.view.set(model_view_projection)
-        if light is not None:
-            self.view.set_light(*light)
-        self.pending_update = True
-        self.step_index += 1
+        self.begin_steps([(model_view_projection, light)])
+
+    def begin_steps(self, views) -> None:
+        """Set up the next ``len(views)`` steps (at most ``steps_per_frame``), which the
+        next frame the engine renders runs in order. Views as in ``steps``; a step with no
+        light keeps the previous step's."""
+        count = len(views)
+        if not 1 <= count <= self.steps_per_frame:
+            raise SgeError(f"a frame runs 1 to {self.steps_per_frame} steps (steps_per_frame), got {count}")
+        self._use_steps(count)
+        matrices = []
+        previous = self.chains[self._last_chain].view
+        # _set_state's values, each seed and epsilon scale computed once for two steps.
+        step, apply_update = self.step_index, int(self.pending_update)
+        seed, epsilon_scale = perturbation_seed(self.seed, step - 1), self.epsilon_schedule(step - 1)
+        for chain, view in zip(self.chains, views):
+            matrix, light = view if isinstance(view, tuple) else (view, None)
+            matrices.append(matrix)
+            if light is not None:
+                chain.view.set_light(*light)
+            elif chain.view is not previous:
+                chain.view.light_values[:] = previous.light_values
+            previous = chain.view
+            next_seed, next_epsilon_scale = perturbation_seed(self.seed, step), self.epsilon_schedule(step)
+            chain.state.write((next_seed, seed, step % 2, apply_update, step, step % HISTORY_LENGTH,
+                               (step - 1) % HISTORY_LENGTH),
+                              (self.schedule(step - 1), epsilon_scale, next_epsilon_scale))
+            seed, epsilon_scale, apply_update, step = next_seed, next_epsilon_scale, 1, step + 1
+        set_views([chain.view for chain in self.chains[:count]], matrices)
+        self.step_index, self.pending_update = step, True
+        self._last_chain = count - 1
 
     def finish(self) -> None:
         """Apply the last step's pending update now, so theta reflects every step taken."""
         if not self.pending_update:
             return
-        self._set_state(self.step_index, True)
-        for node in self.perturb_nodes:
-            self.perturb_stage.dispatch(node)
+        self._set_state(self.chains[0].state, self.step_index, True)
+        for path in self._perturb_now:
+            gpu.dispatch_now(self.context, path)
         self.pending_update = False
 
     def sync(self) -> None:
@@ -275,16 +389,26 @@ class Optimizer:
         losses = decode_fixed(history[slots, 0], history[slots, 1]) / (self.resolution[0] * self.resolution[1])
         return losses, history[slots, DIVERGENCE_ENTRY]
 
+    def _single_frame(self, model_view_projection: np.ndarray, light, apply_update: bool, perturb: bool) -> None:
+        """Set up a frame of one step that is not an optimisation step (its index is not
+        advanced)."""
+        self._use_steps(1)
+        chain = self.chains[0]
+        if light is not None:
+            chain.view.set_light(*light)
+        elif self._last_chain != 0:
+            chain.view.light_values[:] = self.chains[self._last_chain].view.light_values
+        self._last_chain = 0
+        chain.view.set(model_view_projection)
+        self._set_state(chain.state, self.step_index, apply_update, perturb)
+
     def show(self, model_view_projection: np.ndarray, light=None) -> None:
         """Render theta itself (theta+ = theta- = theta: P runs with no perturbation and no
         update) from a view, for a look at the targets; G runs too, with Delta = 0, so the
         accumulator half of the coming step counts the contributions this view names
         (P clears it again at the next step)."""
         self.finish()
-        self._set_state(self.step_index, False, perturb=False)
-        self.view.set(model_view_projection)
-        if light is not None:
-            self.view.set_light(*light)
+        self._single_frame(model_view_projection, light, apply_update=False, perturb=False)
         self.context.render_frame()
 
     def loss_pair(self, model_view_projection: np.ndarray, plus: dict, minus: dict, light=None) -> tuple[float, float]:
@@ -297,15 +421,12 @@ class Optimizer:
         for parameter_set in self.asset.parameter_sets:
             theta = parameter_set.values(self.context).ravel()
             parameter_set.upload_copies(plus.get(parameter_set, theta), minus.get(parameter_set, theta))
-        self._set_state(self.step_index, False)
-        self.view.set(model_view_projection)
-        if light is not None:
-            self.view.set_light(*light)
-        self.perturb_stage.buffer.setActive(False)
+        self._single_frame(model_view_projection, light, apply_update=False, perturb=True)
+        self._regions[0].setActive(False)
         try:
             self.context.render_frame()
         finally:
-            self.perturb_stage.buffer.setActive(True)
+            self._regions[0].setActive(True)
         # The slot belongs to the next real step: read it, then clear it again.
         history = gpu.read_buffer(self.context, self.loss_history).reshape(HISTORY_LENGTH, LOSS_SLOT_SIZE)
         slot = history[self.step_index % HISTORY_LENGTH, :4].copy()
@@ -334,19 +455,29 @@ class Optimizer:
         of its colors, for baking normal maps; ``False`` draws its colors again."""
         reference_node(self.reference_model, *self._reference_shading, output_normal=on)
 
-    def set_active(self, active: bool) -> None:
-        """Switch every pass of this optimizer on or off. A frame the engine renders with
-        the passes on runs a step with whatever state was set last: an app that renders
-        frames without a ``begin_step`` (paused) must switch them off."""
-        for output in (self.perturb_stage.buffer, self.plus_pass.buffer, self.minus_pass.buffer,
-                       self.reference_pass.buffer, self.gradient_stage.buffer):
-            output.setActive(active)
 
-    def release(self) -> None:
-        """Remove this optimizer's passes from the engine."""
-        for output in (self.perturb_stage.buffer, self.plus_pass.buffer, self.minus_pass.buffer,
-                       self.reference_pass.buffer, self.gradient_stage.buffer):
-            self.context.remove_buffer(output)
+class StepChain:
+    """The per-step inputs of one of a frame's steps: its StepState and View, and the
+    nodes that hang that step's compute passes under them."""
+
+    def __init__(self):
+        self.state = StepState()
+        self.view = View()
+
+    def part(self, name: str, passes: list[NodePath]) -> NodePath:
+        """A node running ``passes`` (compute nodes, instanced) in order with this step's state."""
+        part = NodePath(name)
+        part.setShaderInputs(**self.state.inputs())
+        for node in passes:
+            node.instanceTo(part)
+        return part
+
+
+def _scene(name: str, *parts: NodePath) -> NodePath:
+    scene = NodePath(name)
+    for part in parts:
+        part.reparentTo(scene)
+    return scene
 
 
 def _box_filter(image: np.ndarray, factor: int) -> np.ndarray:

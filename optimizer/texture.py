@@ -35,8 +35,7 @@ class TexelDomain(ContributorDomain):
         return {"accumulator": self.accumulator, "element_count": self.element_count,
                 "texture_width": self.size[0], "texture_height": self.size[1],
                 "bilinear_weights": int(self.bilinear_weights),
-                "mip_aware": int(self.mip_levels > 1), "mip_levels": max(1, self.mip_levels),
-                "uv_plus": targets["uv_plus"], "uv_minus": targets["uv_minus"]}
+                "mip_aware": int(self.mip_levels > 1), "mip_levels": max(1, self.mip_levels)}
 
 
 def _rgba_image(values: np.ndarray) -> bytes:

@@ -4,7 +4,7 @@ that every render pass reads, so moving the camera costs one write per step."""
 from __future__ import annotations
 
 import numpy as np
-from panda3d.core import LMatrix4f, LVecBase4f, PTA_LMatrix4f, PTA_LVecBase4f
+from panda3d.core import PTA_LMatrix4f, PTA_LVecBase4f
 
 
 def perspective(tan_half_fov: float, near: float = 1.0, far: float = 50.0) -> np.ndarray:
@@ -45,33 +45,71 @@ def random_direction(rng: np.random.Generator) -> np.ndarray:
 
 
 class View:
-    """The shared ``model_view_projection``, ``light`` and ``camera_position`` inputs."""
+    """The shared ``model_view_projection``, ``light`` and ``camera_position`` inputs.
+
+    Written through numpy views of the PTAs' memory: a step's view costs a few copies,
+    not a Panda3D call per value."""
 
     def __init__(self):
         self.matrices = PTA_LMatrix4f.emptyArray(1)
         self.camera = PTA_LVecBase4f.emptyArray(1)
         self.lights = PTA_LVecBase4f.emptyArray(1)
-        self.lights[0] = LVecBase4f(0.0, 0.0, 1.0, 1.0)  # unlit until a light is set
+        self.matrix_values = np.frombuffer(self.matrices, np.float32)
+        self.camera_values = np.frombuffer(self.camera, np.float32)
+        self.light_values = np.frombuffer(self.lights, np.float32)
+        self.light_values[:] = (0.0, 0.0, 1.0, 1.0)  # unlit until a light is set
+        self.camera_values[3] = 1.0
 
     def set_light(self, direction, ambient: float) -> None:
         """A directional light towards ``direction`` (model space) plus ``ambient``."""
         x, y, z = np.asarray(direction, np.float64) / np.linalg.norm(direction)
-        self.lights[0] = LVecBase4f(x, y, z, ambient)
+        self.light_values[:] = (x, y, z, ambient)
 
     def set(self, model_view_projection: np.ndarray) -> None:
         """Set from a column-vector (OpenGL-style) 4x4 matrix."""
-        # GLSL reads the 16 floats column-major; Panda3D's row-major storage of M^T is
-        # exactly that layout.
-        self.matrices[0] = LMatrix4f(*np.asarray(model_view_projection, np.float32).T.ravel())
-        # The eye is the projection's centre: clip (0, 0, 1, 0) maps back to it (for the
-        # specular lobe's view direction, in model space).
-        matrix = np.asarray(model_view_projection, np.float64)
-        eye = np.linalg.solve(matrix, [0.0, 0.0, 1.0, 0.0])
-        if abs(eye[3]) < 1e-12:
-            # An affine (orthographic) view: the eye is far away, towards the near plane.
-            towards_near = np.linalg.solve(matrix, [0.0, 0.0, -1.0, 0.0])[:3]
-            eye = np.append(1e6 * towards_near / np.linalg.norm(towards_near), 1.0)
-        self.camera[0] = LVecBase4f(*(eye[:3] / eye[3]), 1.0)
+        _set_view(self, np.asarray(model_view_projection, np.float64))
 
     def inputs(self) -> dict:
         return {"model_view_projection": self.matrices, "light": self.lights, "camera_position": self.camera}
+
+
+def set_views(views: list[View], matrices) -> None:
+    """Set ``views[k]`` from ``matrices[k]`` (4x4 float64, column vectors); the eyes of
+    several views are solved in one call."""
+    if len(views) == 1:
+        _set_view(views[0], np.asarray(matrices[0], np.float64))
+        return
+    matrices = np.asarray(matrices, np.float64)
+    # GLSL reads the 16 floats column-major; Panda3D's row-major storage of M^T is
+    # exactly that layout.
+    transposed = matrices.astype(np.float32).transpose(0, 2, 1)
+    clip_eye = np.zeros((len(matrices), 4, 1))
+    clip_eye[:, 2] = 1.0
+    eyes = np.linalg.solve(matrices, clip_eye)[..., 0]  # as _set_view's, bit for bit
+    affine = np.abs(eyes[:, 3]) < 1e-12
+    cameras = np.ones((len(matrices), 4), np.float32)
+    cameras[:, :3] = eyes[:, :3] / np.where(affine, 1.0, eyes[:, 3])[:, None]
+    for k in np.nonzero(affine)[0]:
+        cameras[k, :3] = _far_eye(eyes[k])
+    for view, matrix, camera in zip(views, transposed, cameras):
+        view.matrix_values[:] = matrix.ravel()
+        view.camera_values[:] = camera
+
+
+_CLIP_EYE = np.array([0.0, 0.0, 1.0, 0.0])
+
+
+def _set_view(view: View, matrix: np.ndarray) -> None:
+    # GLSL reads the 16 floats column-major; Panda3D's row-major storage of M^T is
+    # exactly that layout.
+    view.matrix_values[:] = matrix.astype(np.float32).T.ravel()
+    # The eye is the projection's centre: clip (0, 0, 1, 0) maps back to it (for the
+    # specular lobe's view direction, in model space).
+    eye = np.linalg.solve(matrix, _CLIP_EYE)
+    view.camera_values[:3] = _far_eye(eye) if abs(eye[3]) < 1e-12 else eye[:3] / eye[3]
+
+
+def _far_eye(eye: np.ndarray) -> np.ndarray:
+    """An affine (orthographic) view's eye: far away, towards the near plane."""
+    towards_near = -eye[:3]
+    return 1e6 * towards_near / np.linalg.norm(towards_near)

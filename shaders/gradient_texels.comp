@@ -11,8 +11,6 @@
 #include "loss_record.glsl"
 
 layout(local_size_x = 8, local_size_y = 8) in;
-uniform sampler2D uv_plus;                     // .xy: the sample's texture coordinates
-uniform sampler2D uv_minus;
 layout(r32i) uniform iimageBuffer accumulator; // [parity][texel][ACCUMULATOR_ENTRIES]
 uniform int element_count;
 uniform int texture_width;
@@ -98,20 +96,20 @@ void contribute_at_level(vec2 uv, int level, float weight) {
 }
 
 void accumulate_subpixel(ivec2 q, float share) {
-    int id_p = decode_id(texelFetch(id_plus, q, 0).x);
-    int id_m = decode_id(texelFetch(id_minus, q, 0).x);
+    int id_p = decode_id(id_at(THETA_PLUS, q).x);
+    int id_m = decode_id(id_at(THETA_MINUS, q).x);
     if (id_p < 0 || id_p != id_m) return;
-    int level = sample_level(texelFetch(id_plus, q, 0).y);
+    int level = sample_level(id_at(THETA_PLUS, q).y);
     if (level > 0) {
         // Minified: the level-L footprints of both renders, each with half the share.
-        contribute_at_level(texelFetch(uv_plus, q, 0).xy, level, 0.5 * share);
-        contribute_at_level(texelFetch(uv_minus, q, 0).xy, level, 0.5 * share);
+        contribute_at_level(uv_at(THETA_PLUS, q).xy, level, 0.5 * share);
+        contribute_at_level(uv_at(THETA_MINUS, q).xy, level, 0.5 * share);
         return;
     }
     ivec4 plus_texels, minus_texels;
     vec4 plus_weights, minus_weights;
-    bilinear(texelFetch(uv_plus, q, 0).xy, plus_texels, plus_weights);
-    bilinear(texelFetch(uv_minus, q, 0).xy, minus_texels, minus_weights);
+    bilinear(uv_at(THETA_PLUS, q).xy, plus_texels, plus_weights);
+    bilinear(uv_at(THETA_MINUS, q).xy, minus_texels, minus_weights);
     for (int k = 0; k < 4; ++k) {
         float weight = plus_weights[k];
         for (int j = 0; j < 4; ++j) if (minus_texels[j] == plus_texels[k]) weight = max(weight, minus_weights[j]);

@@ -23,8 +23,6 @@
 
 layout(local_size_x = 8, local_size_y = 8) in;
 uniform isamplerBuffer triangles;              // vertex index per triangle corner
-uniform sampler2D uv_plus;                     // .zw: barycentrics of corners 0 and 1
-uniform sampler2D uv_minus;
 layout(r32i) uniform iimageBuffer accumulator; // [parity][vertex][channel][ACCUMULATOR_ENTRIES]
 uniform int element_count;
 uniform int barycentric_weights;               // 0: every contributing pixel weighs 1
@@ -69,8 +67,8 @@ ivec3 corners(int triangle) {
                  texelFetch(triangles, 3 * triangle + 2).x);
 }
 
-vec3 barycentrics(sampler2D uv_target, ivec2 pixel) {
-    vec2 b = texelFetch(uv_target, pixel, 0).zw;
+vec3 barycentrics(int render, ivec2 pixel) {
+    vec2 b = uv_at(render, pixel).zw;
     return clamp(vec3(b, 1.0 - b.x - b.y), 0.0, 1.0);
 }
 
@@ -79,13 +77,13 @@ vec3 geometry_weights(vec3 b) {
 }
 
 void accumulate_subpixel(ivec2 q, float share) {
-    int id_p = decode_id(texelFetch(id_plus, q, 0).x);
-    int id_m = decode_id(texelFetch(id_minus, q, 0).x);
+    int id_p = decode_id(id_at(THETA_PLUS, q).x);
+    int id_m = decode_id(id_at(THETA_MINUS, q).x);
     if (id_p < 0 && id_m < 0) return;
     ivec3 plus = id_p >= 0 ? corners(id_p) : ivec3(-1);
     ivec3 minus = id_m >= 0 ? corners(id_m) : ivec3(-1);
-    vec3 plus_b = id_p >= 0 ? barycentrics(uv_plus, q) : vec3(0.0);
-    vec3 minus_b = id_m >= 0 ? barycentrics(uv_minus, q) : vec3(0.0);
+    vec3 plus_b = id_p >= 0 ? barycentrics(THETA_PLUS, q) : vec3(0.0);
+    vec3 minus_b = id_m >= 0 ? barycentrics(THETA_MINUS, q) : vec3(0.0);
 
     if (id_p == id_m) {
         vec3 b = 0.5 * (plus_b + minus_b);

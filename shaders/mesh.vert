@@ -1,8 +1,12 @@
 #version 430
+#ifndef PANDA_CAMERA
+#extension GL_ARB_shader_viewport_layer_array : require
+#endif
 // Draws an optimised mesh by vertex pulling: the Geom holds 3 x triangles dummy vertices,
 // and each reads its real data by gl_VertexID from the buffer textures P wrote, so the
 // parameters never leave the GPU. `side` picks theta+ (0) or theta- (1): each perturbed
-// buffer holds [theta+ | theta-].
+// buffer holds [theta+ | theta-], and each render its page of the optimizer's layered
+// targets (optimizer/gpu.py: PassBuffer).
 #include "view.glsl"
 
 uniform isamplerBuffer triangles;   // vertex index per triangle corner
@@ -40,4 +44,7 @@ void main() {
     surface_barycentric = vec2(corner == 0, corner == 1);
     surface_position = fetch3(positions, texelFetch(position_index, vertex).x);
     gl_Position = project(surface_position);
+#ifndef PANDA_CAMERA
+    gl_Layer = side;
+#endif
 }

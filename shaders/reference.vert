@@ -1,7 +1,14 @@
 #version 430
+#ifndef PANDA_CAMERA
+#extension GL_ARB_shader_viewport_layer_array : require
+#endif
 // Draws a reference asset from its own Panda3D vertex data with the same shading as the
 // optimised one, so the two are compared like for like.
 #include "view.glsl"
+
+#ifndef PANDA_CAMERA
+uniform int target_page;  // its page of the optimizer's layered targets
+#endif
 
 in vec4 p3d_Vertex;
 in vec4 p3d_Color;
@@ -27,4 +34,7 @@ void main() {
     surface_barycentric = vec2(0.0);
     surface_position = p3d_Vertex.xyz;
     gl_Position = project(p3d_Vertex.xyz);
+#ifndef PANDA_CAMERA
+    gl_Layer = target_page;
+#endif
 }

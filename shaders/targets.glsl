@@ -1,5 +1,9 @@
 // Reading the render targets of one image pixel, for the passes of G.
 //
+// The three renders are the pages THETA_PLUS, THETA_MINUS and REFERENCE of one set of
+// target arrays (one offscreen buffer draws them as three display regions,
+// optimizer/gpu.py: PassBuffer).
+//
 // The renders may be supersampled SUPERSAMPLING x SUPERSAMPLING per image pixel (set by
 // the optimizer). The loss is taken on the box-filtered pixel, the antialiased image:
 // coverage is then fractional, so the loss varies smoothly with a silhouette's position
@@ -10,11 +14,17 @@
 #define SUPERSAMPLING 1
 #endif
 
-uniform sampler2D color_plus;
-uniform sampler2D color_minus;
-uniform sampler2D color_reference;
-uniform sampler2D id_plus;
-uniform sampler2D id_minus;
+uniform sampler2DArray target_color;  // .rgb: the shaded color
+uniform sampler2DArray target_id;     // .x: float(primitive + 1), 0 = background; .y: UV footprint
+uniform sampler2DArray target_uv;     // .xy: texture coordinates; .zw: barycentrics of corners 0 and 1
+
+const int THETA_PLUS = 0;
+const int THETA_MINUS = 1;
+const int REFERENCE = 2;
+
+vec4 color_at(int render, ivec2 q) { return texelFetch(target_color, ivec3(q, render), 0); }
+vec4 id_at(int render, ivec2 q) { return texelFetch(target_id, ivec3(q, render), 0); }
+vec4 uv_at(int render, ivec2 q) { return texelFetch(target_uv, ivec3(q, render), 0); }
 
 struct PixelSample {
     bool inside;       // the pixel lies in the image (dispatches round up)
@@ -27,7 +37,7 @@ ivec2 subpixel(ivec2 pixel, int k) {
 }
 
 bool inside_image(ivec2 pixel) {
-    return all(lessThan(pixel * SUPERSAMPLING, textureSize(color_reference, 0)));
+    return all(lessThan(pixel * SUPERSAMPLING, textureSize(target_color, 0).xy));
 }
 
 // Whether either perturbed render drew something in the pixel (it has contributors).
@@ -35,7 +45,7 @@ bool pixel_covered(ivec2 pixel) {
     if (!inside_image(pixel)) return false;
     for (int k = 0; k < SUPERSAMPLING * SUPERSAMPLING; ++k) {
         ivec2 q = subpixel(pixel, k);
-        if (texelFetch(id_plus, q, 0).x > 0.5 || texelFetch(id_minus, q, 0).x > 0.5) return true;
+        if (id_at(THETA_PLUS, q).x > 0.5 || id_at(THETA_MINUS, q).x > 0.5) return true;
     }
     return false;
 }
@@ -49,9 +59,9 @@ PixelSample read_pixel(ivec2 pixel) {
     vec3 plus = vec3(0.0), minus = vec3(0.0), target = vec3(0.0);
     for (int k = 0; k < SUPERSAMPLING * SUPERSAMPLING; ++k) {
         ivec2 q = subpixel(pixel, k);
-        plus += texelFetch(color_plus, q, 0).rgb;
-        minus += texelFetch(color_minus, q, 0).rgb;
-        target += texelFetch(color_reference, q, 0).rgb;
+        plus += color_at(THETA_PLUS, q).rgb;
+        minus += color_at(THETA_MINUS, q).rgb;
+        target += color_at(REFERENCE, q).rgb;
     }
     float samples = float(SUPERSAMPLING * SUPERSAMPLING);
     s.loss_plus = pixel_loss(plus / samples, target / samples);

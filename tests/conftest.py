@@ -1,5 +1,5 @@
 """Shared fixtures: one headless GL context per test session (Panda3D's GraphicsEngine
-is global), and a factory for optimizers that releases their offscreen buffers."""
+is global), and a factory for optimizers that releases their offscreen buffer."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def context() -> GpuContext:
 @pytest.fixture
 def make_optimizer(context):
     """``make_optimizer(asset, reference, resolution, **kwargs)`` -> Optimizer, released
-    (its five offscreen buffers removed) when the test ends."""
+    (its offscreen buffer removed) when the test ends."""
     made: list[Optimizer] = []
 
     def make(asset, reference, resolution, **kwargs) -> Optimizer:

@@ -79,3 +79,21 @@ def test_global_estimator_lowers_the_loss(context):
             assert losses[-50:].mean() < 0.9 * losses[:50].mean(), seed
     finally:
         scenario.optimizer.release()
+
+
+def test_steps_per_frame_match_single_steps(context, cube):
+    """Four steps per frame (each with its own StepState and View, one renderFrame())
+    compute exactly what four one-step frames do: the same theta and loss history, bit
+    for bit. 30 steps: seven frames of four, then one of two."""
+    single = cube.run(0, 30)
+    single_losses = cube.optimizer.losses()
+    batched = CubeScenario(context, 32, steps_per_frame=4)
+    try:
+        run = batched.run(0, 30)
+        losses = batched.optimizer.losses()
+    finally:
+        batched.optimizer.release()
+    assert len(losses) == 30
+    assert np.array_equal(run.positions, single.positions)
+    assert np.array_equal(run.colors, single.colors)
+    assert np.array_equal(losses, single_losses)

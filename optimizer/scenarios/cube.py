@@ -78,7 +78,7 @@ class CubeScenario:
     """The cube fit on one GL context; ``run(seed, steps)`` may be called repeatedly."""
 
     def __init__(self, context: GpuContext, resolution: int, estimator: str = "per-pixel",
-                 settings: CubeSettings | None = None):
+                 settings: CubeSettings | None = None, steps_per_frame: int = 1):
         self.settings = settings or CubeSettings()
         self.context = context
         self.resolution = resolution
@@ -92,7 +92,8 @@ class CubeScenario:
         self.optimizer = Optimizer(context, self.mesh, reference, (resolution, resolution), estimator,
                                    learning_rate_schedule=learning_rate_schedule,
                                    epsilon_schedule=lambda step: learning_rate_schedule(step) ** s.epsilon_decay,
-                                   supersampling=s.supersampling, background=tuple(s.background))
+                                   supersampling=s.supersampling, background=tuple(s.background),
+                                   steps_per_frame=steps_per_frame)
 
     def initial_state(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(seed)
@@ -103,10 +104,12 @@ class CubeScenario:
     def views(self, seed: int):
         """The endless stream of random step views of a run."""
         rng = np.random.default_rng([seed, 1])
+        camera = self.projection @ translation(0, 0, -CAMERA_DISTANCE)
         while True:
             offset = rng.uniform(-0.25, 0.25, 3)
-            model = translation(*offset) @ random_rotation(rng)
-            yield self.projection @ translation(0, 0, -CAMERA_DISTANCE) @ model
+            model = random_rotation(rng)
+            model[:3, 3] = offset  # = translation(*offset) @ the rotation, exactly
+            yield camera @ model
 
     def run(self, seed: int, steps: int, report_steps=REPORT_STEPS, progress=None) -> "CubeRun":
         positions, colors = self.initial_state(seed)
@@ -120,8 +123,7 @@ class CubeScenario:
         done = 0
         for checkpoint in checkpoints + ([steps] if steps not in checkpoints else []):
             start = time.perf_counter()
-            for _ in range(checkpoint - done):
-                self.optimizer.step(next(views))
+            self.optimizer.steps([next(views) for _ in range(checkpoint - done)])
             self.optimizer.sync()
             stepping_seconds += time.perf_counter() - start
             done = checkpoint

@@ -181,9 +181,9 @@ class LodScenario:
         views = self.views(self.settings.seed + 20_000)
         unlit = ((0.0, 0.0, 1.0), 1.0)
         # Only theta (drawn as theta+) and the reference are looked at: theta- and G rest.
-        resting = (self.optimizer.minus_pass.buffer, self.optimizer.gradient_stage.buffer)
-        for buffer in resting:
-            buffer.setActive(False)
+        resting = ("theta_minus", "G")
+        for name in resting:
+            self.optimizer.set_pass_active(name, False)
         try:
             for _ in range(view_count):
                 view, _ = next(views)
@@ -221,8 +221,8 @@ class LodScenario:
                 for c in range(channels):
                     total[:, c] += np.bincount(index, w * samples[:, c], size * size)
         finally:
-            for buffer in resting:
-                buffer.setActive(True)
+            for name in resting:
+                self.optimizer.set_pass_active(name, True)
         known = (weight > 1e-6).reshape(size, size)
         mean = (total / np.maximum(weight, 1e-12)[:, None]).reshape(size, size, channels)
         albedo = fill_holes(mean[..., :3], known)

@@ -68,13 +68,12 @@ class ScaleScenario:
         self._time(2)  # first frames: shader compilation, first uploads
         full_ms = self._time(steps)
         # P alone: the per-parameter part of a step.
-        per_pixel = (self.optimizer.plus_pass.buffer, self.optimizer.minus_pass.buffer,
-                     self.optimizer.reference_pass.buffer, self.optimizer.gradient_stage.buffer)
-        for buffer in per_pixel:
-            buffer.setActive(False)
+        per_pixel = ("theta_plus", "theta_minus", "reference", "G")
+        for name in per_pixel:
+            self.optimizer.set_pass_active(name, False)
         try:
             p_ms = self._time(steps)
         finally:
-            for buffer in per_pixel:
-                buffer.setActive(True)
+            for name in per_pixel:
+                self.optimizer.set_pass_active(name, True)
         return {"ms_per_step": full_ms, "p_ms_per_step": p_ms, "pixel_ms_per_step": max(0.0, full_ms - p_ms)}
