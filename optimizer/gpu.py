@@ -49,6 +49,8 @@ textures-power-2 none
 # silently stale. A limit no run reaches, for both headless and in-app contexts:
 GL_ERRORS_PRC = "gl-max-errors 1000000000\n"
 
+LAYER_EXTENSION = "GL_ARB_shader_viewport_layer_array"
+
 _BUFFER_FORMATS = {
     np.dtype(np.float32): (Texture.T_float, Texture.F_r32),
     np.dtype(np.int32): (Texture.T_int, Texture.F_r32i),
@@ -110,6 +112,11 @@ class GpuContext:
         if missing:
             raise SgeError(f"the GPU renderer '{self.renderer}' lacks {', '.join(missing)}; "
                            "SGE needs OpenGL 4.3 with compute shaders: update the driver or use another GPU")
+        # A step's three renders are one draw each into the pages of layered targets, each
+        # picking its page from the vertex shader (gl_Layer).
+        if not self.gsg.hasExtension(LAYER_EXTENSION):
+            raise SgeError(f"the GPU renderer '{self.renderer}' lacks {LAYER_EXTENSION} (gl_Layer from the "
+                           f"vertex shader); update the driver or use another GPU")
 
     # --- frames ------------------------------------------------------------------------
     def render_frame(self) -> None:

@@ -79,6 +79,18 @@ def test_no_compute_shaders_is_one_clear_error(context, tmp_path):
     assert result.stdout == ""
 
 
+def test_no_layered_rendering_is_one_clear_error(context, tmp_path):
+    if "llvmpipe" not in context.renderer:
+        pytest.skip(f"needs Mesa llvmpipe to hide an extension, have {context.renderer}")
+    result = run_sge(["bench", "cube", "--res", "16", "--steps", "1", "--seeds", "1"], tmp_path,
+                     {"MESA_EXTENSION_OVERRIDE": "-GL_ARB_shader_viewport_layer_array"})
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "GL_ARB_shader_viewport_layer_array" in lines[0] and "llvmpipe" in lines[0]
+    assert result.stdout == ""
+
+
 def test_bench_texture_json(tmp_path):
     result = run_sge(["bench", "texture", "--steps", "20", "--res", "64", "--json"], tmp_path)
     assert result.returncode == 0, result.stderr
