@@ -261,6 +261,7 @@ class PassBuffer:
         self.slots = [RenderSlot(*(TargetRegion(texture, page) for texture in (self.color, self.id, self.uv)))
                       for page in range(slots)]
         self.regions: list = []
+        self.render_regions: list = []
 
     def _target(self, name: str, plane, pages: int) -> Texture:
         texture = Texture(name)
@@ -286,13 +287,27 @@ class PassBuffer:
         """A region clearing every page and drawing ``scene`` (whose draws pick their
         pages)."""
         region = self._region(scene)
-        region.setClearColorActive(True)
         region.setClearColor(self.background)
         region.setClearDepthActive(True)
         for plane in (GraphicsOutput.RTP_aux_float_0, GraphicsOutput.RTP_aux_float_1):
-            region.setClearActive(plane, True)
             region.setClearValue(plane, (0, 0, 0, 0))
+        self._set_clearing(region, True)
+        self.render_regions.append(region)
         return region
+
+    def set_clearing(self, on: bool) -> None:
+        """Clear the color, ID and UV pages before the renders (on) or leave them (off:
+        readers then tell this render's pixels by the stamp in the ID target's .w; the
+        depth is always cleared). Clearing three float pages of three targets is most of a
+        large step's cost on an H100 (0.8-1 ms per target at 1024^2)."""
+        for region in self.render_regions:
+            self._set_clearing(region, on)
+
+    @staticmethod
+    def _set_clearing(region, on: bool) -> None:
+        region.setClearColorActive(on)
+        for plane in (GraphicsOutput.RTP_aux_float_0, GraphicsOutput.RTP_aux_float_1):
+            region.setClearActive(plane, on)
 
 
 def compute_node(name: str, shader, groups: tuple[int, int, int], inputs: dict) -> NodePath:

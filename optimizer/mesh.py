@@ -180,7 +180,8 @@ class Mesh:
         node.setBounds(OmniBoundingVolume())
         node.setFinal(True)
         path = NodePath(node)
-        defines = {**self._defines, "PANDA_CAMERA": True} if panda_camera else self._defines
+        # The optimizer's renders stamp their ID target (surface.frag); a Panda3D camera's don't.
+        defines = {**self._defines, "PANDA_CAMERA": True} if panda_camera else {**self._defines, "STAMPED": True}
         path.setShader(raster_shader("mesh.vert", "surface.frag", defines))
         path.setTwoSided(True)
         path.setShaderInputs(triangles=self.triangles, position_index=self.position_index,
@@ -210,6 +211,7 @@ def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=No
     normal, encoded as a color, instead of the color (baking normal maps); calling this
     again on the model without it restores the shading."""
     defines = shading_defines(albedo is not None, lit, roughness is not None, normal_map is not None)
+    defines["STAMPED"] = True  # drawn by the optimizer's renders (surface.frag)
     if output_normal:
         if not lit:
             raise SgeError("only a lit reference has normals to draw")

@@ -10,6 +10,7 @@
 // step_state[4] index s of this step (0-based; P's update is that of step s - 1)
 // step_state[5] loss-history slot this step's loss pass writes
 // step_state[6] loss-history slot of the previous step (the global estimator reads it)
+// step_state[7] the stamp this step's renders write into the ID target's .w (targets.glsl)
 // step_scalars[0] learning-rate scale of the update P applies (the schedule)
 // step_scalars[1] epsilon scale of the previous step (the update divides by its 2 eps)
 // step_scalars[2] epsilon scale of this step's perturbation
@@ -21,6 +22,7 @@ uniform int step_state[8];
 #define STEP_INDEX step_state[4]
 #define HISTORY_SLOT step_state[5]
 #define PREVIOUS_HISTORY_SLOT step_state[6]
+#define RENDER_STAMP step_state[7]
 #define LEARNING_RATE_SCALE step_scalars[0]
 #define PREVIOUS_EPSILON_SCALE step_scalars[1]
 #define EPSILON_SCALE step_scalars[2]

@@ -35,6 +35,12 @@ uniform vec4 camera_position;  // model space
 const float SPECULAR_F0 = 0.04;  // dielectric reflectance at normal incidence
 #endif
 
+#ifdef STAMPED
+// The optimizer's renders: step_state[7] is this render's stamp (common.glsl), written to
+// the ID target's .w so G can tell this step's pixels from stale ones (targets.glsl).
+uniform int step_state[8];
+#endif
+
 layout(location = 0) out vec4 out_color;
 layout(location = 1) out vec4 out_id;
 layout(location = 2) out vec4 out_uv;
@@ -82,6 +88,11 @@ void main() {
     float footprint = max(length(dFdx(surface_uv)), length(dFdy(surface_uv)));
     // .z: the eye-space depth (clip w = 1 / gl_FragCoord.w), to tell which of two renders'
     // surfaces is in front (the LOD job's color projection).
-    out_id = vec4(float(gl_PrimitiveID + 1), footprint, 1.0 / gl_FragCoord.w, 1.0);
+#ifdef STAMPED
+    float stamp = float(step_state[7]);
+#else
+    float stamp = 1.0;
+#endif
+    out_id = vec4(float(gl_PrimitiveID + 1), footprint, 1.0 / gl_FragCoord.w, stamp);
     out_uv = vec4(surface_uv, surface_barycentric);
 }

@@ -22,9 +22,22 @@ const int THETA_PLUS = 0;
 const int THETA_MINUS = 1;
 const int REFERENCE = 2;
 
-vec4 color_at(int render, ivec2 q) { return texelFetch(target_color, ivec3(q, render), 0); }
-vec4 id_at(int render, ivec2 q) { return texelFetch(target_id, ivec3(q, render), 0); }
-vec4 uv_at(int render, ivec2 q) { return texelFetch(target_uv, ivec3(q, render), 0); }
+uniform vec4 target_background;      // the renders' clear color
+
+// The targets are not always cleared before a step's renders (Optimizer: clear_every_step):
+// a texel counts only where the ID target's .w holds this step's render stamp, and reads
+// as the clear value (the background, zeros) elsewhere, whether cleared or stale.
+bool drawn_now(int render, ivec2 q) { return texelFetch(target_id, ivec3(q, render), 0).w == float(RENDER_STAMP); }
+vec4 color_at(int render, ivec2 q) {
+    return drawn_now(render, q) ? texelFetch(target_color, ivec3(q, render), 0) : target_background;
+}
+vec4 id_at(int render, ivec2 q) {
+    vec4 id = texelFetch(target_id, ivec3(q, render), 0);
+    return id.w == float(RENDER_STAMP) ? id : vec4(0.0);
+}
+vec4 uv_at(int render, ivec2 q) {
+    return drawn_now(render, q) ? texelFetch(target_uv, ivec3(q, render), 0) : vec4(0.0);
+}
 
 struct PixelSample {
     bool inside;       // the pixel lies in the image (dispatches round up)

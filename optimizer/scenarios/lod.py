@@ -129,7 +129,8 @@ class LodScenario:
             context, self.mesh, reference_model(unit_source), (s.resolution, s.resolution), seed=s.seed,
             supersampling=s.supersampling, background=BACKGROUND, loss_space=s.loss_space,
             reference_albedo=float_texture("white", np.ones((1, 1, 3), np.float32)),
-            learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)))
+            learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)),
+            clear_every_step=False)  # the same run, without clearing the targets each step
         self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
         self._training_views = self.views(s.seed)
         self.baked_at: int | None = None  # the step the maps were last baked at

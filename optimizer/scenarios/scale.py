@@ -36,7 +36,8 @@ class ScaleScenario:
         uvs = (QUAD[:, :2] + 1.0) / 2.0
         self.mesh = Mesh(QUAD, QUAD_TRIANGLES, uvs=uvs, albedo=self.albedo)
         self.optimizer = Optimizer(context, self.mesh, geom_node("reference", QUAD, QUAD_TRIANGLES, uvs=uvs),
-                                   (resolution, resolution), reference_albedo=float_texture("pattern", truth))
+                                   (resolution, resolution), reference_albedo=float_texture("pattern", truth),
+                                   clear_every_step=False)  # the targets' clears cost more than the renders
         del truth
         # The quad fills the view: tan(half fov) 0.4 at distance 2.2 sees +-0.88.
         self.view = perspective(0.4) @ translation(0, 0, -2.2)
