@@ -93,7 +93,7 @@ class CubeScenario:
                                    learning_rate_schedule=learning_rate_schedule,
                                    epsilon_schedule=lambda step: learning_rate_schedule(step) ** s.epsilon_decay,
                                    supersampling=s.supersampling, background=tuple(s.background),
-                                   steps_per_frame=steps_per_frame)
+                                   steps_per_frame=steps_per_frame, clear_every_step=False)
 
     def initial_state(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(seed)

@@ -62,7 +62,8 @@ class TextureScenario:
         self.mesh = Mesh(arrays["positions"], arrays["triangles"], uvs=arrays["uvs"], normals=arrays["normals"],
                          albedo=self.albedo)
         self.optimizer = Optimizer(context, self.mesh, model, (resolution, resolution),
-                                   reference_albedo=float_texture("smiley-linear", self.truth, mipmaps))
+                                   reference_albedo=float_texture("smiley-linear", self.truth, mipmaps),
+                                   clear_every_step=False)
         self.projection = perspective(TAN_HALF_FOV)
 
     @property
