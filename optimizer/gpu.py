@@ -44,9 +44,9 @@ textures-power-2 none
 
 # Panda3D sweeps for GL errors about once a second and shuts rendering down for good after
 # gl-max-errors of them (20 by default; -1, documented as "no limit", is reported to stop
-# at the first in 1.10, so a number no run reaches). NVIDIA's EGL driver raises a stray GL_INVALID_OPERATION now and then that
-# leaves the results alone, so a GPU run longer than ~20 s went on with every render
-# silently stale. A limit no run reaches, for both headless and in-app contexts:
+# at the first in 1.10). NVIDIA's EGL raised a GL_INVALID_OPERATION per frame from the
+# host's 1x1 surface (now inactive), so a GPU run past ~20 s went on with every render
+# silently stale. A limit no run reaches, for headless and in-app contexts alike:
 GL_ERRORS_PRC = "gl-max-errors 1000000000\n"
 
 LAYER_EXTENSION = "GL_ARB_shader_viewport_layer_array"
