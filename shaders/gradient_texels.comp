@@ -96,10 +96,11 @@ void contribute_at_level(vec2 uv, int level, float weight) {
 }
 
 void accumulate_subpixel(ivec2 q, float share) {
-    int id_p = decode_id(id_at(THETA_PLUS, q).x);
+    vec4 plus_id = id_at(THETA_PLUS, q);
+    int id_p = decode_id(plus_id.x);
     int id_m = decode_id(id_at(THETA_MINUS, q).x);
     if (id_p < 0 || id_p != id_m) return;
-    int level = sample_level(id_at(THETA_PLUS, q).y);
+    int level = sample_level(plus_id.y);
     if (level > 0) {
         // Minified: the level-L footprints of both renders, each with half the share.
         contribute_at_level(uv_at(THETA_PLUS, q).xy, level, 0.5 * share);

@@ -27,17 +27,16 @@ uniform vec4 target_background;      // the renders' clear color
 // The targets are not always cleared before a step's renders (Optimizer: clear_every_step):
 // a texel counts only where the ID target's .w holds this step's render stamp, and reads
 // as the clear value (the background, zeros) elsewhere, whether cleared or stale.
-bool drawn_now(int render, ivec2 q) { return texelFetch(target_id, ivec3(q, render), 0).w == float(RENDER_STAMP); }
-vec4 color_at(int render, ivec2 q) {
-    return drawn_now(render, q) ? texelFetch(target_color, ivec3(q, render), 0) : target_background;
-}
 vec4 id_at(int render, ivec2 q) {
     vec4 id = texelFetch(target_id, ivec3(q, render), 0);
     return id.w == float(RENDER_STAMP) ? id : vec4(0.0);
 }
-vec4 uv_at(int render, ivec2 q) {
-    return drawn_now(render, q) ? texelFetch(target_uv, ivec3(q, render), 0) : vec4(0.0);
+vec4 color_at(int render, ivec2 q) {
+    return id_at(render, q).w != 0.0 ? texelFetch(target_color, ivec3(q, render), 0) : target_background;
 }
+// Read only where id_at named a primitive (every caller checks that first): the fragment
+// that stamped the ID wrote the UV too, so a second stamp check would fetch the ID again.
+vec4 uv_at(int render, ivec2 q) { return texelFetch(target_uv, ivec3(q, render), 0); }
 
 struct PixelSample {
     bool inside;       // the pixel lies in the image (dispatches round up)
