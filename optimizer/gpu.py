@@ -189,19 +189,23 @@ def _dtype_of(texture: Texture) -> np.dtype:
 def read_texture(context: GpuContext, texture: "Texture | TargetRegion") -> np.ndarray:
     """A 2D float texture (or one render's page of a texture array) as an (H, W, 4) RGBA
     array, row 0 at the top of the image."""
-    region = texture if isinstance(texture, TargetRegion) else None
-    if region is not None:
-        texture = region.texture
+    if isinstance(texture, TargetRegion):
+        return read_pages(context, texture.texture)[texture.page]
+    return read_pages(context, texture)[0]
+
+
+def read_pages(context: GpuContext, texture: Texture) -> np.ndarray:
+    """Every page of a float texture array (one read for all), as (pages, H, W, 4) RGBA,
+    row 0 at the top of each image."""
     context.engine.extractTextureData(texture, context.gsg)
-    data = np.frombuffer(bytes(texture.getRamImage()), dtype=np.float32)
+    data = np.frombuffer(memoryview(texture.getRamImage()), dtype=np.float32)
+    image = data.reshape(texture.getZSize(), texture.getYSize(), texture.getXSize(), texture.getNumComponents())
+    pad_x, pad_y = texture.getPadXSize(), texture.getPadYSize()
+    # Panda3D stores RGBA RAM images as BGRA, bottom row first.
+    image = image[:, image.shape[1] - pad_y - 1::-1, :image.shape[2] - pad_x][..., [2, 1, 0, 3]]
     # A RAM image left behind would be uploaded over the next render when G binds it.
     texture.clearRamImage()
-    image = data.reshape(texture.getZSize(), texture.getYSize(), texture.getXSize(), texture.getNumComponents())
-    image = image[region.page if region is not None else 0]
-    pad_x, pad_y = texture.getPadXSize(), texture.getPadYSize()
-    image = image[:image.shape[0] - pad_y, :image.shape[1] - pad_x]
-    # Panda3D stores RGBA RAM images as BGRA, bottom row first.
-    return image[::-1, :, [2, 1, 0, 3]].copy()
+    return image
 
 
 # --- passes ------------------------------------------------------------------------------

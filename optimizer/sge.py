@@ -121,6 +121,10 @@ class Optimizer:
             stamp in the ID target says this step drew it, else the background, so the
             run is bit-identical; at 1024^2 on an H100 the clears cost ~2.7 ms a step.
             Frames the host reads back (``show``, ``snapshot``, ``loss_pair``) always clear.
+        depth_weight, depth_limit: with a weight > 0, each sub-sample that the perturbed
+            render and the reference both cover adds weight * min(|z - z_ref|, limit)^2 to
+            the pixel loss (z: eye-space depth, the ID target's .z), a pull of the surface
+            onto the reference's; 0 (default): colors only.
 
     Parameter sets whose ``Settings.group`` differ are perturbed in turns, one group per
     step (block-coordinate SGE). Moving a vertex by epsilon flips whole pixels between
@@ -135,11 +139,14 @@ class Optimizer:
                  epsilon_schedule: Callable[[int], float] = lambda step: 1.0,
                  supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), reference_albedo=None,
                  reference_roughness=None, reference_normal_map=None, loss_space: str = "linear",
-                 steps_per_frame: int = 1, clear_every_step: bool = True):
+                 steps_per_frame: int = 1, clear_every_step: bool = True, depth_weight: float = 0.0,
+                 depth_limit: float = 0.05):
         if estimator not in ESTIMATORS:
             raise SgeError(f"unknown estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
         if loss_space not in ("linear", "srgb"):
             raise SgeError(f"loss_space must be 'linear' or 'srgb', got '{loss_space}'")
+        if not (math.isfinite(depth_weight) and depth_weight >= 0 and math.isfinite(depth_limit) and depth_limit > 0):
+            raise SgeError(f"depth_weight must be >= 0 and depth_limit > 0, got {depth_weight} and {depth_limit}")
         if not (isinstance(supersampling, int) and 1 <= supersampling <= 8):
             raise SgeError(f"supersampling must be an integer from 1 to 8, got {supersampling}")
         if not (isinstance(steps_per_frame, int) and 1 <= steps_per_frame <= MAX_STEPS_PER_FRAME):
@@ -196,6 +203,8 @@ class Optimizer:
                    "target_background": LVecBase4f(*background)}
         width, height = resolution
         sampling = {"SUPERSAMPLING": supersampling, **({"LOSS_SRGB": True} if loss_space == "srgb" else {})}
+        if depth_weight > 0:
+            sampling.update(DEPTH_WEIGHT=float(depth_weight), DEPTH_LIMIT=float(depth_limit))
         groups = (math.ceil(width / GRADIENT_GROUP), math.ceil(height / GRADIENT_GROUP), 1)
         # The recording pass stores one partial (loss, Delta) sum per workgroup.
         partial_count = groups[0] * groups[1]

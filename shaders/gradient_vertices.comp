@@ -62,9 +62,17 @@ void contribute(int vertex, float geometry, float attributes) {
 #endif
 }
 
+// The sub-samples of a pixel mostly lie on one triangle: its corners are fetched once.
+int cached_triangle = -1;
+ivec3 cached_corners;
+
 ivec3 corners(int triangle) {
-    return ivec3(texelFetch(triangles, 3 * triangle).x, texelFetch(triangles, 3 * triangle + 1).x,
-                 texelFetch(triangles, 3 * triangle + 2).x);
+    if (triangle != cached_triangle) {
+        cached_triangle = triangle;
+        cached_corners = ivec3(texelFetch(triangles, 3 * triangle).x, texelFetch(triangles, 3 * triangle + 1).x,
+                               texelFetch(triangles, 3 * triangle + 2).x);
+    }
+    return cached_corners;
 }
 
 vec3 barycentrics(int render, ivec2 pixel) {
@@ -80,12 +88,11 @@ void accumulate_subpixel(ivec2 q, float share) {
     int id_p = decode_id(id_at(THETA_PLUS, q).x);
     int id_m = decode_id(id_at(THETA_MINUS, q).x);
     if (id_p < 0 && id_m < 0) return;
-    ivec3 plus = id_p >= 0 ? corners(id_p) : ivec3(-1);
-    ivec3 minus = id_m >= 0 ? corners(id_m) : ivec3(-1);
     vec3 plus_b = id_p >= 0 ? barycentrics(THETA_PLUS, q) : vec3(0.0);
     vec3 minus_b = id_m >= 0 ? barycentrics(THETA_MINUS, q) : vec3(0.0);
 
     if (id_p == id_m) {
+        ivec3 plus = corners(id_p);
         vec3 b = 0.5 * (plus_b + minus_b);
         vec3 geometry = share * geometry_weights(b);
         vec3 attributes = share * (barycentric_weights != 0 ? b : vec3(1.0));
@@ -94,6 +101,8 @@ void accumulate_subpixel(ivec2 q, float share) {
     }
     // Coverage differs: geometry only, over the union; a vertex named by both renders
     // takes its larger weight.
+    ivec3 plus = id_p >= 0 ? corners(id_p) : ivec3(-1);
+    ivec3 minus = id_m >= 0 ? corners(id_m) : ivec3(-1);
     vec3 plus_w = share * geometry_weights(plus_b);
     vec3 minus_w = share * geometry_weights(minus_b);
     for (int k = 0; k < 3; ++k) {

@@ -12,22 +12,36 @@ const uint LOSS_LANES = 64u;  // = local size of the passes that include this fi
 shared float loss_partial[LOSS_LANES];
 shared float delta_partial[LOSS_LANES];
 
+const uint LOSS_ROWS = 8u;  // lanes summed in two levels: 8 rows of 8, then the rows
+shared float loss_row[LOSS_ROWS];
+shared float delta_row[LOSS_ROWS];
+
+// Two barriers rather than a tree's seven: llvmpipe runs a barrier by switching between
+// every invocation of the workgroup, and the tree cost a CPU step ~4 ms at 128^2.
 void record_loss(PixelSample s) {
     uint lane = gl_LocalInvocationIndex;
     loss_partial[lane] = s.inside ? 0.5 * (s.loss_plus + s.loss_minus) : 0.0;
     delta_partial[lane] = s.inside ? s.loss_plus - s.loss_minus : 0.0;
     barrier();
-    for (uint width = LOSS_LANES / 2u; width > 0u; width >>= 1u) {
-        if (lane < width) {
-            loss_partial[lane] += loss_partial[lane + width];
-            delta_partial[lane] += delta_partial[lane + width];
+    if (lane < LOSS_ROWS) {
+        float loss = 0.0, delta = 0.0;
+        for (uint k = 0u; k < LOSS_LANES / LOSS_ROWS; ++k) {
+            loss += loss_partial[lane * (LOSS_LANES / LOSS_ROWS) + k];
+            delta += delta_partial[lane * (LOSS_LANES / LOSS_ROWS) + k];
         }
-        barrier();
+        loss_row[lane] = loss;
+        delta_row[lane] = delta;
     }
+    barrier();
     if (lane == 0u) {
+        float loss = 0.0, delta = 0.0;
+        for (uint k = 0u; k < LOSS_ROWS; ++k) {
+            loss += loss_row[k];
+            delta += delta_row[k];
+        }
         int group = int(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x);
-        imageStore(loss_partials, 2 * group, vec4(loss_partial[0]));
-        imageStore(loss_partials, 2 * group + 1, vec4(delta_partial[0]));
+        imageStore(loss_partials, 2 * group, vec4(loss));
+        imageStore(loss_partials, 2 * group + 1, vec4(delta));
     }
 }
 
@@ -37,12 +51,7 @@ void record_loss(PixelSample s) {
 uniform int records_loss;
 
 bool covered_sample(ivec2 pixel, out PixelSample s) {
-    if (records_loss != 0) {
-        s = read_pixel(pixel);
-        record_loss(s);  // reached by every invocation: it has barriers
-        return pixel_covered(pixel);
-    }
-    if (!pixel_covered(pixel)) return false;
     s = read_pixel(pixel);
-    return true;
+    if (records_loss != 0) record_loss(s);  // reached by every invocation: it has barriers
+    return s.covered;
 }

@@ -31,15 +31,13 @@ vec4 id_at(int render, ivec2 q) {
     vec4 id = texelFetch(target_id, ivec3(q, render), 0);
     return id.w == float(RENDER_STAMP) ? id : vec4(0.0);
 }
-vec4 color_at(int render, ivec2 q) {
-    return id_at(render, q).w != 0.0 ? texelFetch(target_color, ivec3(q, render), 0) : target_background;
-}
 // Read only where id_at named a primitive (every caller checks that first): the fragment
 // that stamped the ID wrote the UV too, so a second stamp check would fetch the ID again.
 vec4 uv_at(int render, ivec2 q) { return texelFetch(target_uv, ivec3(q, render), 0); }
 
 struct PixelSample {
     bool inside;       // the pixel lies in the image (dispatches round up)
+    bool covered;      // either perturbed render drew in it: the pixel has contributors
     float loss_plus;   // l(C+, T) of the filtered pixel
     float loss_minus;  // l(C-, T)
 };
@@ -52,31 +50,44 @@ bool inside_image(ivec2 pixel) {
     return all(lessThan(pixel * SUPERSAMPLING, textureSize(target_color, 0).xy));
 }
 
-// Whether either perturbed render drew something in the pixel (it has contributors).
-bool pixel_covered(ivec2 pixel) {
-    if (!inside_image(pixel)) return false;
-    for (int k = 0; k < SUPERSAMPLING * SUPERSAMPLING; ++k) {
-        ivec2 q = subpixel(pixel, k);
-        if (id_at(THETA_PLUS, q).x > 0.5 || id_at(THETA_MINUS, q).x > 0.5) return true;
-    }
-    return false;
+// A render's color where its (already fetched) ID says it drew this step, else the background.
+vec3 color_with(int render, ivec2 q, vec4 id) {
+    return id.w != 0.0 ? texelFetch(target_color, ivec3(q, render), 0).rgb : target_background.rgb;
 }
 
+// Each sub-sample's three IDs are fetched once; colors only where a render drew.
 PixelSample read_pixel(ivec2 pixel) {
     PixelSample s;
     s.inside = inside_image(pixel);
+    s.covered = false;
     s.loss_plus = 0.0;
     s.loss_minus = 0.0;
     if (!s.inside) return s;
     vec3 plus = vec3(0.0), minus = vec3(0.0), target = vec3(0.0);
+#ifdef DEPTH_WEIGHT
+    float depth_plus = 0.0, depth_minus = 0.0;
+#endif
     for (int k = 0; k < SUPERSAMPLING * SUPERSAMPLING; ++k) {
         ivec2 q = subpixel(pixel, k);
-        plus += color_at(THETA_PLUS, q).rgb;
-        minus += color_at(THETA_MINUS, q).rgb;
-        target += color_at(REFERENCE, q).rgb;
+        vec4 p = id_at(THETA_PLUS, q), m = id_at(THETA_MINUS, q), r = id_at(REFERENCE, q);
+        s.covered = s.covered || p.x > 0.5 || m.x > 0.5;
+        plus += color_with(THETA_PLUS, q, p);
+        minus += color_with(THETA_MINUS, q, m);
+        target += color_with(REFERENCE, q, r);
+#ifdef DEPTH_WEIGHT
+        if (p.x > 0.5 && m.x > 0.5 && r.x > 0.5) {
+            float dp = min(abs(p.z - r.z), DEPTH_LIMIT), dm = min(abs(m.z - r.z), DEPTH_LIMIT);
+            depth_plus += dp * dp;
+            depth_minus += dm * dm;
+        }
+#endif
     }
     float samples = float(SUPERSAMPLING * SUPERSAMPLING);
     s.loss_plus = pixel_loss(plus / samples, target / samples);
     s.loss_minus = pixel_loss(minus / samples, target / samples);
+#ifdef DEPTH_WEIGHT
+    s.loss_plus += DEPTH_WEIGHT / samples * depth_plus;
+    s.loss_minus += DEPTH_WEIGHT / samples * depth_minus;
+#endif
     return s;
 }

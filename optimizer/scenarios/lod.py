@@ -13,6 +13,7 @@ are fractions of the asset's size; exports go back to the source's frame and uni
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SgeError
-from ..gpu import GpuContext, read_texture
+from ..gpu import GpuContext, read_pages, read_texture
 from ..images import linear_to_srgb, linear_to_srgb8, srgb_to_linear
 from ..lod import LodGeometry, build_lod, fill_holes, given_lod
 from ..mesh import Mesh
@@ -51,7 +52,7 @@ class LodSettings:
     seed: int = 0
     # In units of the bounding-sphere radius (positions) or of the value range (maps).
     position_epsilon: float = 0.004
-    position_learning_rate: float = 1e-3
+    position_learning_rate: float = 2e-3
     # The maps are baked from the reference onto the LOD as it stands (project_reference)
     # before the first round of steps and after each. Per-pixel SGE on them as well (a
     # learning rate > 0) was measured to add speckle rather than fidelity on top of a bake
@@ -70,6 +71,13 @@ class LodSettings:
     loss_space: str = "linear"
     # Sample the maps trilinearly, a minified sample naming its mip footprint (TextureSet).
     mip_aware: bool = False
+    # The per-pixel loss adds depth_weight * min(|z - z_ref|, depth_limit)^2 (eye-space
+    # depths in radii) where the LOD and the reference both cover a sample: a direct pull of
+    # the surface onto the source's, which the colors give only through the maps' texture
+    # registration. Truncated, so a pixel where the LOD shows another part of the source
+    # than the reference does (occlusion) pulls nothing. docs/BENCHMARKS.md has the sweep.
+    depth_weight: float = 1024.0
+    depth_limit: float = 0.02
 
     def validate(self, source_triangles: int) -> None:
         if not 1 <= self.triangles <= source_triangles:
@@ -130,7 +138,8 @@ class LodScenario:
             supersampling=s.supersampling, background=BACKGROUND, loss_space=s.loss_space,
             reference_albedo=float_texture("white", np.ones((1, 1, 3), np.float32)),
             learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)),
-            clear_every_step=False)  # the same run, without clearing the targets each step
+            clear_every_step=False,  # the same run, without clearing the targets each step
+            depth_weight=s.depth_weight, depth_limit=s.depth_limit)
         self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
         self._training_views = self.views(s.seed)
         self.baked_at: int | None = None  # the step the maps were last baked at
@@ -163,6 +172,17 @@ class LodScenario:
         self.project_reference(self.settings.bake_views)
         self.baked_at = self.optimizer.step_index
 
+    @contextlib.contextmanager
+    def flat_normal_map(self):
+        """Inside the block the LOD is shaded by its vertex normals alone (a flat normal
+        map), as the initial LOD of the issue is; the baked map comes back after it."""
+        baked = self.normal_map.texture_values(self.context)
+        self.normal_map.load(np.broadcast_to(np.float32(FLAT_NORMAL), baked.shape))
+        try:
+            yield
+        finally:
+            self.normal_map.load(baked)
+
     def project_reference(self, view_count: int, normals: bool = True) -> None:
         """Bake the reference onto the LOD as it now stands: from many views, each pixel
         where the LOD is drawn gives the reference's color there (unlit) to the albedo
@@ -189,8 +209,9 @@ class LodScenario:
             for _ in range(view_count):
                 view, _ = next(views)
                 self.optimizer.show(view, light=unlit)
-                lod_ids = read_texture(self.context, self.optimizer.plus_pass.id)
-                reference_ids = read_texture(self.context, self.optimizer.reference_pass.id)
+                plus, reference = self.optimizer.plus_pass.id.page, self.optimizer.reference_pass.id.page
+                id_pages = read_pages(self.context, self.optimizer.passes.id)
+                lod_ids, reference_ids = id_pages[plus], id_pages[reference]
                 uvs = read_texture(self.context, self.optimizer.plus_pass.uv)
                 colors = read_texture(self.context, self.optimizer.reference_pass.color)[..., :3]
                 ids = lod_ids[..., 0]
@@ -244,10 +265,14 @@ class LodScenario:
         for attribute in (g.tangents, g.binormals, g.normals):
             vector = np.einsum("pk,pkc->pc", weights, attribute[corners].astype(np.float64))
             frame.append(vector / np.maximum(np.linalg.norm(vector, axis=1, keepdims=True), 1e-12))
-        basis = np.stack(frame, axis=2)  # columns T, B, N as the shader's mat3
-        solvable = np.abs(np.linalg.det(basis)) > 1e-3
-        tangent_space = np.tile([0.0, 0.0, 1.0], (len(normals), 1))
-        tangent_space[solvable] = np.linalg.solve(basis[solvable], normals[solvable][..., None])[..., 0]
+        # Solve [T B N] x = n by Cramer's rule, for every pixel at once.
+        tangent, binormal, normal = frame
+        det = np.sum(tangent * np.cross(binormal, normal), axis=1)
+        solvable = np.abs(det) > 1e-3
+        tangent_space = np.stack([np.sum(normals * np.cross(binormal, normal), axis=1),
+                                  np.sum(tangent * np.cross(normals, normal), axis=1),
+                                  np.sum(tangent * np.cross(binormal, normals), axis=1)], axis=1)
+        tangent_space = np.where(solvable[:, None], tangent_space / np.where(solvable, det, 1.0)[:, None], [0.0, 0.0, 1.0])
         tangent_space[:, 2] = np.maximum(tangent_space[:, 2], 0.05)
         return tangent_space / np.linalg.norm(tangent_space, axis=1, keepdims=True)
 
