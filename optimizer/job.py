@@ -257,6 +257,7 @@ class LodSession:
         title = (f"{self.mesh.name}: {metrics['triangles']} triangles, {settings.texture_size}^2 textures, {steps} steps   "
                  f"PSNR {before['psnr']:.2f} / {baseline['psnr']:.2f} -> {after['psnr']:.2f} dB   "
                  f"SSIM {before['ssim']:.3f} / {baseline['ssim']:.3f} -> {after['ssim']:.3f}   "
+                 f"(initial / + baked normal map -> optimized)   "
                  f"IoU {before['iou']:.3f} -> {after['iou']:.3f}")
         write_report(staging / "report.png", REPORT_COLUMNS, rows, curve, title)
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

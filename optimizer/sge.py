@@ -252,6 +252,7 @@ class Optimizer:
             self._regions.append(self.passes.compute_region(_scene(f"sge-step-{k + 1}", *parts)))
         self._perturb_now = [self._parts["P"][0].getChild(index) for index in perturb_indices]
         self._passes_on = {name: True for name in PASSES}
+        self._normals_part: NodePath | None = None  # reference_normals() makes it
         self._steps_in_frame = steps_per_frame
         self._last_chain = 0
         self._stamp = 0
@@ -484,13 +485,29 @@ class Optimizer:
         if self.supersampling % factor:
             raise SgeError(f"filter factor {factor} does not divide the supersampling {self.supersampling}")
         self.show(model_view_projection, light)
-        return tuple(_box_filter(gpu.read_texture(self.context, target.color), factor)
-                     for target in (self.plus_pass, self.reference_pass))
+        pages = gpu.read_pages(self.context, self.passes.color)  # one readback for both
+        return tuple(_box_filter(pages[target.color.page], factor) for target in (self.plus_pass, self.reference_pass))
 
     def reference_normals(self, on: bool) -> None:
-        """Draw the reference's shading normals (encoded as colors, model space) instead
-        of its colors, for baking normal maps; ``False`` draws its colors again."""
-        reference_node(self.reference_model, *self._reference_shading, output_normal=on)
+        """With ``on``, the theta- page shows the reference's shading normals (encoded as
+        colors, model space) in place of theta-, so one frame shows a bake theta (as
+        theta+), the reference's colors and its normals; ``False`` draws theta- again."""
+        if on and self._normals_part is None:
+            part = NodePath("reference-normals")
+            part.setShaderInput("target_page", THETA_MINUS)
+            reference_node(self.reference_model.copyTo(part), *self._reference_shading, output_normal=True)
+            part.reparentTo(self._parts["reference"][0].getParent())  # the first step's renders
+            part.hide()
+            self._normals_part = part
+        if self._normals_part is None or on == (not self._normals_part.isHidden()):
+            return
+        if on:
+            self._minus_was_on = self._passes_on["theta_minus"]
+            self._normals_part.show()
+        else:
+            self._normals_part.hide()
+        self._passes_on["theta_minus"] = False if on else self._minus_was_on
+        self._apply_switches()
 
 
 class StepChain:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SgeError
-from ..gpu import GpuContext, read_pages, read_texture
+from ..gpu import GpuContext, read_pages
 from ..images import linear_to_srgb, linear_to_srgb8, srgb_to_linear
 from ..lod import LodGeometry, build_lod, fill_holes, given_lod
 from ..mesh import Mesh
@@ -183,6 +183,20 @@ class LodScenario:
         finally:
             self.normal_map.load(baked)
 
+    @contextlib.contextmanager
+    def _looking(self):
+        """Frames that only look at theta (drawn as theta+) and the reference: theta- and G
+        rest meanwhile."""
+        resting = ("theta_minus", "G")
+        for name in resting:
+            self.optimizer.set_pass_active(name, False)
+        try:
+            yield
+        finally:
+            self.optimizer.reference_normals(False)
+            for name in resting:
+                self.optimizer.set_pass_active(name, True)
+
     def project_reference(self, view_count: int, normals: bool = True) -> None:
         """Bake the reference onto the LOD as it now stands: from many views, each pixel
         where the LOD is drawn gives the reference's color there (unlit) to the albedo
@@ -201,19 +215,18 @@ class LodScenario:
         face_normals /= np.maximum(np.linalg.norm(face_normals, axis=1, keepdims=True), 1e-12)
         views = self.views(self.settings.seed + 20_000)
         unlit = ((0.0, 0.0, 1.0), 1.0)
-        # Only theta (drawn as theta+) and the reference are looked at: theta- and G rest.
-        resting = ("theta_minus", "G")
-        for name in resting:
-            self.optimizer.set_pass_active(name, False)
-        try:
+        passes = self.optimizer.passes
+        plus, minus, reference = (target.id.page for target in passes.slots)
+        with self._looking():
+            if normals:
+                self.optimizer.reference_normals(True)  # in theta-'s page: one frame per view
             for _ in range(view_count):
                 view, _ = next(views)
                 self.optimizer.show(view, light=unlit)
-                plus, reference = self.optimizer.plus_pass.id.page, self.optimizer.reference_pass.id.page
-                id_pages = read_pages(self.context, self.optimizer.passes.id)
+                id_pages, color_pages = read_pages(self.context, passes.id), read_pages(self.context, passes.color)
                 lod_ids, reference_ids = id_pages[plus], id_pages[reference]
-                uvs = read_texture(self.context, self.optimizer.plus_pass.uv)
-                colors = read_texture(self.context, self.optimizer.reference_pass.color)[..., :3]
+                uvs = read_pages(self.context, passes.uv)[plus]
+                colors = color_pages[reference][..., :3]
                 ids = lod_ids[..., 0]
                 # Only where the reference's surface lies at the LOD's own depth: where the LOD
                 # sticks out past the source, the pixel shows background or a surface behind.
@@ -229,22 +242,14 @@ class LodScenario:
                 index = texel[:, 1] * size + texel[:, 0]
                 samples = colors[drawn]
                 if normals:
-                    self.optimizer.reference_normals(True)
-                    try:
-                        self.optimizer.show(view, light=unlit)
-                        reference_normals = read_texture(self.context, self.optimizer.reference_pass.color)[..., :3]
-                    finally:
-                        self.optimizer.reference_normals(False)
-                    tangent_space = self._to_tangent_space(reference_normals[drawn] * 2.0 - 1.0, triangle, uvs[drawn][:, 2:])
+                    reference_normals = color_pages[minus][..., :3][drawn] * 2.0 - 1.0
+                    tangent_space = self._to_tangent_space(reference_normals, triangle, uvs[drawn][:, 2:])
                     samples = np.concatenate([samples, tangent_space], axis=1)
                 # Depth-consistent samples first; the others only for texels nothing else sees.
                 w = facing ** 2 * np.where(consistent, 1.0, 1e-3)
                 weight += np.bincount(index, w, size * size)
                 for c in range(channels):
                     total[:, c] += np.bincount(index, w * samples[:, c], size * size)
-        finally:
-            for name in resting:
-                self.optimizer.set_pass_active(name, True)
         known = (weight > 1e-6).reshape(size, size)
         mean = (total / np.maximum(weight, 1e-12)[:, None]).reshape(size, size, channels)
         albedo = fill_holes(mean[..., :3], known)
@@ -304,8 +309,9 @@ class LodScenario:
         factor = self.settings.supersampling if filter_factor is None else filter_factor
         lod, reference = self.optimizer.snapshot(view, factor, light=light)
         masks = []
+        id_pages = read_pages(self.context, self.optimizer.passes.id)
         for target in (self.optimizer.plus_pass, self.optimizer.reference_pass):
-            ids = read_texture(self.context, target.id)[..., 0] > 0.5
+            ids = id_pages[target.id.page][..., 0] > 0.5
             height, width = ids.shape[0] // factor, ids.shape[1] // factor
             masks.append(ids.reshape(height, factor, width, factor).any(axis=(1, 3)))
         return linear_to_srgb8(lod), linear_to_srgb8(reference), masks[0], masks[1]
@@ -313,8 +319,9 @@ class LodScenario:
     def evaluate(self, views) -> dict:
         """PSNR and SSIM (over covered pixels, SPEC.md) and silhouette IoU, mean over views."""
         psnrs, ssims, ious = [], [], []
-        for view, light in views:
-            lod, reference, lod_mask, reference_mask = self.render(view, light)
+        with self._looking():
+            renders = [self.render(view, light) for view, light in views]
+        for lod, reference, lod_mask, reference_mask in renders:
             covered = lod_mask | reference_mask
             psnrs.append(psnr_covered(lod, reference, covered))
             ssims.append(ssim_covered(lod, reference, covered))
