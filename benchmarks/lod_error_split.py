@@ -1,7 +1,8 @@
-"""Where the initial panda LOD's error lies (docs/BENCHMARKS.md): per held-out view, the
-squared error of 8-bit sRGB pixels split into pixels covered by only one of LOD and
-reference (silhouette) and by both (interior), lit as the metric is and unlit; for each
-settings JSON given (default: the job's). Run from the repository root."""
+"""Where the panda LOD's error lies (docs/BENCHMARKS.md): per held-out view, the squared
+error of 8-bit sRGB pixels split into pixels covered by only one of LOD and reference
+(silhouette) and by both (interior), lit as the metric is and unlit; for each settings
+JSON given (default: the job's), after its "steps" (0 by default: the baseline, plain
+decimation with both maps baked). Run from the repository root."""
 import json
 import sys
 
@@ -29,10 +30,15 @@ def split(scenario, views):
 context = GpuContext.headless()
 source = load_source("models/panda")
 for line in sys.argv[1:] or ["{}"]:
-    session = LodSession(source, LodSettings(**json.loads(line)), context)
+    settings = LodSettings(**{"steps": 0, **json.loads(line)})
+    session = LodSession(source, settings, context)
+    session.run(settings.steps)
+    if session.scenario.baked_at != session.step_index:
+        session.scenario.bake()
+    psnr = session.scenario.evaluate(session.held_out)["psnr"]
     views = session.held_out
     for name, lit_views in (("lit", views), ("unlit", [(view, UNLIT) for view, _ in views])):
         outline, inside = split(session.scenario, lit_views)
         print(f"{line} {name}: mse {outline + inside:.5f} = silhouette {outline:.5f} + interior {inside:.5f} "
-              f"({100 * inside / (outline + inside):.0f}% interior); psnr {session.before['psnr']:.2f}", flush=True)
+              f"({100 * inside / (outline + inside):.0f}% interior); psnr {psnr:.2f}", flush=True)
     session.release()
