@@ -253,6 +253,7 @@ class Optimizer:
         self._perturb_now = [self._parts["P"][0].getChild(index) for index in perturb_indices]
         self._passes_on = {name: True for name in PASSES}
         self._normals_part: NodePath | None = None  # reference_normals() makes it
+        self._minus_was_on = True  # theta-'s switch while the normals took its page
         self._steps_in_frame = steps_per_frame
         self._last_chain = 0
         self._stamp = 0
