@@ -242,7 +242,7 @@ def view(source, triangles, texture_size, steps, res, seed, frames, screenshot):
 
 
 DEMO_SOURCE = "models/panda"
-DEMO_STEPS = 1200
+DEMO_STEPS = 1400
 
 
 @main.command()

@@ -21,7 +21,6 @@ from panda3d.core import (
     GraphicsPipeSelection,
     NodePath,
     OrthographicLens,
-    ShaderAttrib,
     ShaderInput,
     Texture,
     WindowProperties,
@@ -328,15 +327,6 @@ def compute_node(name: str, shader, groups: tuple[int, int, int], inputs: dict) 
         else:
             path.setShaderInput(key, value)
     return path
-
-
-def dispatch_now(context: GpuContext, path: NodePath) -> None:
-    """Run a compute node now, outside a frame, with the inputs it inherits where it
-    stands in its scene (finishing a step before a read)."""
-    node = path.node()
-    attrib = path.getNetState().getAttrib(ShaderAttrib)
-    for i in range(node.getNumDispatches()):
-        context.engine.dispatchCompute(node.getDispatch(i), attrib, context.gsg)
 
 
 def _camera_for(name: str, scene: NodePath) -> NodePath:

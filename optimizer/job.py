@@ -31,7 +31,7 @@ from .sge import HISTORY_LENGTH
 from .source import SourceMesh, load_source
 
 REPORT_VIEWS = 3
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3  # 3: the LOD's vertex frames and last unfolded positions too
 CHECKPOINT_FILE = "state.npz"
 HEALTH_EVERY = 25  # steps between looks at the GPU's divergence flags (one small readback)
 REPORT_COLUMNS = ["reference", "initial LOD", "+ baked normal map", "optimized LOD"]
@@ -136,14 +136,19 @@ class LodSession:
             while self.step_index < until:
                 if should_stop():
                     break
+                unfold_every = self.settings.unfold_every
+                if unfold_every and self.step_index % unfold_every == 0 and self.step_index not in bake_steps:
+                    self.scenario.unfold()  # right before a step, whose P uploads what it moved
                 self.step()
                 done = self.step_index - first
                 baking = self.step_index in bake_steps
                 if baking or done % check_every == 0 or self.step_index == until:
                     loss = float(self.losses()[-1])  # also checks for divergence
                     if baking:
-                        self.progress.message(f"step {self.step_index}: baking the maps onto the LOD as it stands")
                         self.scenario.bake()
+                        back = f" ({self.scenario.unfolded} vertices of turned-over triangles put back)" \
+                            if self.scenario.unfolded else ""
+                        self.progress.message(f"step {self.step_index}: baked the maps onto the LOD as it stands{back}")
                     if done % report_every == 0 or self.step_index == until:
                         self.progress.step(self.step_index, until, loss)
                     if checkpoint_every and (self.step_index % checkpoint_every == 0 or self.step_index == until):
@@ -170,6 +175,9 @@ class LodSession:
         # The maps as last baked (and stepped, when they are optimised too).
         arrays["albedo.map"] = self.scenario.albedo.texture_values(self.context)
         arrays["normal_map.map"] = self.scenario.normal_map.texture_values(self.context)
+        # The vertex frames the normal map was baked in, and the positions of the last unfold.
+        arrays.update({f"frames.{key}": values for key, values in self.scenario.frames().items()})
+        arrays["safe.positions"] = self.scenario.safe_positions
         arrays["curve"] = self.losses()
         meta = {"version": CHECKPOINT_VERSION, "step": self.step_index, "settings": dataclasses.asdict(self.settings),
                 "source": str(self.mesh.path), "source_sha256": self.mesh.file_hash(),
@@ -185,6 +193,10 @@ class LodSession:
             raise SgeError(f"the checkpoint {directory} was made from another source ({meta['source']}); "
                            f"resume it with that model, or start afresh without --resume")
         try:
+            self.scenario.set_frames(*(arrays[f"frames.{key}"] for key in ("normals", "tangents", "binormals")))
+            if arrays["safe.positions"].shape != self.scenario.safe_positions.shape:
+                raise ValueError("unfolded positions")
+            self.scenario.safe_positions = arrays["safe.positions"].astype(np.float64)
             self.scenario.albedo.load(arrays["albedo.map"])
             self.scenario.normal_map.load(arrays["normal_map.map"])
         except (KeyError, ValueError):
@@ -287,12 +299,15 @@ def read_checkpoint(directory: Path) -> tuple[dict, dict]:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
-        if meta.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"version {meta.get('version')}")
-        int(meta["step"]), meta["settings"], meta["source_sha256"]
+        version = meta.get("version")
+        if version == CHECKPOINT_VERSION:
+            int(meta["step"]), meta["settings"], meta["source_sha256"]
     except Exception as error:  # a damaged file: zip, npy, JSON or missing keys
         raise SgeError(f"the checkpoint {path} is damaged ({type(error).__name__}); "
                        f"start afresh without --resume") from None
+    if version != CHECKPOINT_VERSION:
+        raise SgeError(f"the checkpoint {path} is of format {version}, and this sge reads format "
+                       f"{CHECKPOINT_VERSION}; start afresh without --resume")
     return meta, arrays
 
 

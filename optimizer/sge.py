@@ -177,13 +177,11 @@ class Optimizer:
         # P: one compute node per parameter set; groups take turns (see the class docs).
         turns = sorted({parameter_set.settings.group for parameter_set in asset.parameter_sets})
         perturb_passes = []  # the P dispatches and the passes that follow them
-        perturb_indices = []  # where the P dispatches themselves are (finish() runs them alone)
         for parameter_set in asset.parameter_sets:
             shader = self._compute("perturb.comp", {**defines, **parameter_set.perturb_defines})
             phase = turns.index(parameter_set.settings.group)
             node = gpu.compute_node(f"perturb:{parameter_set.name}", shader, parameter_set.perturb_groups(),
                                     parameter_set.perturb_inputs(self.loss_history, len(turns), phase))
-            perturb_indices.append(len(perturb_passes))
             perturb_passes.append(node)
             for name, shader_file, groups, pass_inputs in parameter_set.after_perturb():
                 perturb_passes.append(gpu.compute_node(name, self._compute(shader_file), groups, pass_inputs))
@@ -250,7 +248,6 @@ class Optimizer:
             # G of this step and P of the next in one region: one region fewer per step.
             parts = [self._parts["G"][k]] + ([self._parts["P"][k + 1]] if k + 1 < steps_per_frame else [])
             self._regions.append(self.passes.compute_region(_scene(f"sge-step-{k + 1}", *parts)))
-        self._perturb_now = [self._parts["P"][0].getChild(index) for index in perturb_indices]
         self._passes_on = {name: True for name in PASSES}
         self._normals_part: NodePath | None = None  # reference_normals() makes it
         self._minus_was_on = True  # theta-'s switch while the normals took its page
@@ -394,8 +391,15 @@ class Optimizer:
         if not self.pending_update:
             return
         self._set_state(self.chains[0].state, self.step_index, True)
-        for path in self._perturb_now:
-            gpu.dispatch_now(self.context, path)
+        # A frame of P alone. (Dispatching P's nodes directly, outside a frame, left their
+        # uniforms bound: the next frame's P ran with them and applied the update again.)
+        self._use_steps(1)
+        for index, region in enumerate(self._regions):
+            region.setActive(index == 0)
+        try:
+            self.context.render_frame()
+        finally:
+            self._apply_switches()
         self.pending_update = False
 
     def sync(self) -> None:

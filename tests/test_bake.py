@@ -71,3 +71,37 @@ def test_a_baked_normal_map_restores_the_shading_wrong_vertex_normals_lose(conte
         assert baked["psnr"] > flat["psnr"] + 10.0, (flat, baked)
     finally:
         scenario.optimizer.release()
+
+
+def test_unfold_puts_back_what_turned_over_and_nothing_else(context, source):
+    """A vertex pushed through the surface turns its triangles over (a hole or a back face
+    in a game, which draws the LOD single-sided): unfold moves it back, halfway at a
+    time, until none is turned, and leaves every other vertex where it was."""
+    scenario = LodScenario(context, source, dataclasses.replace(SETTINGS, triangles=80))
+    try:
+        g = scenario.geometry
+        corners = g.position_index[g.triangles]
+        start = scenario.mesh.positions.values(context).astype(np.float64)
+        vertex, neighbour = corners[0, 0], corners[0, 1]
+        far = int(np.argmax(np.linalg.norm(start - start[vertex], axis=1)))
+        moved = start.copy()
+        moved[vertex] = start[vertex] + 2.5 * (start[neighbour] - start[vertex])  # across its neighbour
+        moved[far] *= 1.02  # outwards a little: turns nothing over, so it stays
+        state = scenario.mesh.positions.state(context)
+        scenario.mesh.positions.load_state({**state, "theta": moved.astype(np.float32)})
+        assert scenario._turned_over(moved, corners).any()
+        assert scenario.unfold() >= 1
+        after = scenario.safe_positions
+        assert not scenario._turned_over(after, corners).any()
+        others = np.ones(len(start), bool)
+        others[[vertex, far]] = False
+        assert np.allclose(after[far], moved[far], atol=1e-6) and np.allclose(after[others], start[others], atol=1e-6)
+        # Back along the way it came, and only part of the way.
+        way = moved[vertex] - start[vertex]
+        back = after[vertex] - start[vertex]
+        assert np.allclose(np.cross(back, way), 0.0, atol=1e-6) and 0.0 < back @ way < way @ way
+        # The GPU holds what unfold computed once a frame has run.
+        scenario.optimizer.show(scenario.held_out_views(1)[0][0])
+        assert np.allclose(scenario.mesh.positions.values(context), after, atol=1e-6)
+    finally:
+        scenario.optimizer.release()

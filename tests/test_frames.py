@@ -116,3 +116,23 @@ def test_uncleared_targets_give_the_same_run_bit_for_bit(make_optimizer, context
     assert np.all(cleared[0] > 0)
     for a, b in zip(cleared, stale):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("steps_per_frame", [1, 4])
+def test_finish_applies_the_last_update_once(make_optimizer, steps_per_frame):
+    """``finish`` applies the pending update, and the frames after it (a ``show``, the next
+    step) do not apply it again. (Dispatching P outside a frame once left its uniforms
+    bound, and the next frame's P repeated the update.)"""
+    mesh, reference = lit_quad()
+    asset = mesh()
+    optimizer = make_optimizer(asset, reference, (24, 24), seed=4, steps_per_frame=steps_per_frame)
+    batch = views(8)
+    optimizer.steps(batch)
+    optimizer.sync()
+    before = asset.colors.values(optimizer.context)
+    optimizer.finish()
+    finished = asset.colors.values(optimizer.context)
+    assert not np.array_equal(finished, before)  # the update is applied
+    optimizer.show(batch[0][0], light=batch[0][1])
+    assert np.array_equal(asset.colors.values(optimizer.context), finished)  # and only once
+    optimizer.set_active(False)

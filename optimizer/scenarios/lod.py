@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import SgeError
 from ..gpu import GpuContext, read_pages
 from ..images import linear_to_srgb, linear_to_srgb8, srgb_to_linear
-from ..lod import LodGeometry, build_lod, fill_holes, given_lod
+from ..lod import LodGeometry, build_lod, fill_holes, given_lod, tangent_frames, vertex_normals
 from ..mesh import Mesh
 from ..metrics import psnr_covered, silhouette_iou, ssim_covered
 from ..parameters import Settings
@@ -40,6 +40,7 @@ BACKGROUND = (0.5, 0.5, 0.5, 1.0)  # mid gray: black and white parts both keep a
 FLAT_NORMAL = (0.5, 0.5, 1.0)      # tangent-space +z, encoded
 HELD_OUT_VIEWS = 16
 PROJECTION_DEPTH_TOLERANCE = 0.03  # radii: about the decimation's own error
+UNFOLD_HALVINGS = 8   # then a turned triangle's corners go all the way back
 
 
 @dataclass
@@ -57,7 +58,7 @@ class LodSettings:
     # before the first round of steps and after each. Per-pixel SGE on them as well (a
     # learning rate > 0) was measured to add speckle rather than fidelity on top of a bake
     # (docs/BENCHMARKS.md), at 4x the step's cost on a CPU: off by default.
-    rounds: int = 2
+    rounds: int = 4
     bake_views: int = 48
     albedo_epsilon: float = 0.03
     albedo_learning_rate: float = 0.0
@@ -78,6 +79,9 @@ class LodSettings:
     # than the reference does (occlusion) pulls nothing. docs/BENCHMARKS.md has the sweep.
     depth_weight: float = 1024.0
     depth_limit: float = 0.02
+    # Steps between looks for triangles the steps turned over (LodScenario.unfold; each
+    # bake looks too); 0: at the bakes only.
+    unfold_every: int = 50
 
     def validate(self, source_triangles: int) -> None:
         if not 1 <= self.triangles <= source_triangles:
@@ -114,6 +118,9 @@ class LodScenario:
         if not (self.radius > 0 and math.isfinite(self.radius)):
             raise SgeError(f"'{source.path}' has no extent (all its vertices coincide); give a real model")
         unit_source = dataclasses.replace(source, positions=self.to_unit(source.positions))
+        # A LOD the job made takes normals and tangent frames from its surface at every
+        # bake; a given LOD keeps the user's normals (hard edges and all).
+        self.refresh_frames = lod is None
         if lod is None:
             self.geometry: LodGeometry = build_lod(unit_source.positions, source.triangles, s.triangles,
                                                    s.texture_size, weld_tolerance=1e-6)
@@ -143,6 +150,14 @@ class LodScenario:
         self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
         self._training_views = self.views(s.seed)
         self.baked_at: int | None = None  # the step the maps were last baked at
+        # Which way each triangle faces at the start (unit; 0 for a degenerate one, which
+        # may turn freely), and the positions of the last unfold, with none turned over.
+        p = g.positions.astype(np.float64)[g.position_index[g.triangles]]
+        face = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+        length = np.linalg.norm(face, axis=1, keepdims=True)
+        self.initial_face_normals = np.where(length > 1e-12, face / np.maximum(length, 1e-300), 0.0)
+        self.safe_positions = g.positions.astype(np.float64)
+        self.unfolded = 0  # vertices the last bake's unfold moved back
 
     # --- frames -------------------------------------------------------------------------
     def to_unit(self, positions: np.ndarray) -> np.ndarray:
@@ -168,9 +183,70 @@ class LodScenario:
 
     # --- initial textures ---------------------------------------------------------------
     def bake(self) -> None:
-        """Both maps from the reference, onto the LOD as it now stands."""
-        self.project_reference(self.settings.bake_views)
+        """Both maps from the reference, onto the LOD as it now stands: first the triangles
+        the steps turned over are put back (``unfold``) and a made LOD's vertex normals and
+        tangent frames are taken from its surface."""
+        # Positions from here on come from unfold, not the GPU: until a frame has run, a
+        # readback would return (and keep) theta as it was before unfold's upload.
+        self.unfolded = self.unfold()
+        positions = self.safe_positions.astype(np.float32)
+        if self.refresh_frames:
+            g = self.geometry
+            normals = vertex_normals(positions, g.position_index[g.triangles])[g.position_index]
+            self.set_frames(normals, *tangent_frames(positions[g.position_index], normals, g.uvs, g.triangles))
+        self.project_reference(self.settings.bake_views, positions=positions)
         self.baked_at = self.optimizer.step_index
+
+    def unfold(self) -> int:
+        """Every triangle the steps turned over (its normal now against the initial LOD's)
+        has its corners moved back towards where they were at the last unfold, halving the
+        way until none is turned over: a game draws the LOD single-sided, where a turned
+        triangle is a hole or shows its back. Adam's moments stay. Returns how many
+        vertices were moved back. Run it before a step (whose P uploads the positions) or
+        a bake: until a frame has run, reading theta back would undo it."""
+        self.optimizer.finish()  # the last step's update first: unfold sees the final positions
+        g = self.geometry
+        state = self.mesh.positions.state(self.context)
+        positions = state["theta"].astype(np.float64)
+        corners = g.position_index[g.triangles]
+        moved_back = np.zeros(len(positions), bool)
+        halvings = 0
+        while True:
+            turned = self._turned_over(positions, corners)
+            if not turned.any():
+                break
+            back = np.unique(corners[turned])
+            # The last unfold's positions have none turned over: the way back ends there, so
+            # this ends (at worst with every vertex there) once halving gives way to going back.
+            keep = 0.5 if halvings < UNFOLD_HALVINGS else 0.0
+            positions[back] = self.safe_positions[back] + keep * (positions[back] - self.safe_positions[back])
+            moved_back[back] = True
+            halvings += 1
+        if moved_back.any():
+            self.mesh.positions.load_state({**state, "theta": positions.astype(np.float32)})
+        self.safe_positions = positions
+        return int(moved_back.sum())
+
+    def _turned_over(self, positions: np.ndarray, corners: np.ndarray) -> np.ndarray:
+        p = positions[corners]
+        face = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+        oriented = np.any(self.initial_face_normals != 0.0, axis=1)  # a degenerate one may turn freely
+        return oriented & (np.sum(face * self.initial_face_normals, axis=1) <= 0.0)
+
+    def frames(self) -> dict[str, np.ndarray]:
+        """The per-vertex normals, tangents and binormals the LOD is drawn with."""
+        g = self.geometry
+        return {"normals": g.normals, "tangents": g.tangents, "binormals": g.binormals}
+
+    def set_frames(self, normals: np.ndarray, tangents: np.ndarray, binormals: np.ndarray) -> None:
+        """Draw (and export) the LOD with these per-vertex normals, tangents and binormals;
+        the normal map is read in this frame, so bake it after."""
+        g = self.geometry
+        g.normals, g.tangents, g.binormals = (np.asarray(a, np.float32).reshape(g.normals.shape)
+                                              for a in (normals, tangents, binormals))
+        for parameter_set, values in ((self.mesh.normals, g.normals), (self.mesh.tangents, g.tangents),
+                                      (self.mesh.binormals, g.binormals)):
+            parameter_set.load(values)
 
     @contextlib.contextmanager
     def flat_normal_map(self):
@@ -197,7 +273,7 @@ class LodScenario:
             for name in resting:
                 self.optimizer.set_pass_active(name, True)
 
-    def project_reference(self, view_count: int, normals: bool = True) -> None:
+    def project_reference(self, view_count: int, normals: bool = True, positions: np.ndarray | None = None) -> None:
         """Bake the reference onto the LOD as it now stands: from many views, each pixel
         where the LOD is drawn gives the reference's color there (unlit) to the albedo
         texel it shows, and with ``normals`` the reference's shading normal, in the LOD's
@@ -209,7 +285,9 @@ class LodScenario:
         total = np.zeros((size * size, channels), np.float64)
         weight = np.zeros(size * size, np.float64)
         g = self.geometry
-        positions = self.mesh.positions.values(self.context)[g.position_index].astype(np.float64)
+        if positions is None:  # the LOD's welded positions (default: read from the GPU)
+            positions = self.mesh.positions.values(self.context)
+        positions = np.asarray(positions, np.float64)[g.position_index]
         corners = positions[g.triangles]
         face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
         face_normals /= np.maximum(np.linalg.norm(face_normals, axis=1, keepdims=True), 1e-12)
