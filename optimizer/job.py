@@ -145,7 +145,8 @@ class LodSession:
                 if baking or done % check_every == 0 or self.step_index == until:
                     loss = float(self.losses()[-1])  # also checks for divergence
                     if baking:
-                        self.scenario.bake()
+                        last = self.step_index >= self.settings.steps  # the LOD's own maps: every view
+                        self.scenario.bake(None if last else self.settings.round_bake_views)
                         back = f" ({self.scenario.unfolded} vertices of turned-over triangles put back)" \
                             if self.scenario.unfolded else ""
                         self.progress.message(f"step {self.step_index}: baked the maps onto the LOD as it stands{back}")

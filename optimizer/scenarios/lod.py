@@ -60,6 +60,7 @@ class LodSettings:
     # (docs/BENCHMARKS.md), at 4x the step's cost on a CPU: off by default.
     rounds: int = 4
     bake_views: int = 48
+    round_bake_views: int = 24  # the bakes between rounds, which only steer the next round
     albedo_epsilon: float = 0.03
     albedo_learning_rate: float = 0.0
     normal_epsilon: float = 0.05
@@ -90,8 +91,9 @@ class LodSettings:
             raise SgeError(f"--texture-size must be from 8 to 8192, got {self.texture_size}")
         if self.steps < 0:
             raise SgeError(f"--steps must be 0 or more, got {self.steps}")
-        if not (self.rounds >= 1 and self.bake_views >= 1):
-            raise SgeError(f"rounds and bake views must be 1 or more, got {self.rounds} and {self.bake_views}")
+        if not (self.rounds >= 1 and self.bake_views >= 1 and self.round_bake_views >= 1):
+            raise SgeError(f"rounds and bake views must be 1 or more, got {self.rounds}, {self.bake_views} and "
+                           f"{self.round_bake_views}")
 
     def bake_steps(self) -> list[int]:
         """The steps after which the maps are baked again: the end of each round."""
@@ -182,10 +184,11 @@ class LodScenario:
         return [next(views) for _ in range(count)]
 
     # --- initial textures ---------------------------------------------------------------
-    def bake(self) -> None:
-        """Both maps from the reference, onto the LOD as it now stands: first the triangles
-        the steps turned over are put back (``unfold``) and a made LOD's vertex normals and
-        tangent frames are taken from its surface."""
+    def bake(self, view_count: int | None = None) -> None:
+        """Both maps from the reference, onto the LOD as it now stands, from ``view_count``
+        views (default: the settings' bake_views): first the triangles the steps turned
+        over are put back (``unfold``) and a made LOD's vertex normals and tangent frames
+        are taken from its surface."""
         # Positions from here on come from unfold, not the GPU: until a frame has run, a
         # readback would return (and keep) theta as it was before unfold's upload.
         self.unfolded = self.unfold()
@@ -194,7 +197,7 @@ class LodScenario:
             g = self.geometry
             normals = vertex_normals(positions, g.position_index[g.triangles])[g.position_index]
             self.set_frames(normals, *tangent_frames(positions[g.position_index], normals, g.uvs, g.triangles))
-        self.project_reference(self.settings.bake_views, positions=positions)
+        self.project_reference(view_count or self.settings.bake_views, positions=positions)
         self.baked_at = self.optimizer.step_index
 
     def unfold(self) -> int:
