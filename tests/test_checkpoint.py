@@ -120,10 +120,20 @@ def test_a_damaged_checkpoint_is_one_clear_line(tmp_path):
     assert os.listdir(directory) == ["state.npz"]
 
 
+def test_a_checkpoint_of_another_format_is_one_clear_line(tmp_path):
+    directory = tmp_path / "lod.checkpoint"
+    directory.mkdir()
+    meta = {"version": 2, "step": 10, "settings": {}, "source_sha256": "0" * 64}
+    np.savez(directory / "state.npz", meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    with pytest.raises(SgeError, match=r"is of format 2, and this sge reads format 3; start afresh") as error:
+        read_checkpoint(directory)
+    assert "\n" not in str(error.value)
+
+
 def test_degenerate_and_flipped_triangles_are_not_fatal(context, bumpy, tmp_path):
-    """The optimisation may collapse or flip LOD triangles: drawn two-sided, a zero-area
-    triangle covers no pixel and a flipped one shades from its other side; the run goes
-    on and the LOD still exports."""
+    """A LOD triangle collapsed or turned over is not fatal: the run goes on, unfold puts
+    both back (a zero-area triangle faces nowhere, which counts as turned), and the LOD
+    exports with none turned."""
     session = LodSession(load_source(bumpy), LodSettings(triangles=80, texture_size=32, resolution=32, steps=40),
                          context)
     try:
@@ -140,5 +150,7 @@ def test_degenerate_and_flipped_triangles_are_not_fatal(context, bumpy, tmp_path
         metrics = session.save(tmp_path / "lod")
         assert metrics["steps"] == 40 and np.isfinite(metrics["psnr_after"])
         assert np.all(np.isfinite(session.losses()))
+        final = positions.values(context).astype(np.float64)
+        assert not session.scenario._turned_over(final, corners).any()
     finally:
         session.release()
