@@ -130,13 +130,13 @@ class LodSession:
         bake_steps = set(self.settings.bake_steps())
         report_every = max(1, min(HISTORY_LENGTH // 2, total // 20 or 1))
         check_every = min(report_every, HEALTH_EVERY, checkpoint_every or HEALTH_EVERY)
+        unfold_every = self.settings.unfold_every
         started = time.perf_counter()
         first = self.step_index
         try:
             while self.step_index < until:
                 if should_stop():
                     break
-                unfold_every = self.settings.unfold_every
                 if unfold_every and self.step_index % unfold_every == 0 and self.step_index not in bake_steps:
                     self.scenario.unfold()  # right before a step, whose P uploads what it moved
                 self.step()
@@ -201,7 +201,7 @@ class LodSession:
             self.scenario.albedo.load(arrays["albedo.map"])
             self.scenario.normal_map.load(arrays["normal_map.map"])
         except (KeyError, ValueError):
-            raise SgeError(f"the checkpoint {directory} does not match this LOD (its maps); "
+            raise SgeError(f"the checkpoint {directory} does not match this LOD (its maps or vertex frames); "
                            f"start afresh without --resume") from None
         self.scenario.baked_at = meta.get("baked_at")
         for parameter_set in self.scenario.mesh.parameter_sets:

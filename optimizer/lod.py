@@ -61,10 +61,15 @@ def decimate(positions: np.ndarray, triangles: np.ndarray, target: int) -> tuple
     return np.asarray(points, np.float32)[used], remap[faces].astype(np.int32)
 
 
+def face_vectors(positions: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Each triangle's normal scaled by twice its area (the cross product of two edges)."""
+    corners = positions[triangles]
+    return np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+
+
 def vertex_normals(positions: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """Area-weighted vertex normals (unit; +z for a vertex of zero area)."""
-    corners = positions[triangles]
-    face = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    face = face_vectors(positions, triangles)
     normals = np.zeros_like(positions, dtype=np.float64)
     for k in range(3):
         np.add.at(normals, triangles[:, k], face)

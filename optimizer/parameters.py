@@ -138,13 +138,18 @@ class ParameterSet:
     def count(self) -> int:
         return int(np.prod(self.shape))
 
-    def load(self, values: np.ndarray) -> None:
-        """Replace theta (and zero Adam's moments): load time only."""
+    def move(self, values: np.ndarray) -> None:
+        """Replace theta (copies = theta), keeping Adam's moments. Uploaded when a frame next
+        binds it: a readback before that returns (and keeps) the old theta."""
         values = np.asarray(values, np.float32).reshape(self.shape)
         gpu.upload(self.theta, values.ravel())
-        for moment in (self.first_moment, self.second_moment):
-            gpu.upload(moment, np.zeros(values.size, np.float32))
         self.upload_copies(values, values)
+
+    def load(self, values: np.ndarray) -> None:
+        """Replace theta (and zero Adam's moments): load time only."""
+        self.move(values)
+        for moment in (self.first_moment, self.second_moment):
+            gpu.upload(moment, np.zeros(self.count, np.float32))
 
     def state(self, context: gpu.GpuContext) -> dict[str, np.ndarray]:
         """theta and Adam's moments, read back (checkpoints)."""
@@ -153,11 +158,9 @@ class ParameterSet:
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore what ``state`` read: theta, Adam's moments, and copies = theta."""
-        theta = np.asarray(state["theta"], np.float32).reshape(self.shape)
-        gpu.upload(self.theta, theta.ravel())
+        self.move(state["theta"])
         gpu.upload(self.first_moment, np.asarray(state["m"], np.float32).ravel())
         gpu.upload(self.second_moment, np.asarray(state["v"], np.float32).ravel())
-        self.upload_copies(theta, theta)
 
     def upload_copies(self, plus: np.ndarray, minus: np.ndarray) -> None:
         """Set theta+ and theta- explicitly (checks such as finite differences)."""

@@ -371,10 +371,7 @@ class Optimizer:
         for chain, view in zip(self.chains, views):
             matrix, light = view if isinstance(view, tuple) else (view, None)
             matrices.append(matrix)
-            if light is not None:
-                chain.view.set_light(*light)
-            elif chain.view is not previous:
-                chain.view.light_values[:] = previous.light_values
+            _light(chain.view, light, previous)
             previous = chain.view
             next_seed, next_epsilon_scale = perturbation_seed(self.seed, step), self.epsilon_schedule(step)
             chain.state.write((next_seed, seed, step % 2, apply_update, step, step % HISTORY_LENGTH,
@@ -425,10 +422,7 @@ class Optimizer:
         advanced)."""
         self._use_steps(1)
         chain = self.chains[0]
-        if light is not None:
-            chain.view.set_light(*light)
-        elif self._last_chain != 0:
-            chain.view.light_values[:] = self.chains[self._last_chain].view.light_values
+        _light(chain.view, light, self.chains[self._last_chain].view)
         self._last_chain = 0
         chain.view.set(model_view_projection)
         self._set_state(chain.state, self.step_index, apply_update, perturb)
@@ -530,6 +524,15 @@ class StepChain:
         for node in passes:
             node.instanceTo(part)
         return part
+
+
+def _light(view: View, light, previous: View) -> None:
+    """Light a step's ``view`` with ``light``, or with None as the step before it was lit
+    (``previous``, the View of that step)."""
+    if light is not None:
+        view.set_light(*light)
+    elif view is not previous:
+        view.light_values[:] = previous.light_values
 
 
 def _scene(name: str, *parts: NodePath) -> NodePath:

@@ -86,8 +86,8 @@ void main() {
     // .y: the sample's UV footprint (the larger screen derivative of uv, in uv units per
     // render pixel): G finds from it the mip level a texture's sampler reads.
     float footprint = max(length(dFdx(surface_uv)), length(dFdy(surface_uv)));
-    // .z: the eye-space depth (clip w = 1 / gl_FragCoord.w), to tell which of two renders'
-    // surfaces is in front (the LOD job's color projection).
+    // .z: the eye-space depth (clip w = 1 / gl_FragCoord.w): the LOD job's bake compares
+    // two renders' surfaces by it, and G's depth term (targets.glsl) measures it.
 #ifdef STAMPED
     float stamp = float(step_state[7]);
 #else

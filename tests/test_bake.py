@@ -79,8 +79,7 @@ def test_unfold_puts_back_what_turned_over_and_nothing_else(context, source):
     time, until none is turned, and leaves every other vertex where it was."""
     scenario = LodScenario(context, source, dataclasses.replace(SETTINGS, triangles=80))
     try:
-        g = scenario.geometry
-        corners = g.position_index[g.triangles]
+        corners = scenario.corners
         start = scenario.mesh.positions.values(context).astype(np.float64)
         vertex, neighbour = corners[0, 0], corners[0, 1]
         far = int(np.argmax(np.linalg.norm(start - start[vertex], axis=1)))
@@ -89,10 +88,10 @@ def test_unfold_puts_back_what_turned_over_and_nothing_else(context, source):
         moved[far] *= 1.02  # outwards a little: turns nothing over, so it stays
         state = scenario.mesh.positions.state(context)
         scenario.mesh.positions.load_state({**state, "theta": moved.astype(np.float32)})
-        assert scenario._turned_over(moved, corners).any()
+        assert scenario.turned_over(moved).any()
         assert scenario.unfold() >= 1
         after = scenario.safe_positions
-        assert not scenario._turned_over(after, corners).any()
+        assert not scenario.turned_over(after).any()
         others = np.ones(len(start), bool)
         others[[vertex, far]] = False
         assert np.allclose(after[far], moved[far], atol=1e-6) and np.allclose(after[others], start[others], atol=1e-6)

@@ -139,7 +139,7 @@ def test_degenerate_and_flipped_triangles_are_not_fatal(context, bumpy, tmp_path
     try:
         positions = session.scenario.mesh.positions
         state = positions.state(context)
-        corners = session.scenario.geometry.position_index[session.scenario.geometry.triangles]
+        corners = session.scenario.corners
         a, b, c = corners[0]
         state["theta"][b] = state["theta"][a]          # triangle 0 collapses to a line
         d, e, f = corners[5]
@@ -151,6 +151,6 @@ def test_degenerate_and_flipped_triangles_are_not_fatal(context, bumpy, tmp_path
         assert metrics["steps"] == 40 and np.isfinite(metrics["psnr_after"])
         assert np.all(np.isfinite(session.losses()))
         final = positions.values(context).astype(np.float64)
-        assert not session.scenario._turned_over(final, corners).any()
+        assert not session.scenario.turned_over(final).any()
     finally:
         session.release()

@@ -72,9 +72,14 @@ def geoms(model: NodePath):
             yield node.getGeom(g), node.getGeomState(g)
 
 
+def triangles(geom) -> np.ndarray:
+    """(T, 3) vertex rows of every triangle of ``geom``."""
+    return np.concatenate([np.reshape(geom.getPrimitive(p).decompose().getVertexList(), (-1, 3))
+                           for p in range(geom.getNumPrimitives())])
+
+
 def triangle_count(model: NodePath) -> int:
-    return sum(geom.getPrimitive(p).decompose().getNumPrimitives()
-               for geom, _ in geoms(model) for p in range(geom.getNumPrimitives()))
+    return sum(len(triangles(geom)) for geom, _ in geoms(model))
 
 
 def column(geom, name: str, width: int) -> np.ndarray:

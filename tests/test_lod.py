@@ -13,10 +13,12 @@ import time
 
 import numpy as np
 import pytest
-from panda3d.core import Filename, Loader, LoaderOptions, NodePath
+from panda3d.core import NodePath
 
 from procedural import bumpy_sphere, checker_texture, vertex_normals, write_corrupt, write_glb, write_obj
 from test_cli import run_sge
+from test_export import column, geoms, load, triangles
+from test_export import triangle_count as count_triangles
 
 OUTPUTS = {"bumpy.bam", "bumpy.egg", "bumpy.obj", "bumpy.mtl", "albedo.png", "normal.png", "report.png",
            "metrics.json"}
@@ -37,18 +39,7 @@ def assets(tmp_path_factory):
 
 def triangle_count(path) -> int:
     """Triangles of a model file (or of a NodePath)."""
-    if isinstance(path, NodePath):
-        model = path
-    else:
-        options = LoaderOptions(LoaderOptions.LF_no_cache | LoaderOptions.LF_report_errors)
-        model = NodePath(Loader.getGlobalPtr().loadSync(Filename.fromOsSpecific(str(path)), options))
-    total = 0
-    for geom_path in model.findAllMatches("**/+GeomNode"):
-        node = geom_path.node()
-        for i in range(node.getNumGeoms()):
-            geom = node.getGeom(i)
-            total += sum(geom.getPrimitive(k).decompose().getNumPrimitives() for k in range(geom.getNumPrimitives()))
-    return total
+    return count_triangles(path if isinstance(path, NodePath) else load(path))
 
 
 def assert_one_clear_error(result, phrase: str) -> None:
@@ -123,15 +114,12 @@ def test_ctrl_c_writes_the_last_finished_step(assets, tmp_path):
 def normals_follow_surface(path) -> float:
     """The lowest cosine between a vertex's normal in a model file and the area-weighted
     normal of the surface there (vertices split at UV seams welded by position)."""
-    from test_export import column, geoms, load
     lowest = 1.0
     for geom, _ in geoms(load(path)):
         positions, normals = column(geom, "vertex", 3), column(geom, "normal", 3)
-        triangles = np.concatenate([np.reshape(geom.getPrimitive(k).decompose().getVertexList(), (-1, 3))
-                                    for k in range(geom.getNumPrimitives())])
         _, first, welded = np.unique(positions, axis=0, return_index=True, return_inverse=True)
         welded = welded.ravel()
-        surface = vertex_normals(positions[first], welded[triangles])[welded]
+        surface = vertex_normals(positions[first], welded[triangles(geom)])[welded]
         cosines = np.sum(surface * normals, axis=1) / np.linalg.norm(normals, axis=1)
         lowest = min(lowest, float(cosines.min()))
     return lowest
@@ -139,15 +127,12 @@ def normals_follow_surface(path) -> float:
 
 def outward_faces(path) -> float:
     """The share of a model's triangles whose normal points away from the origin."""
-    from test_export import column, geoms, load
     outward = total = 0
     for geom, _ in geoms(load(path)):
-        positions = column(geom, "vertex", 3).astype(np.float64)
-        for k in range(geom.getNumPrimitives()):
-            corners = positions[np.reshape(geom.getPrimitive(k).decompose().getVertexList(), (-1, 3))]
-            face = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-            outward += int(np.sum(np.sum(face * corners.mean(axis=1), axis=1) > 0.0))
-            total += len(corners)
+        corners = column(geom, "vertex", 3).astype(np.float64)[triangles(geom)]
+        face = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+        outward += int(np.sum(np.sum(face * corners.mean(axis=1), axis=1) > 0.0))
+        total += len(corners)
     return outward / total
 
 

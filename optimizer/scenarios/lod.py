@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import SgeError
 from ..gpu import GpuContext, read_pages
 from ..images import linear_to_srgb, linear_to_srgb8, srgb_to_linear
-from ..lod import LodGeometry, build_lod, fill_holes, given_lod, tangent_frames, vertex_normals
+from ..lod import LodGeometry, build_lod, face_vectors, fill_holes, given_lod, tangent_frames, vertex_normals
 from ..mesh import Mesh
 from ..metrics import psnr_covered, silhouette_iou, ssim_covered
 from ..parameters import Settings
@@ -152,12 +152,14 @@ class LodScenario:
         self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
         self._training_views = self.views(s.seed)
         self.baked_at: int | None = None  # the step the maps were last baked at
-        # Which way each triangle faces at the start (unit; 0 for a degenerate one, which
-        # may turn freely), and the positions of the last unfold, with none turned over.
-        p = g.positions.astype(np.float64)[g.position_index[g.triangles]]
-        face = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+        # The triangles over the welded positions; which way each faces at the start (unit)
+        # and whether it faces anywhere (a degenerate one may turn freely); the positions of
+        # the last unfold, with none turned over.
+        self.corners = g.position_index[g.triangles]
+        face = face_vectors(g.positions.astype(np.float64), self.corners)
         length = np.linalg.norm(face, axis=1, keepdims=True)
-        self.initial_face_normals = np.where(length > 1e-12, face / np.maximum(length, 1e-300), 0.0)
+        self.oriented = length[:, 0] > 1e-12
+        self.initial_face_normals = face / np.where(self.oriented[:, None], length, 1.0)
         self.safe_positions = g.positions.astype(np.float64)
         self.unfolded = 0  # vertices the last bake's unfold moved back
 
@@ -195,7 +197,7 @@ class LodScenario:
         positions = self.safe_positions.astype(np.float32)
         if self.refresh_frames:
             g = self.geometry
-            normals = vertex_normals(positions, g.position_index[g.triangles])[g.position_index]
+            normals = vertex_normals(positions, self.corners)[g.position_index]
             self.set_frames(normals, *tangent_frames(positions[g.position_index], normals, g.uvs, g.triangles))
         self.project_reference(view_count or self.settings.bake_views, positions=positions)
         self.baked_at = self.optimizer.step_index
@@ -208,17 +210,14 @@ class LodScenario:
         vertices were moved back. Run it before a step (whose P uploads the positions) or
         a bake: until a frame has run, reading theta back would undo it."""
         self.optimizer.finish()  # the last step's update first: unfold sees the final positions
-        g = self.geometry
-        state = self.mesh.positions.state(self.context)
-        positions = state["theta"].astype(np.float64)
-        corners = g.position_index[g.triangles]
+        positions = self.mesh.positions.values(self.context).astype(np.float64)
         moved_back = np.zeros(len(positions), bool)
         halvings = 0
         while True:
-            turned = self._turned_over(positions, corners)
+            turned = self.turned_over(positions)
             if not turned.any():
                 break
-            back = np.unique(corners[turned])
+            back = np.unique(self.corners[turned])
             # The last unfold's positions have none turned over: the way back ends there, so
             # this ends (at worst with every vertex there) once halving gives way to going back.
             keep = 0.5 if halvings < UNFOLD_HALVINGS else 0.0
@@ -226,15 +225,15 @@ class LodScenario:
             moved_back[back] = True
             halvings += 1
         if moved_back.any():
-            self.mesh.positions.load_state({**state, "theta": positions.astype(np.float32)})
+            self.mesh.positions.move(positions)
         self.safe_positions = positions
         return int(moved_back.sum())
 
-    def _turned_over(self, positions: np.ndarray, corners: np.ndarray) -> np.ndarray:
-        p = positions[corners]
-        face = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
-        oriented = np.any(self.initial_face_normals != 0.0, axis=1)  # a degenerate one may turn freely
-        return oriented & (np.sum(face * self.initial_face_normals, axis=1) <= 0.0)
+    def turned_over(self, positions: np.ndarray) -> np.ndarray:
+        """Per triangle, whether at these (welded) positions it faces against its initial
+        normal (or collapsed to no area)."""
+        facing = np.sum(face_vectors(positions, self.corners) * self.initial_face_normals, axis=1)
+        return self.oriented & (facing <= 0.0)
 
     def frames(self) -> dict[str, np.ndarray]:
         """The per-vertex normals, tangents and binormals the LOD is drawn with."""
@@ -287,12 +286,11 @@ class LodScenario:
         channels = 6 if normals else 3
         total = np.zeros((size * size, channels), np.float64)
         weight = np.zeros(size * size, np.float64)
-        g = self.geometry
         if positions is None:  # the LOD's welded positions (default: read from the GPU)
             positions = self.mesh.positions.values(self.context)
-        positions = np.asarray(positions, np.float64)[g.position_index]
-        corners = positions[g.triangles]
-        face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+        positions = np.asarray(positions, np.float64)
+        corners = positions[self.corners]
+        face_normals = face_vectors(positions, self.corners)
         face_normals /= np.maximum(np.linalg.norm(face_normals, axis=1, keepdims=True), 1e-12)
         views = self.views(self.settings.seed + 20_000)
         unlit = ((0.0, 0.0, 1.0), 1.0)
