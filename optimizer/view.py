@@ -103,10 +103,14 @@ def _set_view(view: View, matrix: np.ndarray) -> None:
     # GLSL reads the 16 floats column-major; Panda3D's row-major storage of M^T is
     # exactly that layout.
     view.matrix_values[:] = matrix.astype(np.float32).T.ravel()
-    # The eye is the projection's centre: clip (0, 0, 1, 0) maps back to it (for the
-    # specular lobe's view direction, in model space).
-    eye = np.linalg.solve(matrix, _CLIP_EYE)
-    view.camera_values[:3] = _far_eye(eye) if abs(eye[3]) < 1e-12 else eye[:3] / eye[3]
+    view.camera_values[:3] = eye_position(matrix)  # the specular lobe's view direction
+
+
+def eye_position(matrix: np.ndarray) -> np.ndarray:
+    """The eye of a column-vector 4x4 model-view-projection, in model space: the
+    projection's centre, where clip (0, 0, 1, 0) maps back to."""
+    eye = np.linalg.solve(np.asarray(matrix, np.float64), _CLIP_EYE)
+    return _far_eye(eye) if abs(eye[3]) < 1e-12 else eye[:3] / eye[3]
 
 
 def _far_eye(eye: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from ..parameters import Settings
 from ..sge import Optimizer
 from ..source import SourceMesh, reference_model
 from ..texture import TextureSet, float_texture
-from ..view import perspective, random_direction, random_rotation, translation
+from ..view import eye_position, perspective, random_direction, random_rotation, translation
 
 CAMERA_DISTANCE = 2.8   # in bounding-sphere radii
 TAN_HALF_FOV = 0.45     # the sphere fills about 80% of the image
@@ -312,8 +312,7 @@ class LodScenario:
                 drawn = (ids > 0.5) & (reference_ids[..., 0] > 0.5)
                 consistent = np.abs(lod_ids[..., 2] - reference_ids[..., 2])[drawn] < PROJECTION_DEPTH_TOLERANCE
                 triangle = np.rint(ids[drawn]).astype(np.int64) - 1
-                eye = np.linalg.solve(view, [0.0, 0.0, 1.0, 0.0])
-                eye = eye[:3] / eye[3]
+                eye = eye_position(view)
                 centers = corners[triangle].mean(axis=1)
                 to_eye = eye - centers
                 facing = np.abs(np.sum(face_normals[triangle] * to_eye, axis=1)) / np.linalg.norm(to_eye, axis=1)
