@@ -176,9 +176,21 @@ def upload(texture: Texture, values: np.ndarray) -> None:
 
 
 def read_buffer(context: GpuContext, texture: Texture) -> np.ndarray:
-    """Read a buffer texture back into numpy (to save or report, never per step)."""
-    context.engine.extractTextureData(texture, context.gsg)
+    """Read a buffer texture back into numpy (to save or report, never per step).
+
+    Values ``upload`` gave since the last frame that bound the texture are returned as
+    given: Panda3D uploads a RAM image only when a frame binds the texture, and extracting
+    before that would read the GPU's older copy and replace the upload with it."""
+    if not (texture.hasRamImage() and _upload_pending(context, texture)):
+        context.engine.extractTextureData(texture, context.gsg)
     return np.frombuffer(bytes(texture.getRamImage()), dtype=_dtype_of(texture)).copy()
+
+
+def _upload_pending(context: GpuContext, texture: Texture) -> bool:
+    """Whether the texture's RAM image is newer than its GPU copy (no frame bound it since
+    it changed). A readback changes the RAM image too, but then both hold the same values."""
+    prepared = texture.prepareNow(0, context.gsg.getPreparedObjects(), context.gsg)
+    return prepared.wasImageModified()
 
 
 def _dtype_of(texture: Texture) -> np.dtype:
