@@ -43,31 +43,74 @@ def outputs(directory) -> dict:
             "scores": [metrics[k] for k in ("psnr_after", "ssim_after", "iou_after", "steps")]}
 
 
-def test_killed_run_resumes_bit_identical(bumpy, tmp_path):
-    straight = tmp_path / "straight"
-    result = run_sge(["optimize", str(bumpy), *JOB, "--out", str(straight)], tmp_path, timeout=300)
-    assert result.returncode == 0, result.stderr
+# Stops the job's run at a given step, its last checkpoint written there: a resume point
+# anywhere in the schedule, not only where checkpoint_every lands.
+STOP_AT = """
+import sys
+from pathlib import Path
+from optimizer.gpu import GpuContext
+from optimizer.job import LodSession, checkpoint_path
+from optimizer.scenarios.lod import LodSettings
+from optimizer.source import load_source
+source, out, until = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+settings = LodSettings(triangles=80, texture_size=64, resolution=64, steps=400)
+session = LodSession(load_source(source), settings, GpuContext.headless())
+session.checkpoint_dir = checkpoint_path(out)
+session.run(until, checkpoint_every=50)
+"""
 
+
+@pytest.fixture(scope="module")
+def straight(bumpy, tmp_path_factory):
+    """The outputs of the job never interrupted."""
+    out = tmp_path_factory.mktemp("straight") / "lod"
+    result = run_sge(["optimize", str(bumpy), *JOB, "--out", str(out)], out.parent, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return outputs(out)
+
+
+def resume(bumpy, out, tmp_path, step: int) -> dict:
+    result = run_sge(["optimize", str(bumpy), *JOB, "--out", str(out), "--resume", str(checkpoint_path(out))],
+                     tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"resumed at step {step} " in result.stderr
+    return outputs(out)
+
+
+def test_killed_run_resumes_bit_identical(bumpy, straight, tmp_path):
+    """SIGKILL once the run is past its second round's first checkpoint (a bake and an
+    unfold behind it), then --resume: the same outputs as the run never interrupted."""
     out = tmp_path / "killed"
     state = checkpoint_path(out) / "state.npz"
     process = subprocess.Popen([sys.executable, "-m", "optimizer", "optimize", str(bumpy), *JOB, "--out", str(out),
                                 "--checkpoint-every", "50"], cwd=tmp_path, env=_env(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while not state.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
+    step = 0
+    while step < 150 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+        if state.exists():
+            step = read_checkpoint(checkpoint_path(out))[0]["step"]
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert not out.exists()  # never a half-written output directory
     meta, _ = read_checkpoint(checkpoint_path(out))  # intact and complete
-    assert 50 <= meta["step"] < 400 and meta["step"] % 50 == 0
+    assert 150 <= meta["step"] < 400 and meta["step"] % 50 == 0
+    assert resume(bumpy, out, tmp_path, meta["step"]) == straight
 
-    result = run_sge(["optimize", str(bumpy), *JOB, "--out", str(out), "--resume", str(checkpoint_path(out))],
-                     tmp_path, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert f"resumed at step {meta['step']}" in result.stderr
-    assert outputs(out) == outputs(straight)
+
+# The job's schedule (400 steps, 4 rounds): bakes after steps 100, 200, 300 and 400, an
+# unfold before every 50th step but those.
+@pytest.mark.parametrize("step", [50, 200, 151, 350],
+                         ids=["first-checkpoint", "at-a-bake", "after-an-unfold", "inside-the-last-round"])
+def test_resume_from_any_point_of_the_schedule_is_bit_identical(bumpy, straight, tmp_path, step):
+    out = tmp_path / "lod"
+    stopped = subprocess.run([sys.executable, "-c", STOP_AT, str(bumpy), str(out), str(step)], cwd=tmp_path,
+                             env=_env(), capture_output=True, text=True, timeout=300)
+    assert stopped.returncode == 0, stopped.stderr
+    assert read_checkpoint(checkpoint_path(out))[0]["step"] == step
+    assert resume(bumpy, out, tmp_path, step) == straight
 
 
 def test_resume_refuses_another_source(bumpy, tmp_path):
