@@ -77,7 +77,7 @@ class OptimizerComponent:
         mesh = source_from_model(reference, name=reference.getName() or "model")
         given = source_from_model(lod, name=lod.getName() or "lod") if lod is not None else None
         if given is None:
-            self.settings.validate(len(mesh.triangles))
+            self.settings.validate()
         self.session = LodSession(mesh, self.settings, GpuContext.from_showbase(self.base), lod=given)
         self.scenario = self.session.scenario
         self.optimizer = self.session.optimizer

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from panda3d.core import Filename, LVecBase4f, LVector3f, NodePath, TextNode, loadPrcFileData
+from panda3d.core import Filename, LVecBase4f, LVector3f, NodePath, PNMFileTypeRegistry, TextNode, loadPrcFileData
 
 from optimizer.assets import find_model, loader_messages, model_stem, read_model
 from optimizer.errors import SgeError
@@ -62,6 +62,8 @@ def run_viewer(source: str, settings: LodSettings, frames: int | None = None,
     models/panda) and optimise an LOD of it with ``settings``, until escape or, with
     ``frames``, for that many frames; ``screenshot`` is then written from the last frame."""
     filename = find_model(source)  # a bad source fails here, before any window opens
+    if screenshot is not None:
+        _check_image_type(Path(screenshot))
     stem = model_stem(filename.toOsSpecific())
     reference = read_model(filename)
     # Panda3D's assimp loader records a bare file name as an .obj's full path; the
@@ -252,12 +254,31 @@ class Viewer:
                 if not self.base.win.getProperties().getOpen():
                     raise SgeError(f"the window was closed before the screenshot {screenshot} could be taken")
                 self.base.taskMgr.step()  # the final frame the screenshot shows
-                screenshot = Path(screenshot)
-                screenshot.parent.mkdir(parents=True, exist_ok=True)
-                if not self.base.win.saveScreenshot(Filename.fromOsSpecific(str(screenshot.resolve()))):
-                    raise SgeError(f"cannot write the screenshot {screenshot}; check the path and its extension")
+                self._save_screenshot(Path(screenshot))
         finally:
             self.component.release()
+
+
+    def _save_screenshot(self, path: Path) -> None:
+        """The window's last frame to ``path``, whole or not at all: written beside it under
+        a temporary name with the same extension (which picks the format), then renamed."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+        try:
+            if not self.base.win.saveScreenshot(Filename.fromOsSpecific(str(partial.resolve()))):
+                raise SgeError(f"cannot write the screenshot {path}; check that its folder is writable")
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+
+
+def _check_image_type(path: Path) -> None:
+    """Refuse, before any window opens, a screenshot name whose extension is no image
+    type Panda3D writes (it would fail only at the end)."""
+    extension = path.suffix[1:]
+    if not extension or PNMFileTypeRegistry.getGlobalPtr().getTypeFromExtension(extension) is None:
+        raise SgeError(f"cannot write the screenshot {path}: '{path.suffix or 'no extension'}' is not an image type "
+                       f"Panda3D writes; name it .png or .jpg")
 
 
 def reference_display(source: SourceMesh) -> NodePath:

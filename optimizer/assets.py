@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 from panda3d.core import (
+    AnimBundleNode,
     Filename,
+    GeomNode,
     GeomVertexReader,
     Loader,
     LoaderOptions,
@@ -116,6 +118,7 @@ class LoaderLog:
 
     def __init__(self):
         self.stream = StringStream()
+        self.handled = False  # the caller dealt with the messages: not passed on
 
     @property
     def lines(self) -> list[str]:
@@ -162,11 +165,11 @@ def loader_messages():
     finally:
         notify.setOstreamPtr(previous, False)
     text = bytes(log.stream.getData()).decode("utf-8", "replace")  # reached only when the block succeeded
-    if text:
+    if text and not log.handled:
         Notify.writeString(text)
 
 
-def read_model(filename: Filename) -> NodePath:
+def read_model(filename: Filename, notes: list[str] | None = None) -> NodePath:
     """Read a model file found by ``find_model``: .egg/.bam/.obj through Panda3D's loader
     (caches off, so an edited file is read again), .gltf/.glb through panda3d-gltf.
 
@@ -174,8 +177,12 @@ def read_model(filename: Filename) -> NodePath:
     ``panda3d.loaders`` entry point registered (``LoaderFileTypeRegistry.registerDeferredType``,
     what ShowBase does) after the first model load of a process is ignored, because the
     prc's ``load-file-type p3assimp`` has claimed .gltf/.glb by then; and an exception in
-    a Python loader is printed as a traceback by the loader. Any failure, and a texture
-    the model names but that cannot be read, raise SgeError in one line.
+    a Python loader is printed as a traceback by the loader.
+
+    A texture the model names at a path where it is not (a folder of the machine it was
+    made on) is looked for by its file name beside the model and in a ``textures/`` folder
+    beside it, as asset tools do; one line per texture found that way goes to ``notes``.
+    Any failure, and a texture found nowhere, raise SgeError in one line.
     """
     shown = Path(filename.toOsSpecific()).name
     extension = model_extension(filename)
@@ -183,6 +190,23 @@ def read_model(filename: Filename) -> NodePath:
         _check_pngs(Path(filename.toOsSpecific()))
         if extension in GLTF_EXTENSIONS:
             _check_gltf_buffers(Path(filename.toOsSpecific()))
+    node, textures = _load(filename, shown, extension)
+    if textures:
+        found = {name: _beside_model(filename, name) for name in textures}
+        if all(found.values()):
+            for name, replacement in found.items():
+                _mount_in_place_of(filename, name, replacement)
+                if notes is not None:
+                    notes.append(f"'{shown}' names the texture '{name}', which is not there; "
+                                 f"using '{replacement}' instead")
+            node, textures = _load(filename, shown, extension)
+    if textures:
+        raise _unreadable_texture(shown, textures[0])
+    return NodePath(node)
+
+
+def _load(filename: Filename, shown: str, extension: str):
+    """(the loaded node, the texture names it could not find or read)."""
     with loader_messages() as log:
         try:
             if extension in GLTF_EXTENSIONS:
@@ -195,18 +219,51 @@ def read_model(filename: Filename) -> NodePath:
         except Exception as error:  # panda3d-gltf fails on bad input with anything (KeyError, struct.error, ...)
             textures = log.unreadable_textures()
             if textures:
-                raise _unreadable_texture(shown, textures[0]) from None
+                log.handled = True  # looked for elsewhere, else one line names the first
+                return None, textures
             reason = log.reason() or f"{type(error).__name__}: {error}"
             raise SgeError(f"cannot read '{shown}': not a valid {extension[1:]} file ({_one_line(reason)}); "
                            f"check that the file is complete and re-export it") from None
         textures = log.unreadable_textures()
-        if node is None:
+        log.handled = bool(textures)
+        if node is None and not textures:
             reason = log.reason() or "Panda3D's loader refused it"
             raise SgeError(f"cannot read '{shown}': not a valid {extension[1:]} file ({_one_line(reason)}); "
                            f"check that the file is complete and re-export it")
-        if textures:
-            raise _unreadable_texture(shown, textures[0])
-    return NodePath(node)
+    return node, textures
+
+
+def _beside_model(model: Filename, texture: str) -> Path | None:
+    """The image of the file name of ``texture`` beside the model, or in a ``textures/``
+    folder beside it (None if in neither)."""
+    folder = Path(model.toOsSpecific()).parent
+    name = Path(texture).name
+    for candidate in (folder / name, folder / "textures" / name):
+        if candidate.is_file() and not _same_file(candidate, _where_loader_looked(model, texture)):
+            return candidate.resolve()
+    return None
+
+
+def _where_loader_looked(model: Filename, texture: str) -> Path:
+    path = Path(texture)
+    return path if path.is_absolute() else Path(model.toOsSpecific()).parent / path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _mount_in_place_of(model: Filename, texture: str, replacement: Path) -> None:
+    """Make ``replacement`` readable at the path the model names, for Panda3D's texture
+    pool (the load retried, and every reload of that texture in this process): its folder
+    is mounted read-only on Panda3D's virtual file system where the named folder would be."""
+    mount_point = _where_loader_looked(model, texture).parent
+    vfs = VirtualFileSystem.getGlobalPtr()
+    vfs.mount(Filename.fromOsSpecific(str(replacement.parent)), Filename.fromOsSpecific(str(mount_point)),
+              VirtualFileSystem.MF_read_only)
 
 
 # Image names in a model's text (.egg, .mtl, .gltf) or strings (.bam): a bare token or a quoted name.
@@ -372,9 +429,23 @@ def mesh_arrays(model: NodePath) -> dict[str, np.ndarray]:
             "uvs": np.concatenate(uvs), "triangles": np.concatenate(triangles).astype(np.int32)}
 
 
+def geom_node_paths(model: NodePath) -> list[NodePath]:
+    """Every GeomNode of ``model``, the root itself included: a .bam written from a bare
+    GeomNode (``NodePath(geom_node).writeBamFile``) loads as that GeomNode, which
+    ``findAllMatches("**/+GeomNode")`` leaves out."""
+    found = list(model.findAllMatches("**/+GeomNode"))
+    return [model, *found] if isinstance(model.node(), GeomNode) else found
+
+
+def holds_animation(model: NodePath) -> bool:
+    """Whether ``model`` holds an animation bundle (an animation file such as
+    ``models/panda-walk``: joints' motion, no geometry)."""
+    return isinstance(model.node(), AnimBundleNode) or not model.findAllMatches("**/+AnimBundleNode").isEmpty()
+
+
 def model_texture(model: NodePath):
     """The first texture the model's geometry uses (None if none)."""
-    for geom_path in model.findAllMatches("**/+GeomNode"):
+    for geom_path in geom_node_paths(model):
         node = geom_path.node()
         for g in range(node.getNumGeoms()):
             attrib = node.getGeomState(g).getAttrib(TextureAttrib)

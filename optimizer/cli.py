@@ -139,21 +139,15 @@ class _CliProgress:
 
     def __init__(self):
         self.bar = None
-        self.started = None
         self.last_line = 0
 
     def message(self, text: str) -> None:
         self.close()
         click.echo(text, err=True)
 
-    def step(self, step: int, steps: int, loss) -> None:
-        import time
-        now = time.perf_counter()
-        if self.started is None:
-            self.started = (now, step)
-        elapsed = now - self.started[0]
-        rate = (step - self.started[1]) / elapsed if elapsed > 0 else 0.0
-        label = f"loss {loss:.5f}  {rate:.0f} steps/s" if loss is not None else f"{rate:.0f} steps/s"
+    def step(self, step: int, steps: int, loss, steps_per_second: float) -> None:
+        rate = f"{steps_per_second:.3g} steps/s"  # slow jobs too: "0.42 steps/s", not "0"
+        label = f"loss {loss:.5f}  {rate}" if loss is not None else rate
         if sys.stderr.isatty():
             if self.bar is None:
                 self.bar = click.progressbar(length=steps, label="optimizing", file=sys.stderr, show_pos=True)
@@ -189,35 +183,53 @@ def _lod_options(function=None, *, steps_help: str = "Optimisation steps."):
     return function
 
 
-def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every=None, resume=None):
+# The exit status of a job Ctrl-C stopped (128 + SIGINT, as shells report it); its LOD of
+# the last finished step is written all the same.
+INTERRUPTED_EXIT = 130
+
+
+def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every=None, resume=None,
+             force=False):
+    """Run the LOD job, print the report's path; after Ctrl-C, say where it stopped and
+    exit 130."""
     from .job import run_lod_job
     from .scenarios.lod import LodSettings
     progress = _CliProgress()
     try:
         metrics = run_lod_job(source, out, LodSettings(triangles=triangles, texture_size=texture_size, steps=steps,
                                                        resolution=res, seed=seed), progress,
-                              checkpoint_every=checkpoint_every, resume=resume)
+                              checkpoint_every=checkpoint_every, resume=resume, force=force)
     finally:
         progress.close()
+    click.echo(str(out / "report.png"))
+    if metrics["interrupted"] is not None:
+        click.echo(f"interrupted at step {metrics['interrupted']} of {metrics['steps_requested']}; "
+                   f"wrote the LOD of step {metrics['interrupted']}", err=True)
+        sys.exit(INTERRUPTED_EXIT)
     return metrics
+
+
+FORCE_FLAG = click.option("--force", is_flag=True,
+                          help="Replace --out even when it is a folder sge did not write (its files are lost).")
 
 
 @main.command()
 @click.argument("source")
 @_lod_options
 @click.option("--out", type=OUTPUT_DIRECTORY, required=True,
-              help="Output directory (replaced if it exists; written whole or not at all).")
+              help="Output directory (written whole or not at all; an earlier result of sge there is replaced).")
+@FORCE_FLAG
 @click.option("--checkpoint-every", type=POSITIVE, default=None,
               help="Write the whole state to OUT.checkpoint/ every N steps (atomically).")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue from OUT.checkpoint (its settings are used); ends as an uninterrupted run would.")
-def optimize(source, triangles, texture_size, steps, res, seed, out, checkpoint_every, resume):
+def optimize(source, triangles, texture_size, steps, res, seed, out, force, checkpoint_every, resume):
     """Make an optimised LOD of SOURCE (a model file, or a name on Panda3D's model-path
     such as models/panda): decimate, unwrap, optimise geometry, albedo and normal map
     against the source, and write .bam/.egg/.obj, textures, report.png and metrics.json.
-    Ctrl-C stops the optimisation and still writes the last finished step."""
-    _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every, resume)
-    click.echo(str(out / "report.png"))
+    A source already within --triangles keeps its own triangles. Ctrl-C stops the
+    optimisation, writes the LOD of the last finished step and exits with status 130."""
+    _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every, resume, force)
 
 
 @main.command()
@@ -247,14 +259,14 @@ DEMO_STEPS = 1400
 
 @main.command()
 @click.option("--out", type=OUTPUT_DIRECTORY, default=Path("out/demo"), show_default=True,
-              help="Output directory (replaced if it exists).")
+              help="Output directory (an earlier result of sge there is replaced).")
+@FORCE_FLAG
 @click.option("--steps", default=DEMO_STEPS, show_default=True, type=click.IntRange(min=0),
               help="Optimisation steps (the default fits the demo in a minute on 2 CPU cores).")
-def demo(out, steps):
+def demo(out, force, steps):
     """The main job on the embedded default: Panda3D's models/panda to 1,000 triangles and
     512^2 textures, outputs in out/demo/; prints the report's path."""
-    _run_job(DEMO_SOURCE, out, 1000, 512, steps, 128, 0)
-    click.echo(str(out / "report.png"))
+    _run_job(DEMO_SOURCE, out, 1000, 512, steps, 128, 0, force=force)
 
 
 @main.group(cls=SgeGroup)

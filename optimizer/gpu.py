@@ -56,6 +56,9 @@ _BUFFER_FORMATS = {
 }
 
 
+GPU_MEMORY_INFO_CURRENT_AVAILABLE_VIDMEM_NVX = 0x9049  # GL_NVX_gpu_memory_info, in kB
+
+
 class GpuContext:
     """One GL context: the engine, the pipe, and the GSG every pass shares.
 
@@ -99,6 +102,24 @@ class GpuContext:
     @property
     def renderer(self) -> str:
         return f"{self.gsg.getDriverRenderer()} (OpenGL {self.gsg.getDriverVersion()})"
+
+    def free_video_memory(self) -> int | None:
+        """Bytes of video memory free now, where the driver reports it (NVIDIA's
+        GL_NVX_gpu_memory_info), else None. Panda3D 1.10 has no call for it, so GL is asked
+        directly in the context Panda3D left current; with none current the answer is 0,
+        taken as "not reported"."""
+        if not self.gsg.hasExtension("GL_NVX_gpu_memory_info"):
+            return None
+        import ctypes
+
+        free_kb = ctypes.c_int(0)
+        for library in ("libOpenGL.so.0", "libGL.so.1"):
+            try:
+                ctypes.CDLL(library).glGetIntegerv(GPU_MEMORY_INFO_CURRENT_AVAILABLE_VIDMEM_NVX, ctypes.byref(free_kb))
+                break
+            except (OSError, AttributeError):
+                continue
+        return free_kb.value * 1024 if free_kb.value > 0 else None
 
     def _check_capabilities(self) -> None:
         missing = []

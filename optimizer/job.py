@@ -39,12 +39,13 @@ REPORT_COLUMNS = ["reference", "initial LOD", "+ baked normal map", "optimized L
 
 class Progress:
     """What the job tells its caller as it goes: ``message(text)`` for phases and
-    ``step(step, steps, loss)`` now and then while optimising (``loss`` may be None)."""
+    ``step(step, steps, loss, steps_per_second)`` now and then while optimising (``loss``
+    may be None; the rate is over the steps of this run so far)."""
 
     def message(self, text: str) -> None:
         pass
 
-    def step(self, step: int, steps: int, loss: float | None) -> None:
+    def step(self, step: int, steps: int, loss: float | None, steps_per_second: float) -> None:
         pass
 
 
@@ -61,8 +62,15 @@ class LodSession:
         self.settings = settings
         self.context = context
         self.progress = progress or Progress()
-        lod_text = f"the given {len(lod.triangles)}-triangle LOD" if lod is not None else \
-            f"a {settings.triangles}-triangle LOD"
+        for note in mesh.notes:
+            self.progress.message(note)
+        if lod is not None:
+            lod_text = f"the given {len(lod.triangles)}-triangle LOD"
+        elif settings.triangles >= len(mesh.triangles):  # a prop already within the budget
+            lod_text = f"a LOD of the source's own {len(mesh.triangles)} triangles (within the budget of " \
+                       f"{settings.triangles}: nothing to decimate)"
+        else:
+            lod_text = f"a {settings.triangles}-triangle LOD"
         self.progress.message(f"{mesh.name}: {len(mesh.triangles)} triangles, {len(mesh.materials)} materials; "
                               f"building {lod_text} with {settings.texture_size}^2 textures")
         self.scenario = LodScenario(context, mesh, settings, lod)
@@ -128,11 +136,14 @@ class LodSession:
         checked (and once more where the run ends)."""
         total = until - self.step_index
         bake_steps = set(self.settings.bake_steps())
-        report_every = max(1, min(HISTORY_LENGTH // 2, total // 20 or 1))
-        check_every = min(report_every, HEALTH_EVERY, checkpoint_every or HEALTH_EVERY)
+        # Reports land on the looks at the GPU (check_every), so their spacing is a multiple
+        # of it: otherwise only the common multiples of the two would report.
+        check_every = min(HEALTH_EVERY, checkpoint_every or HEALTH_EVERY, max(1, total // 20))
+        report_every = check_every * max(1, min(HISTORY_LENGTH // 2, total // 20) // check_every)
         unfold_every = self.settings.unfold_every
         started = time.perf_counter()
         first = self.step_index
+        self.interrupted = False
         try:
             while self.step_index < until:
                 if should_stop():
@@ -151,10 +162,12 @@ class LodSession:
                             if self.scenario.unfolded else ""
                         self.progress.message(f"step {self.step_index}: baked the maps onto the LOD as it stands{back}")
                     if done % report_every == 0 or self.step_index == until:
-                        self.progress.step(self.step_index, until, loss)
+                        rate = done / max(time.perf_counter() - started, 1e-9)
+                        self.progress.step(self.step_index, until, loss, rate)
                     if checkpoint_every and (self.step_index % checkpoint_every == 0 or self.step_index == until):
                         self.checkpoint()
         except KeyboardInterrupt:
+            self.interrupted = True
             if checkpoint_every:
                 self.losses()
                 self.checkpoint()
@@ -163,6 +176,7 @@ class LodSession:
 
     # --- checkpoints --------------------------------------------------------------------
     checkpoint_dir: Path | None = None
+    interrupted = False  # the last run() stopped on Ctrl-C
 
     def checkpoint(self) -> None:
         """Write the whole state (every set's theta and Adam moments, the step, the loss
@@ -218,13 +232,15 @@ class LodSession:
         self.step_seconds = float(meta["step_seconds"])
         self.progress.message(f"resumed at step {self.optimizer.step_index} from {directory}")
 
-    def save(self, out: Path) -> dict:
+    def save(self, out: Path, force: bool = False) -> dict:
         """Write every output of the LOD as it stands into ``out`` (atomically); returns the
-        metrics."""
+        metrics. An existing ``out`` is replaced only when sge wrote it (or with ``force``)."""
         out = Path(out)
+        check_replaceable(out, force)
         staging = _make_staging(out)
         try:
             metrics = self._write(staging)
+            (staging / OUTPUT_MARKER).write_text(MARKER_TEXT)
             _replace(staging, out)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -253,6 +269,7 @@ class LodSession:
             "iou_baseline": self.baseline["iou"],
             "held_out_views": len(self.held_out),
             "triangles": int(len(arrays["triangles"])),
+            "triangles_requested": settings.triangles,
             "source_triangles": int(len(self.mesh.triangles)),
             "texture_size": settings.texture_size,
             "steps": int(steps),
@@ -314,12 +331,14 @@ def read_checkpoint(directory: Path) -> tuple[dict, dict]:
 
 def run_lod_job(source: str | Path, out: Path, settings: LodSettings, progress: Progress | None = None,
                 context: GpuContext | None = None, should_stop: Callable[[], bool] = lambda: False,
-                checkpoint_every: int | None = None, resume: Path | None = None) -> dict:
-    """Run the LOD job on ``source`` and write its outputs into ``out``; returns the metrics.
+                checkpoint_every: int | None = None, resume: Path | None = None, force: bool = False) -> dict:
+    """Run the LOD job on ``source`` and write its outputs into ``out``; returns the metrics
+    (with ``interrupted``: the step Ctrl-C stopped it at, whose LOD was written, or None).
 
     ``checkpoint_every``: write the whole state to OUT.checkpoint every that many steps.
     ``resume``: continue from such a checkpoint (its settings replace ``settings``); the
-    run ends bit-identical to one never interrupted."""
+    run ends bit-identical to one never interrupted. ``force``: replace an existing
+    ``out`` that sge did not write."""
     out = Path(out)
     mesh = load_source(source)  # bad input fails here, before anything is written
     if mesh.path.exists() and out.resolve() in (mesh.path.resolve(), *mesh.path.resolve().parents):
@@ -328,18 +347,83 @@ def run_lod_job(source: str | Path, out: Path, settings: LodSettings, progress: 
     if resume is not None:
         meta, _ = read_checkpoint(resume)
         settings = LodSettings(**meta["settings"])
-    settings.validate(len(mesh.triangles))
+    settings.validate()
+    check_replaceable(out, force)
     _check_writable(out)
-    session = LodSession(mesh, settings, context or GpuContext.headless(), progress)
+    context = context or GpuContext.headless()
+    check_memory(settings, context)
+    session = LodSession(mesh, settings, context, progress)
     try:
         if checkpoint_every:
             session.checkpoint_dir = checkpoint_path(out)
         if resume is not None:
             session.restore(Path(resume))
         session.run(settings.steps, should_stop, checkpoint_every)
-        return session.save(out)
+        metrics = session.save(out, force)
+        return {**metrics, "interrupted": session.step_index if session.interrupted else None}
     finally:
         session.release()
+
+
+# The job's peak memory, measured (peak RSS on llvmpipe, where the GPU's textures live in
+# host memory too; docs/RELIABILITY.md): a base, bytes per texel of the two maps (the
+# parameter sets' theta, Adam moments, theta+/- and accumulators, and the bake's float64
+# sums on the host) and bytes per supersampled pixel of the render targets.
+# Measured on the 2-core CPU (llvmpipe), `/usr/bin/time -f %M sge optimize ... --steps 2`:
+# 2048^2 maps 2.04 GB and 4096^2 7.31 GB (about 430 bytes a texel), --res 512 and 1024
+# 730 and 650 bytes a supersampled pixel, 270 MB at 256^2 and --res 128. Rounded up.
+MEMORY_BASE = 256 * 2**20
+MEMORY_PER_TEXEL = 440
+MEMORY_PER_PIXEL = 740
+
+
+def job_memory(settings: LodSettings) -> int:
+    """The bytes a job with these settings is estimated to need at its peak."""
+    pixels = (settings.resolution * settings.supersampling) ** 2
+    return MEMORY_BASE + MEMORY_PER_TEXEL * settings.texture_size ** 2 + MEMORY_PER_PIXEL * pixels
+
+
+def check_memory(settings: LodSettings, context: GpuContext) -> None:
+    """Refuse, in one line, a job whose estimated memory exceeds what the machine has
+    available now (MemAvailable; on a software renderer the textures are host memory),
+    or what the GPU has free where its driver reports it (the whole estimate: a bound)."""
+    needed = job_memory(settings)
+    for where, available in (("memory", available_memory()), ("GPU memory", context.free_video_memory())):
+        if available is not None and needed > available:
+            raise SgeError(f"this job needs about {needed / 2**30:.1f} GB of {where} (--texture-size "
+                           f"{settings.texture_size}, --res {settings.resolution}) and {available / 2**30:.1f} GB "
+                           f"is available; lower --texture-size or --res")
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes (None where there is no such file)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+# Written into every output directory: an existing --out is replaced whole only when it
+# holds this (or an older sge's outputs), never a folder of the user's own.
+OUTPUT_MARKER = ".sge-output"
+MARKER_TEXT = "Written by sge; the next run with this --out replaces this folder whole.\n"
+
+
+def check_replaceable(out: Path, force: bool = False) -> None:
+    """Refuse an existing ``out`` that sge did not write (unless ``force``): the job
+    replaces it whole, and a user's own files there would be lost."""
+    if force or not out.is_dir():
+        return
+    entries = sorted(entry.name for entry in out.iterdir())
+    older_sge = {"metrics.json", "report.png"} <= set(entries)  # written before the marker existed
+    if not entries or OUTPUT_MARKER in entries or older_sge:
+        return
+    shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+    raise SgeError(f"--out {out} exists and was not written by sge (it holds {shown}), and the job replaces --out "
+                   f"whole; give a new directory, or add --force to replace it")
 
 
 def _check_writable(out: Path) -> None:

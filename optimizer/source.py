@@ -31,7 +31,10 @@ from panda3d.core import (
 
 from .assets import (
     GLTF_EXTENSIONS,
+    MODEL_EXTENSIONS,
     find_model,
+    geom_node_paths,
+    holds_animation,
     model_extension,
     model_stem,
     read_model,
@@ -81,6 +84,8 @@ class SourceMesh:
     material_index: np.ndarray
     materials: list[Material]
     colors: np.ndarray | None = field(default=None, repr=False)
+    # One line each about what loading had to work around (a texture found beside the model).
+    notes: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         if self.colors is None:
@@ -114,19 +119,24 @@ def load_source(source: str | Path) -> SourceMesh:
     """
     filename = find_model(source)
     path = Path(filename.toOsSpecific())
-    model = read_model(filename)
+    notes: list[str] = []
+    model = read_model(filename, notes)
     try:
-        return _flatten(model, model_stem(path), path, linear_colors=model_extension(path) in GLTF_EXTENSIONS)
+        mesh = _flatten(model, model_stem(path), path, linear_colors=model_extension(path) in GLTF_EXTENSIONS)
     except SgeError:
         raise
     except Exception as error:  # Panda3D's asserts surface as AssertionError; say which file, in one line
         raise SgeError(f"cannot flatten '{path.name}' ({type(error).__name__}: {' '.join(str(error).split())}); "
                        f"re-export it as .glb or .egg") from None
+    mesh.notes = notes
+    return mesh
 
 
 def source_from_model(model: NodePath, name: str = "model") -> SourceMesh:
     """Flatten a model already in the scene graph (e.g. from ``base.loader.loadModel``), as
     ``load_source`` does a file; its colours are taken as sRGB-encoded (egg, bam, obj)."""
+    if model_extension(name) in MODEL_EXTENSIONS:  # a loaded model's node is named after its file
+        name = model_stem(name)
     node = model.node()
     fullpath = node.getFullpath() if hasattr(node, "getFullpath") else Filename()
     path = Path(fullpath.toOsSpecific()) if not fullpath.empty() else Path(name)
@@ -162,7 +172,7 @@ def _flatten(model: NodePath, name: str, path: Path, linear_colors: bool) -> Sou
     parts = {key: [] for key in ("positions", "normals", "uvs", "colors", "triangles", "material_index")}
     materials = _MaterialTable(path)
     vertex_count = 0
-    for geom_path in model.findAllMatches("**/+GeomNode"):
+    for geom_path in geom_node_paths(model):
         node = geom_path.node()
         matrix = _matrix(geom_path.getMat(model))
         for g in range(node.getNumGeoms()):
@@ -176,6 +186,9 @@ def _flatten(model: NodePath, name: str, path: Path, linear_colors: bool) -> Sou
             parts["triangles"].append(triangles + vertex_count)
             parts["material_index"].append(np.full(len(triangles), materials.index(state, base_color, texture)))
             vertex_count += len(geom["positions"])
+    if not parts["triangles"] and holds_animation(model):
+        raise SgeError(f"'{path.name}' holds an animation, not geometry; give the model it animates "
+                       f"instead")
     if not parts["triangles"]:
         raise SgeError(f"'{path.name}' has no triangles (is the file complete?); "
                        f"give a model with at least one triangle")

@@ -84,9 +84,11 @@ class LodSettings:
     # bake looks too); 0: at the bakes only.
     unfold_every: int = 50
 
-    def validate(self, source_triangles: int) -> None:
-        if not 1 <= self.triangles <= source_triangles:
-            raise SgeError(f"--triangles must be from 1 to the source's {source_triangles}, got {self.triangles}")
+    def validate(self) -> None:
+        """Refuse settings no job can run; a budget at or above the source's own triangle
+        count is valid (the LOD keeps the source's triangles: LodScenario)."""
+        if self.triangles < 1:
+            raise SgeError(f"--triangles must be 1 or more, got {self.triangles}")
         if not 8 <= self.texture_size <= 8192:
             raise SgeError(f"--texture-size must be from 8 to 8192, got {self.texture_size}")
         if self.steps < 0:
@@ -115,7 +117,7 @@ class LodScenario:
         self.source = source
         self.settings = s = settings or LodSettings()
         if lod is None:
-            s.validate(len(source.triangles))
+            s.validate()
         self.center, self.radius = source.bounds()
         if not (self.radius > 0 and math.isfinite(self.radius)):
             raise SgeError(f"'{source.path}' has no extent (all its vertices coincide); give a real model")
