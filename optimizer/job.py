@@ -31,7 +31,7 @@ from .sge import HISTORY_LENGTH
 from .source import SourceMesh, load_source
 
 REPORT_VIEWS = 3
-CHECKPOINT_VERSION = 3  # 3: the LOD's vertex frames and last unfolded positions too
+CHECKPOINT_VERSION = 4  # 3: the LOD's vertex frames and last unfolded positions too; 4: binormals along -v
 CHECKPOINT_FILE = "state.npz"
 HEALTH_EVERY = 25  # steps between looks at the GPU's divergence flags (one small readback)
 REPORT_COLUMNS = ["reference", "initial LOD", "+ baked normal map", "optimized LOD"]

@@ -343,10 +343,10 @@ def run_case(case: str, make, expected, tmp_path: Path) -> None:
     assert result.returncode == 0 and not errors, result.stderr
     out = tmp_path / "lod"
     assert result.stdout.strip() == str(out / "report.png")
-    names = {f"{expected.name}.{extension}" for extension in ("bam", "egg", "obj", "mtl")}
-    assert {p.name for p in out.iterdir()} == names | {"albedo.png", "normal.png", "report.png", "metrics.json"}
-    assert created == {"lod"} | {f"lod/{name}" for name in names | {"albedo.png", "normal.png", "report.png",
-                                                                    "metrics.json"}}
+    names = {f"{expected.name}.{extension}" for extension in ("bam", "egg", "obj", "mtl")} | \
+        {f"{expected.name}_albedo.png", f"{expected.name}_normal.png"}
+    assert {p.name for p in out.iterdir()} == names | {"report.png", "metrics.json"}
+    assert created == {"lod"} | {f"lod/{name}" for name in names | {"report.png", "metrics.json"}}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 3 and all(math.isfinite(metrics[key]) for key in ("psnr_after", "iou_after"))
     vertices = np.array([line.split()[1:4] for line in (out / f"{expected.name}.obj").read_text().splitlines()

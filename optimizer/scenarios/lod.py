@@ -348,8 +348,10 @@ class LodScenario:
         for attribute in (g.tangents, g.binormals, g.normals):
             vector = np.einsum("pk,pkc->pc", weights, attribute[corners].astype(np.float64))
             frame.append(vector / np.maximum(np.linalg.norm(vector, axis=1, keepdims=True), 1e-12))
-        # Solve [T B N] x = n by Cramer's rule, for every pixel at once.
+        # Solve [T -B N] x = n by Cramer's rule, for every pixel at once: green runs along
+        # the negated binormal column, as in surface.frag and Panda3D's shader generator.
         tangent, binormal, normal = frame
+        binormal = -binormal
         det = np.sum(tangent * np.cross(binormal, normal), axis=1)
         solvable = np.abs(det) > 1e-3
         tangent_space = np.stack([np.sum(normals * np.cross(binormal, normal), axis=1),
