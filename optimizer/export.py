@@ -1,9 +1,21 @@
-"""Exporting an optimised LOD for games and tools: the albedo and normal maps as PNG, the
-mesh as ``.bam`` and ``.egg`` (Panda3D) and as ``.obj`` + ``.mtl`` (everything else).
+"""Exporting an optimised LOD for games and tools: the albedo and normal maps as PNG
+(``NAME_albedo.png``, ``NAME_normal.png``), the mesh as ``.bam`` and ``.egg`` (Panda3D) and
+as ``.obj`` + ``.mtl`` (everything else).
 
-Every model names its textures by bare relative file names (``albedo.png``), so the
-directory can be moved or renamed as a whole: Panda3D looks a model's relative texture
-paths up in the model's own directory, other tools in the ``.mtl``'s.
+The ``.bam`` holds its textures' pixels (one file is the whole asset: copy it anywhere).
+The ``.egg`` and ``.mtl`` name the PNGs by bare relative file names, so the directory can
+be moved or renamed as a whole: Panda3D looks a model's relative texture paths up in the
+model's own directory, other tools in the ``.mtl``'s.
+
+Conventions, the same in every file:
+- The normal map is tangent space with green along +v (OpenGL's convention, as Blender
+  and glTF read it). The .bam and .egg carry each vertex's frame, with the binormal
+  column along -v: Panda3D's shader generator bends normals along the negated binormal
+  (optimizer.lod.tangent_frames), so the auto-shader reads the map as our renderer does.
+- The albedo holds sRGB-encoded values and its texture is not typed sRGB (F_rgb8), like
+  Panda3D's own models: on Panda3D's default pipeline the auto-shader lights the stored
+  values, as it lights the source model's. With ``framebuffer-srgb`` and the texture set
+  to ``Texture.F_srgb`` it lights linear values, which is what our renderer does.
 """
 
 from __future__ import annotations
@@ -41,8 +53,13 @@ from .errors import SgeError
 from .images import atomic_write, default_mode, linear_to_srgb8, save_png
 from .mesh import float_vertex_format
 
-ALBEDO_FILE = "albedo.png"
-NORMAL_FILE = "normal.png"
+ALBEDO_SUFFIX = "_albedo.png"
+NORMAL_SUFFIX = "_normal.png"
+
+
+def texture_files(name: str) -> tuple[str, str]:
+    """The PNG file names of the LOD called ``name``: (albedo, normal map)."""
+    return name + ALBEDO_SUFFIX, name + NORMAL_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -82,7 +99,7 @@ class LodMesh:
 def write_lod(directory: Path, positions, triangles, normals, tangents, binormals, uvs, albedo, normal_map,
               name: str = "lod") -> list[Path]:
     """Write the LOD into ``directory`` (which exists and is empty; the caller renames it
-    into place afterwards) as ``albedo.png``, ``normal.png``, ``{name}.bam``,
+    into place afterwards) as ``{name}_albedo.png``, ``{name}_normal.png``, ``{name}.bam``,
     ``{name}.egg``, ``{name}.obj`` and ``{name}.mtl``; returns their paths in that order.
 
     Args:
@@ -92,14 +109,17 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
         uvs: (V, 2) texture coordinates in [0, 1], v = 0 at the bottom of the image (GL).
         albedo: (H, W, 3) linear RGB in [0, 1], row 0 at v = 0; written as 8-bit sRGB.
         normal_map: (H, W, 3) tangent-space normals encoded as 0.5 n + 0.5 (flat is
-            (0.5, 0.5, 1)), row 0 at v = 0; data, not colour: written without sRGB.
+            (0.5, 0.5, 1)), green along +v, row 0 at v = 0; data, not colour: written
+            without sRGB.
         name: the models' file stem (also their node and material name).
 
     Both Panda3D models hold one GeomNode (vertex, normal, texcoord, tangent, binormal:
-    float32), a white material, the albedo on the default texture stage (modulate, marked
-    sRGB) and the normal map on a second stage in ``TextureStage.M_normal`` mode, which is
-    what the auto-shader needs to bend normals. Every file is written atomically; a file that
-    cannot be written raises ``SgeError``.
+    float32; the binormal along -v, see the module docs), a white diffuse material, the
+    albedo on the default texture stage (modulate; sRGB-encoded values in an F_rgb8
+    texture) and the normal map on a second stage in ``TextureStage.M_normal`` mode, which
+    is what the auto-shader needs to bend normals. The .bam embeds both images; the .egg
+    and .mtl name the PNGs. Every file is written atomically; a file that cannot be
+    written raises ``SgeError``.
     """
     directory = Path(directory)
     if not name or name in (".", "..") or Path(name).name != name:
@@ -107,13 +127,15 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
     mesh = LodMesh.checked(positions, triangles, normals, tangents, binormals, uvs)
     albedo, normal_map = (_checked_image(label, values) for label, values in (("albedo", albedo),
                                                                                ("normal map", normal_map)))
-    paths = [directory / ALBEDO_FILE, directory / NORMAL_FILE] + \
+    albedo_file, normal_file = texture_files(name)
+    paths = [directory / albedo_file, directory / normal_file] + \
         [directory / f"{name}.{suffix}" for suffix in ("bam", "egg", "obj", "mtl")]
     albedo_path, normal_path, bam_path, egg_path, obj_path, mtl_path = paths
+    albedo8, normal8 = _albedo8(albedo), _normal8(normal_map)
     # PNG rows run top (v = 1) to bottom; the arrays run from v = 0 up.
-    _write_png(albedo_path, linear_to_srgb8(albedo[::-1]))
-    _write_png(normal_path, np.round(255.0 * np.clip(normal_map[::-1], 0.0, 1.0)).astype(np.uint8))
-    _write_bam(bam_path, mesh, name, albedo.shape, normal_map.shape)
+    _write_png(albedo_path, albedo8[::-1])
+    _write_png(normal_path, normal8[::-1])
+    _write_bam(bam_path, mesh, name, albedo8, normal8)
     _write_egg(egg_path, mesh, name)
     _write_obj(obj_path, mesh, name, mtl_path.name)
     _write_mtl(mtl_path, name)
@@ -127,17 +149,27 @@ def lod_model(positions, triangles, normals, tangents, binormals, uvs, albedo, n
     mesh = LodMesh.checked(positions, triangles, normals, tangents, binormals, uvs)
     albedo, normal_map = (_checked_image(label, values) for label, values in (("albedo", albedo),
                                                                                ("normal map", normal_map)))
-    textures = [_memory_texture(label, image) for label, image in
-                (("albedo", linear_to_srgb8(albedo)),
-                 ("normal", np.round(255.0 * np.clip(normal_map, 0.0, 1.0)).astype(np.uint8)))]
+    textures = [_memory_texture(file_name, image) for file_name, image in
+                zip(texture_files(name), (_albedo8(albedo), _normal8(normal_map)))]
     return NodePath(_lod_node(mesh, name, *textures))
 
 
-def _memory_texture(name: str, rgb8: np.ndarray) -> Texture:
-    """An 8-bit RGB texture from an (H, W, 3) image, row 0 at v = 0, mipmapped."""
+def _albedo8(albedo: np.ndarray) -> np.ndarray:
+    return linear_to_srgb8(albedo)
+
+
+def _normal8(normal_map: np.ndarray) -> np.ndarray:
+    return np.round(255.0 * np.clip(normal_map, 0.0, 1.0)).astype(np.uint8)
+
+
+def _memory_texture(file_name: str, rgb8: np.ndarray) -> Texture:
+    """An 8-bit RGB texture holding an (H, W, 3) image, row 0 at v = 0, mipmapped (a LOD
+    is mostly seen from afar); named after its PNG, which a .bam that embeds the pixels
+    stores too, for a user's tools to show."""
     height, width, _ = rgb8.shape
-    texture = Texture(name)
+    texture = Texture(Path(file_name).stem)
     texture.setup2dTexture(width, height, Texture.T_unsigned_byte, Texture.F_rgb8)
+    texture.setFilename(Filename(file_name))
     texture.setRamImageAs(np.ascontiguousarray(rgb8).tobytes(), "RGB")
     texture.setMinfilter(SamplerState.FT_linear_mipmap_linear)
     return texture
@@ -194,20 +226,11 @@ def _vertex_format() -> GeomVertexFormat:
     return float_vertex_format(with_color=False)
 
 
-def _file_texture(file_name: str, image_shape: tuple, texture_format: int) -> Texture:
-    """A texture that only names its image file: the .bam stores the name, and the loader
-    reads the image from beside the model. Mipmapped: a LOD is mostly seen from afar."""
-    height, width, _ = image_shape
-    texture = Texture(Path(file_name).stem)
-    texture.setup2dTexture(width, height, Texture.T_unsigned_byte, texture_format)
-    texture.setFilename(Filename(file_name))
-    texture.setMinfilter(SamplerState.FT_linear_mipmap_linear)
-    return texture
-
-
 def _white_material(name: str) -> Material:
+    """Diffuse and ambient white, no specular: the LOD's colour is all in its albedo."""
     material = Material(name)
     material.setDiffuse((1, 1, 1, 1))
+    material.setAmbient((1, 1, 1, 1))
     return material
 
 
@@ -241,19 +264,19 @@ def _lod_node(mesh: LodMesh, name: str, albedo: Texture, normal_map: Texture) ->
     return root
 
 
-def _write_bam(path: Path, mesh: LodMesh, name: str, albedo_shape: tuple, normal_shape: tuple) -> None:
-    """The LOD as a Panda3D .bam whose textures are referenced, not embedded."""
-    root = _lod_node(mesh, name, _file_texture(ALBEDO_FILE, albedo_shape, Texture.F_rgb8),
-                     _file_texture(NORMAL_FILE, normal_shape, Texture.F_rgb8))
+def _write_bam(path: Path, mesh: LodMesh, name: str, albedo8: np.ndarray, normal8: np.ndarray) -> None:
+    """The LOD as a Panda3D .bam with both textures' pixels in it."""
+    root = _lod_node(mesh, name, *(_memory_texture(file_name, image) for file_name, image in
+                                   zip(texture_files(name), (albedo8, normal8))))
 
     def write(filename: Filename) -> bool:
         bam = BamFile()
         if not bam.openWrite(filename):
             return False
-        # BTM_unchanged stores the bare names the textures were given ("albedo.png");
-        # the default mode (bam-texture-mode, a prc setting a game may change) could store
-        # full paths, which break when the directory is renamed into place.
-        bam.getWriter().setFileTextureMode(BamWriter.BTM_unchanged)
+        # BTM_rawdata stores each texture's pixels, so the .bam alone is the whole asset,
+        # whatever bam-texture-mode (a prc setting a game may change) says; by default a
+        # .bam only names its image files, and one copied without them loads untextured.
+        bam.getWriter().setFileTextureMode(BamWriter.BTM_rawdata)
         written = bam.writeObject(root)
         bam.close()
         return written
@@ -284,14 +307,16 @@ def _lod_egg(mesh: LodMesh, name: str) -> EggData:
         vertex.setUvObj(uv_object)
         pool.addVertex(vertex, index)
 
-    albedo = EggTexture("albedo", Filename(ALBEDO_FILE))
+    albedo_file, normal_file = texture_files(name)
+    albedo = EggTexture("albedo", Filename(albedo_file))
     albedo.setEnvType(EggTexture.ET_modulate)
-    normal = EggTexture("normal", Filename(NORMAL_FILE))
+    normal = EggTexture("normal", Filename(normal_file))
     normal.setEnvType(EggTexture.ET_normal)
     for texture in (albedo, normal):
         texture.setMinfilter(EggTexture.FT_linear_mipmap_linear)
     material = EggMaterial("white")
     material.setDiff((1, 1, 1, 1))
+    material.setAmb((1, 1, 1, 1))
     for triangle in mesh.triangles.tolist():
         polygon = EggPolygon()
         group.addChild(polygon)
@@ -331,9 +356,17 @@ def _write_obj(path: Path, mesh: LodMesh, name: str, mtl_name: str) -> None:
 
 
 def _write_mtl(path: Path, name: str) -> None:
-    """The OBJ's material: white, the albedo as ``map_Kd``, the normal map as ``norm``
-    (the tangent-space normal map statement) and ``map_Bump`` (what Blender and assimp
-    read for normal maps)."""
-    text = (f"newmtl {name}\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 2\n"
-            f"map_Kd {ALBEDO_FILE}\nnorm {NORMAL_FILE}\nmap_Bump {NORMAL_FILE}\n")
+    """The OBJ's material: diffuse white times the albedo (``map_Kd``), no specular, and
+    the normal map as a normal map.
+
+    ``Ka 0`` and ``Ks 0``: Panda3D 1.10's assimp loader takes the *ambient* colour as
+    the specular one, and with no ``Ns`` a shininess of 0 makes any specular white
+    everywhere. ``illum 1``: diffuse only (Blender then sets no specular or metallic).
+    The normal map twice: ``norm`` (the statement of the PBR extension to .mtl, read by
+    newer assimp and other tools) and ``map_Kn`` (the one the assimp in Panda3D 1.10
+    reads as a normal map; it ignores ``norm``). Not ``map_Bump``: assimp reads that as
+    a height map, which Panda3D's auto-shader uses for parallax."""
+    albedo_file, normal_file = texture_files(name)
+    text = (f"newmtl {name}\nKa 0 0 0\nKd 1 1 1\nKs 0 0 0\nNs 1\nd 1\nillum 1\n"
+            f"map_Kd {albedo_file}\nnorm {normal_file}\nmap_Kn {normal_file}\n")
     _write_bytes(path, lambda stream: stream.write(text.encode()))

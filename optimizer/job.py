@@ -25,16 +25,17 @@ from .errors import SgeError
 from .export import write_lod
 from .gpu import GpuContext
 from .images import atomic_write, default_mode
-from .report import write_report
+from .report import difference_row, write_report
 from .scenarios.lod import LodScenario, LodSettings
 from .sge import HISTORY_LENGTH
 from .source import SourceMesh, load_source
 
 REPORT_VIEWS = 3
-CHECKPOINT_VERSION = 3  # 3: the LOD's vertex frames and last unfolded positions too
+CHECKPOINT_VERSION = 4  # 3: the LOD's vertex frames and last unfolded positions too; 4: binormals along -v
 CHECKPOINT_FILE = "state.npz"
 HEALTH_EVERY = 25  # steps between looks at the GPU's divergence flags (one small readback)
 REPORT_COLUMNS = ["reference", "initial LOD", "+ baked normal map", "optimized LOD"]
+REPORT_MAGNIFY = 4  # the report's difference row: |LOD - reference| times this
 
 
 class Progress:
@@ -77,6 +78,7 @@ class LodSession:
         self.optimizer = self.scenario.optimizer
         self.scenario.bake()
         self.held_out = self.scenario.held_out_views()
+        self.report_views = self.scenario.report_views(REPORT_VIEWS)  # framed for a person
         # "before" is the initial LOD as the job defines it: decimated, the reference's colors
         # projected into its albedo, shaded by its vertex normals. "baseline" is the same
         # with the normal map baked too: a conventional decimate-and-bake, the stronger of
@@ -84,9 +86,9 @@ class LodSession:
         with self.scenario.flat_normal_map():
             self.before = self.scenario.evaluate(self.held_out)
             self.report_before = [self.scenario.render(view, light, 1)[:2]
-                                  for view, light in self.held_out[:REPORT_VIEWS]]
+                                  for view, light in self.report_views]
         self.baseline = self.scenario.evaluate(self.held_out)
-        self.report_baseline = [self.scenario.render(view, light, 1)[0] for view, light in self.held_out[:REPORT_VIEWS]]
+        self.report_baseline = [self.scenario.render(view, light, 1)[0] for view, light in self.report_views]
         self.curve: list[float] = []
         self.step_seconds = 0.0
         self.progress.message(f"initial LOD: PSNR {self.before['psnr']:.2f} dB, silhouette IoU {self.before['iou']:.4f}; "
@@ -254,7 +256,7 @@ class LodSession:
         if scenario.baked_at != self.step_index:  # stopped inside a round
             scenario.bake()
         after = scenario.evaluate(self.held_out)
-        report_after = [scenario.render(view, light, 1)[0] for view, light in self.held_out[:REPORT_VIEWS]]
+        report_after = [scenario.render(view, light, 1)[0] for view, light in self.report_views]
         arrays = scenario.lod_arrays()
         write_lod(staging, **arrays, name=self.mesh.name)
         steps = self.step_index
@@ -283,6 +285,7 @@ class LodSession:
         }
         rows = [[reference, initial, baseline, optimised] for (initial, reference), baseline, optimised
                 in zip(self.report_before, self.report_baseline, report_after)]
+        rows.append(difference_row(rows[0], REPORT_MAGNIFY, "first view"))
         baseline = self.baseline
         title = (f"{self.mesh.name}: {metrics['triangles']} triangles, {settings.texture_size}^2 textures, {steps} steps   "
                  f"PSNR {before['psnr']:.2f} / {baseline['psnr']:.2f} -> {after['psnr']:.2f} dB   "

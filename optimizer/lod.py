@@ -97,9 +97,15 @@ def unwrap(positions: np.ndarray, triangles: np.ndarray, texture_size: int,
 
 def tangent_frames(positions: np.ndarray, normals: np.ndarray, uvs: np.ndarray,
                    triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-vertex tangents (along +u) and binormals (along +v), orthonormal to the normal
+    """Per-vertex tangents (along +u) and binormals, orthonormal to the normal
     (Gram-Schmidt), from each triangle's UV derivatives: the frame a tangent-space normal
-    map is read in, by our shader and by Panda3D's auto-shader alike."""
+    map is read in, by our shader and by Panda3D's auto-shader alike.
+
+    The binormal points along **-v**, as Panda3D's vertex data must hold it for a normal
+    map whose green channel points along +v (the OpenGL convention of Blender and glTF):
+    Panda3D's shader generator bends the normal along the *negated* binormal column
+    (1.10's shaderGenerator.cxx: ``-vtx_binormal``), and ``shaders/surface.frag`` reads the
+    column the same way, so one map and one vertex frame are right in both renderers."""
     p, t = positions[triangles].astype(np.float64), uvs[triangles].astype(np.float64)
     e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
     d1, d2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
@@ -115,9 +121,10 @@ def tangent_frames(positions: np.ndarray, normals: np.ndarray, uvs: np.ndarray,
     n = normals.astype(np.float64)
     tangents -= n * np.sum(n * tangents, axis=1, keepdims=True)
     tangents = _normalise(tangents, fallback=None, normals=n)
-    # The binormal keeps the UV handedness (mirrored charts) but is made orthogonal.
+    # The binormal keeps the UV handedness (mirrored charts) but is made orthogonal, and is
+    # stored negated (along -v) for the shader generator's -binormal (see above).
     handedness = np.where(np.sum(np.cross(n, tangents) * binormals, axis=1) < 0, -1.0, 1.0)[:, None]
-    binormals = np.cross(n, tangents) * handedness
+    binormals = -np.cross(n, tangents) * handedness
     return tangents.astype(np.float32), binormals.astype(np.float32)
 
 

@@ -71,6 +71,38 @@ def report_image(columns: list[str], rows: list[list[np.ndarray]], losses: np.nd
     return np.asarray(canvas)
 
 
+def difference_row(row: list[np.ndarray], magnify: float, label: str) -> list[np.ndarray]:
+    """A report row for ``row`` (reference first, then LODs; (H, W, 3) uint8): a caption
+    tile, then each LOD's |LOD - reference| per channel, times ``magnify``, on black, so a
+    difference of a few levels (what the optimisation removes) shows at a glance."""
+    reference = row[0].astype(np.int16)
+    differences = [np.clip(np.abs(image.astype(np.int16) - reference) * magnify, 0, 255).astype(np.uint8)
+                   for image in row[1:]]
+    return [caption_tile(f"|LOD - reference| x {magnify:g}, {label}; black: equal", row[0].shape)] + differences
+
+
+def caption_tile(text: str, shape: tuple) -> np.ndarray:
+    """A white (H, W, 3) uint8 tile with ``text`` wrapped on it, centred."""
+    height, width = shape[:2]
+    tile = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(tile)
+    font = ImageFont.load_default()
+    lines, line = [], ""
+    for word in text.split():
+        candidate = f"{line} {word}".strip()
+        if line and _text_size(draw, candidate, font)[0] > width - 8:
+            lines.append(line)
+            candidate = word
+        line = candidate
+    lines.append(line)
+    line_height = _text_size(draw, "Ag", font)[1] + 2
+    top = (height - line_height * len(lines)) // 2
+    for k, text_line in enumerate(lines):
+        draw.text(((width - _text_size(draw, text_line, font)[0]) // 2, top + k * line_height), text_line,
+                  fill=INK, font=font)
+    return np.asarray(tile)
+
+
 def _draw_loss_panel(draw: ImageDraw.ImageDraw, font, box: tuple[int, int, int, int], losses) -> None:
     """Loss against step in ``box`` (left, top, right, bottom): the raw curve, its moving
     average, labelled axes with the min/max of each."""

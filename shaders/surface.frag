@@ -7,7 +7,7 @@ in vec2 surface_uv;
 in vec3 surface_normal;      // model space
 in vec3 surface_position;    // model space
 in vec3 surface_tangent;     // model space, normal-mapped surfaces
-in vec3 surface_binormal;
+in vec3 surface_binormal;    // Panda3D's binormal column: the map's green runs along its negation
 in vec2 surface_barycentric;
 
 #ifdef ALBEDO_TEXTURE
@@ -59,8 +59,11 @@ void main() {
     // from the side the camera sees.
     vec3 normal = normalize(surface_normal);
 #ifdef NORMAL_TEXTURE
+    // Green bends along the *negated* binormal column, as Panda3D's shader generator reads
+    // it (-vtx_binormal), so a map is right here exactly when it is right under the
+    // auto-shader (optimizer/lod.py: tangent_frames stores the binormal along -v).
     vec3 tangent_space = texture(normal_map, surface_uv).xyz * 2.0 - 1.0;
-    normal = normalize(mat3(normalize(surface_tangent), normalize(surface_binormal), normal) * tangent_space);
+    normal = normalize(mat3(normalize(surface_tangent), -normalize(surface_binormal), normal) * tangent_space);
 #endif
     normal *= gl_FrontFacing ? 1.0 : -1.0;
     float n_dot_l = max(0.0, dot(normal, light.xyz));

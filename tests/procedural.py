@@ -72,6 +72,31 @@ def bumpy_sphere(subdivisions: int = 3, bumps: float = 0.15, seed: int = 0):
     return (positions.astype(np.float32), triangles, uvs.astype(np.float32), normals.astype(np.float32))
 
 
+def ridged_torus(segments: int = 48, sides: int = 24, ridges: int = 12, depth: float = 0.12):
+    """A torus (major radius 1, tube radius 0.4, axis +Z) whose tube swells and narrows
+    ``ridges`` times around the axis by ``depth`` of its radius: ridges across the tube,
+    2 * segments * sides triangles (2304 by default), counter-clockwise from outside.
+    A low-poly LOD cannot follow the ridges, so its normal map carries them, and they run
+    across both texture axes of any atlas: a map read with a flipped axis shows.
+
+    Returns positions (V, 3), triangles (T, 3), uvs (V, 2) (u around the axis, v around
+    the tube; the seams are closed, so they wrap) and area-weighted normals (V, 3)."""
+    major = np.arange(segments) * 2.0 * np.pi / segments
+    minor = np.arange(sides) * 2.0 * np.pi / sides
+    theta, phi = np.meshgrid(major, minor, indexing="ij")
+    tube = 0.4 * (1.0 + depth * np.sin(ridges * theta))
+    ring = 1.0 + tube * np.cos(phi)
+    positions = np.stack([ring * np.cos(theta), ring * np.sin(theta), tube * np.sin(phi)], axis=-1).reshape(-1, 3)
+    index = np.arange(segments * sides).reshape(segments, sides)
+    a, b = index, np.roll(index, -1, axis=0)  # b: the next segment around the axis
+    c, d = np.roll(a, -1, axis=1), np.roll(b, -1, axis=1)  # the next side around the tube
+    triangles = np.concatenate([np.stack([a, b, d], -1).reshape(-1, 3), np.stack([a, d, c], -1).reshape(-1, 3)])
+    uvs = np.stack([theta / (2.0 * np.pi), phi / (2.0 * np.pi)], axis=-1).reshape(-1, 2)
+    normals = vertex_normals(positions, triangles)
+    return (positions.astype(np.float32), triangles.astype(np.int32), uvs.astype(np.float32),
+            normals.astype(np.float32))
+
+
 def checker_texture(size: int = 64) -> np.ndarray:
     """(size, size, 3) uint8 image, row 0 at the top: an 8 x 8 checker whose light cells
     carry a red (left to right) / green (top to bottom) gradient and dark cells a blue

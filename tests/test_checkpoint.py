@@ -38,8 +38,8 @@ def outputs(directory) -> dict:
     """What must match between two runs: the LOD's geometry (full float precision in the
     .obj), both texture maps and the held-out scores."""
     metrics = json.loads((directory / "metrics.json").read_text())
-    return {"obj": (directory / "bumpy.obj").read_text(), "albedo": (directory / "albedo.png").read_bytes(),
-            "normal": (directory / "normal.png").read_bytes(),
+    return {"obj": (directory / "bumpy.obj").read_text(), "albedo": (directory / "bumpy_albedo.png").read_bytes(),
+            "normal": (directory / "bumpy_normal.png").read_bytes(),
             "scores": [metrics[k] for k in ("psnr_after", "ssim_after", "iou_after", "steps")]}
 
 
@@ -168,7 +168,7 @@ def test_a_checkpoint_of_another_format_is_one_clear_line(tmp_path):
     directory.mkdir()
     meta = {"version": 2, "step": 10, "settings": {}, "source_sha256": "0" * 64}
     np.savez(directory / "state.npz", meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
-    with pytest.raises(SgeError, match=r"is of format 2, and this sge reads format 3; start afresh") as error:
+    with pytest.raises(SgeError, match=r"is of format 2, and this sge reads format 4; start afresh") as error:
         read_checkpoint(directory)
     assert "\n" not in str(error.value)
 

@@ -1,6 +1,8 @@
 """The LOD exporter: every file it writes loads back (Panda3D .bam/.egg natively, .obj
 through assimp) with the mesh, both textures and the normal stage, also after the
-directory has been moved; PNGs hold sRGB albedo and raw normals, top row v = 1."""
+directory has been moved, and the .bam copied alone; PNGs named after the asset hold sRGB
+albedo and raw normals, top row v = 1; the .mtl has no specular and a normal (not
+height) map."""
 
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ FACES = [((1, 0, 0), (0, 1, 0), (0, 0, 1)), ((-1, 0, 0), (0, -1, 0), (0, 0, 1)),
 
 def cube_lod(cells: int = 2, seed: int = 0) -> dict:
     """A cube whose faces are ``cells`` x ``cells`` quad grids, each face in its own cell
-    of a 3 x 2 UV atlas; tangent = +u and binormal = +v of the face. Positions are scaled
+    of a 3 x 2 UV atlas; tangent = +u and binormal = -v of the face (Panda3D's
+    convention: optimizer.lod.tangent_frames). Positions are scaled
     and shifted so they are not short decimals."""
     positions, normals, tangents, binormals, uvs, triangles = [], [], [], [], [], []
     steps = np.linspace(-1.0, 1.0, cells + 1)
@@ -38,7 +41,7 @@ def cube_lod(cells: int = 2, seed: int = 0) -> dict:
                 positions.append(0.731 * (normal + u * u_axis + v * v_axis) + (0.1, -0.2, 0.3))
                 normals.append(normal)
                 tangents.append(u_axis)
-                binormals.append(v_axis)
+                binormals.append(-v_axis)
                 uvs.append(((face % 3 + (u + 1) / 2) / 3, (face // 3 + (v + 1) / 2) / 2))
         for row in range(cells):
             for column in range(cells):
@@ -65,11 +68,12 @@ def load(path) -> NodePath:
 
 
 def geoms(model: NodePath):
-    """(geom, render state) of every Geom under ``model``."""
+    """(geom, render state) of every Geom under ``model``; the state as drawn (the nodes'
+    above it composed with the geom's own: assimp puts materials on the GeomNode)."""
     for geom_path in model.findAllMatches("**/+GeomNode"):
         node = geom_path.node()
         for g in range(node.getNumGeoms()):
-            yield node.getGeom(g), node.getGeomState(g)
+            yield node.getGeom(g), geom_path.getNetState().compose(node.getGeomState(g))
 
 
 def triangles(geom) -> np.ndarray:
@@ -118,7 +122,8 @@ def write_and_move(tmp_path, monkeypatch, lod) -> Path:
 
 def assert_textures_found(model: NodePath, directory, lod: dict) -> None:
     """Albedo on the default stage, not marked sRGB (like the source models it replaces); the normal map on an M_normal stage,
-    read as plain data; both images read from ``directory``."""
+    read as plain data; both images read from ``directory`` (None: embedded in the model,
+    holding the PNGs' pixels)."""
     textures = stages(model)
     assert set(textures) == {TextureStage.M_modulate, TextureStage.M_normal}
     albedo_stage, albedo = textures[TextureStage.M_modulate]
@@ -128,22 +133,35 @@ def assert_textures_found(model: NodePath, directory, lod: dict) -> None:
     for mode, image in ((TextureStage.M_modulate, lod["albedo"]), (TextureStage.M_normal, lod["normal_map"])):
         texture = textures[mode][1]
         assert texture.hasRamImage()
-        # The original size: by default Panda3D scales textures to powers of two on load.
-        assert (texture.getOrigFileYSize(), texture.getOrigFileXSize()) == image.shape[:2]
-        assert os.path.dirname(texture.getFullpath().toOsSpecific()) == str(directory)
+        if directory is None:
+            height, width = image.shape[:2]
+            assert (texture.getYSize(), texture.getXSize()) == (height, width)
+            pixels = np.frombuffer(bytes(texture.getRamImageAs("RGB")), np.uint8).reshape(height, width, 3)
+            expected = linear_to_srgb8(image) if mode == TextureStage.M_modulate else \
+                np.round(255 * np.clip(image, 0, 1)).astype(np.uint8)
+            np.testing.assert_array_equal(pixels, expected)
+        else:
+            # The original size: by default Panda3D scales textures to powers of two on load.
+            assert (texture.getOrigFileYSize(), texture.getOrigFileXSize()) == image.shape[:2]
+            assert os.path.dirname(texture.getFullpath().toOsSpecific()) == str(directory)
 
 
 def test_writes_the_six_files_and_nothing_else(tmp_path, lod):
     paths = write_lod(tmp_path, **lod, name="crate")
-    names = ["albedo.png", "normal.png", "crate.bam", "crate.egg", "crate.obj", "crate.mtl"]
+    names = ["crate_albedo.png", "crate_normal.png", "crate.bam", "crate.egg", "crate.obj", "crate.mtl"]
     assert paths == [tmp_path / name for name in names]
     assert sorted(os.listdir(tmp_path)) == sorted(names)  # no temporary files left behind
 
 
-def test_bam_loads_back_with_every_triangle_exact_positions_and_both_textures_after_a_move(tmp_path, monkeypatch,
-                                                                                          lod):
+def test_bam_copied_alone_loads_back_with_every_triangle_exact_positions_and_both_textures(tmp_path, monkeypatch,
+                                                                                            lod):
+    """The .bam is the whole asset: copied alone into an empty directory, it loads with
+    both textures' pixels (tests/test_autoshader.py draws such a copy)."""
     directory = write_and_move(tmp_path, monkeypatch, lod)
-    model = load(directory / "lod.bam")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(directory / "lod.bam", alone / "lod.bam")
+    model = load(alone / "lod.bam")
     assert triangle_count(model) == len(lod["triangles"])
     [(geom, state)] = list(geoms(model))
     for name, key, width in (("vertex", "positions", 3), ("normal", "normals", 3), ("texcoord", "uvs", 2),
@@ -152,7 +170,7 @@ def test_bam_loads_back_with_every_triangle_exact_positions_and_both_textures_af
     indices = geom.getPrimitive(0).decompose()
     loaded = np.array([indices.getVertex(i) for i in range(indices.getNumVertices())]).reshape(-1, 3)
     np.testing.assert_array_equal(loaded, lod["triangles"])
-    assert_textures_found(model, directory, lod)
+    assert_textures_found(model, None, lod)
 
 
 def test_egg_loads_back_with_tangents_binormals_and_the_normal_stage_after_a_move(tmp_path, monkeypatch, lod):
@@ -171,7 +189,16 @@ def test_egg_loads_back_with_tangents_binormals_and_the_normal_stage_after_a_mov
 
 def test_obj_loads_through_assimp_with_every_triangle_and_round_trips_positions(tmp_path, lod):
     write_lod(tmp_path, **lod)
-    assert triangle_count(load(tmp_path / "lod.obj")) == len(lod["triangles"])
+    model = load(tmp_path / "lod.obj")
+    assert triangle_count(model) == len(lod["triangles"])
+    # Read right by Panda3D's assimp loader: the albedo modulates, the normal map is a
+    # normal map (map_Bump would give a height stage), and no specular (1.10's loader
+    # takes Ka as the specular colour: Ka 1 drew the LOD washed-out white).
+    assert set(stages(model)) == {TextureStage.M_modulate, TextureStage.M_normal}
+    materials = model.findAllMaterials()
+    assert materials.getNumMaterials() == 1
+    specular = materials.getMaterial(0).getSpecular()
+    assert tuple(specular)[:3] == (0.0, 0.0, 0.0), specular
     lines = (tmp_path / "lod.obj").read_text().splitlines()
     positions = np.array([line.split()[1:] for line in lines if line.startswith("v ")], np.float32)
     np.testing.assert_array_equal(positions, lod["positions"].astype(np.float32))
@@ -179,14 +206,16 @@ def test_obj_loads_through_assimp_with_every_triangle_and_round_trips_positions(
                       for line in lines if line.startswith("f ")])
     np.testing.assert_array_equal(faces - 1, lod["triangles"])
     material = (tmp_path / "lod.mtl").read_text().splitlines()
-    assert {"map_Kd albedo.png", "norm normal.png", "map_Bump normal.png"} <= set(material)
+    assert {"map_Kd lod_albedo.png", "norm lod_normal.png", "map_Kn lod_normal.png", "Ks 0 0 0", "Ka 0 0 0"} <= \
+        set(material)
+    assert not any(line.lower().startswith(("map_bump", "bump")) for line in material)
 
 
 def test_pngs_hold_srgb_albedo_and_raw_normals_with_the_top_row_at_v_1(tmp_path, lod):
     write_lod(tmp_path, **lod)
-    albedo = np.asarray(Image.open(tmp_path / "albedo.png"))
+    albedo = np.asarray(Image.open(tmp_path / "lod_albedo.png"))
     np.testing.assert_array_equal(albedo, linear_to_srgb8(lod["albedo"][::-1]))
-    normal = np.asarray(Image.open(tmp_path / "normal.png"))
+    normal = np.asarray(Image.open(tmp_path / "lod_normal.png"))
     np.testing.assert_array_equal(normal, np.round(255 * lod["normal_map"][::-1]).astype(np.uint8))
 
 
@@ -196,7 +225,7 @@ def test_an_unwritable_directory_raises_sge_error_naming_the_file(tmp_path, lod)
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        with pytest.raises(SgeError, match="could not write .*albedo.png"):
+        with pytest.raises(SgeError, match="could not write .*lod_albedo.png"):
             write_lod(locked, **lod)
     finally:
         locked.chmod(0o700)
@@ -206,7 +235,7 @@ def test_an_unwritable_directory_raises_sge_error_naming_the_file(tmp_path, lod)
 def test_a_directory_that_is_a_file_raises_sge_error_naming_the_file(tmp_path, lod):
     occupied = tmp_path / "occupied"
     occupied.write_text("")
-    with pytest.raises(SgeError, match="could not write .*albedo.png"):
+    with pytest.raises(SgeError, match="could not write .*lod_albedo.png"):
         write_lod(occupied, **lod)
 
 

@@ -20,7 +20,7 @@ from test_cli import run_sge
 from test_export import column, geoms, load, triangles
 from test_export import triangle_count as count_triangles
 
-OUTPUTS = {"bumpy.bam", "bumpy.egg", "bumpy.obj", "bumpy.mtl", "albedo.png", "normal.png", "report.png",
+OUTPUTS = {"bumpy.bam", "bumpy.egg", "bumpy.obj", "bumpy.mtl", "bumpy_albedo.png", "bumpy_normal.png", "report.png",
            "metrics.json", ".sge-output"}
 SMALL_JOB = ["--triangles", "80", "--texture-size", "64", "--res", "64"]
 
@@ -209,3 +209,31 @@ def test_demo_is_the_panda_lod(tmp_path):
     assert metrics["source"].endswith(("panda.egg.pz", "panda.egg")) and metrics["texture_size"] == 512
     assert abs(metrics["triangles"] - 1000) <= 10 and metrics["steps"] == 3
     assert triangle_count(out / "panda.bam") == metrics["triangles"]
+
+
+def test_report_views_are_upright_and_filled(context, assets):
+    """The report's views (unlike the random held-out ones): the model's up (+Z) is up
+    on screen and the source fills the image but for a small margin in its larger
+    extent, centred."""
+    from optimizer.scenarios.lod import REPORT_MARGIN, LodScenario, LodSettings
+    from optimizer.source import load_source
+    scenario = LodScenario(context, load_source(assets / "bumpy.obj"),
+                           LodSettings(triangles=80, texture_size=32, resolution=32, steps=0))
+    try:
+        used = scenario.to_unit(scenario.source.positions).astype(np.float64)
+        views = scenario.report_views()
+        assert len(views) == 3
+        for view, (light, ambient) in views:
+            def ndc(points):
+                clip = np.concatenate([points, np.ones((len(points), 1))], axis=1) @ view.T
+                return clip[:, :2] / clip[:, 3:4]
+            projected = ndc(used)
+            low, high = projected.min(axis=0), projected.max(axis=0)
+            assert np.max(high - low) == pytest.approx(2.0 * (1.0 - REPORT_MARGIN), rel=1e-6)
+            assert np.abs((low + high) / 2.0).max() < 1e-6
+            # Up the model's axis is straight up the screen.
+            below, above = ndc(np.array([[0.0, 0.0, -0.3], [0.0, 0.0, 0.3]]))
+            assert above[1] > below[1] and abs(above[0] - below[0]) < 1e-6
+            assert np.linalg.norm(light) == pytest.approx(1.0) and 0.0 < ambient < 1.0
+    finally:
+        scenario.optimizer.release()

@@ -274,3 +274,21 @@ def test_report_rejects_ragged_rows(tmp_path):
     with pytest.raises(ValueError):
         write_report(tmp_path / "report.png", ["a", "b"], images, decaying_losses())
     assert not (tmp_path / "report.png").exists()
+
+
+def test_the_difference_row_magnifies_each_lod_against_the_reference():
+    """A caption tile, then |LOD - reference| x magnify per channel (clipped), on black."""
+    from optimizer.report import difference_row
+    reference = np.full((16, 24, 3), 100, np.uint8)
+    near = reference.copy()
+    near[4, 5] = (103, 100, 90)
+    far = np.zeros_like(reference)
+    caption, *differences = difference_row([reference, near, reference, far], 4, "view 1")
+    assert caption.shape == reference.shape and caption.dtype == np.uint8
+    assert caption.min() < 128 < caption.max()  # text on white
+    assert len(differences) == 3
+    expected = np.zeros_like(reference)
+    expected[4, 5] = (12, 0, 40)
+    np.testing.assert_array_equal(differences[0], expected)
+    assert not differences[1].any()
+    assert (differences[2] == 255).all()  # 100 levels x 4, clipped

@@ -152,7 +152,7 @@ def lit_quad_gradient_check(context, make_optimizer, seed, learned, maps):
     frame = {"uvs": (positions[:, :2] + 1.0) / 2.0,
              "normals": np.tile([0.0, 0.0, 1.0], (len(positions), 1)).astype(np.float32),
              "tangents": np.tile([1.0, 0.0, 0.0], (len(positions), 1)).astype(np.float32),
-             "binormals": np.tile([0.0, 1.0, 0.0], (len(positions), 1)).astype(np.float32)}
+             "binormals": np.tile([0.0, -1.0, 0.0], (len(positions), 1)).astype(np.float32)}  # along -v
     gray = np.full((SIZE, SIZE, 3), 0.5, np.float32)
     sets = {name: TextureSet(name, start, Settings(0.02, 0.0) if name == learned else None, bilinear_weights=False)
             for name, (start, _) in maps.items()}

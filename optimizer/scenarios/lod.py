@@ -41,6 +41,12 @@ FLAT_NORMAL = (0.5, 0.5, 1.0)      # tangent-space +z, encoded
 HELD_OUT_VIEWS = 16
 PROJECTION_DEPTH_TOLERANCE = 0.03  # radii: about the decimation's own error
 UNFOLD_HALVINGS = 8   # then a turned triangle's corners go all the way back
+# The report's views (report_views): around the model's up axis (+Z, Panda3D's up) at these
+# azimuths (degrees; -90 looks from -Y, where a Panda3D model faces), this far above the
+# horizon, the model filling all but this margin of the image.
+REPORT_AZIMUTHS = (-130.0, -50.0, 60.0)
+REPORT_ELEVATION = 20.0
+REPORT_MARGIN = 0.06
 
 
 @dataclass
@@ -186,6 +192,38 @@ class LodScenario:
     def held_out_views(self, count: int = HELD_OUT_VIEWS) -> list:
         views = self.views(self.settings.seed + 10_000)
         return [next(views) for _ in range(count)]
+
+    def report_views(self, count: int = len(REPORT_AZIMUTHS)) -> list:
+        """(model-view-projection, light) pairs framed for a person, unlike the random
+        training and held-out views: the camera's up is the model's (+Z), it circles the
+        model a little above it (REPORT_AZIMUTHS), the image is cropped so the source fills
+        it (a square crop of the projection: no distortion), and the light comes from above
+        the camera, to its left."""
+        used = self.to_unit(self.source.positions[np.unique(self.source.triangles)]).astype(np.float64)
+        points = np.concatenate([used, np.ones((len(used), 1))], axis=1)
+        elevation = math.radians(REPORT_ELEVATION)
+        views = []
+        for azimuth in np.radians(REPORT_AZIMUTHS[:count]):
+            towards_camera = np.array([math.cos(elevation) * math.cos(azimuth),
+                                       math.cos(elevation) * math.sin(azimuth), math.sin(elevation)])
+            right = np.cross(-towards_camera, [0.0, 0.0, 1.0])
+            right /= np.linalg.norm(right)
+            up = np.cross(right, -towards_camera)
+            look = np.eye(4)  # model -> eye (GL: x right, y up, looking down -z)
+            look[:3, :3] = np.stack([right, up, towards_camera])
+            look[:3, 3] = -look[:3, :3] @ (CAMERA_DISTANCE * towards_camera)
+            view = self.projection @ look
+            clip = points @ view.T
+            ndc = clip[:, :2] / clip[:, 3:4]
+            low, high = ndc.min(axis=0), ndc.max(axis=0)
+            scale = 2.0 * (1.0 - REPORT_MARGIN) / max(float(np.max(high - low)), 1e-6)
+            centre = (low + high) / 2.0
+            crop = np.eye(4)  # clip space: x' = scale (x - centre.x w), likewise y
+            crop[0, 0] = crop[1, 1] = scale
+            crop[:2, 3] = -scale * centre
+            light = towards_camera + 0.6 * up - 0.5 * right
+            views.append((crop @ view, (light / np.linalg.norm(light), AMBIENT)))
+        return views
 
     # --- initial textures ---------------------------------------------------------------
     def bake(self, view_count: int | None = None) -> None:
@@ -350,8 +388,10 @@ class LodScenario:
         for attribute in (g.tangents, g.binormals, g.normals):
             vector = np.einsum("pk,pkc->pc", weights, attribute[corners].astype(np.float64))
             frame.append(vector / np.maximum(np.linalg.norm(vector, axis=1, keepdims=True), 1e-12))
-        # Solve [T B N] x = n by Cramer's rule, for every pixel at once.
+        # Solve [T -B N] x = n by Cramer's rule, for every pixel at once: green runs along
+        # the negated binormal column, as in surface.frag and Panda3D's shader generator.
         tangent, binormal, normal = frame
+        binormal = -binormal
         det = np.sum(tangent * np.cross(binormal, normal), axis=1)
         solvable = np.abs(det) > 1e-3
         tangent_space = np.stack([np.sum(normals * np.cross(binormal, normal), axis=1),
