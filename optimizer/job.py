@@ -313,9 +313,9 @@ class LodSession:
         measured on the decimated mesh, from views of their own)."""
         budget, budget_iou = self.scenario.budget_keeping_shape()
         metrics["triangles_keeping_shape"], metrics["iou_keeping_shape"] = budget, budget_iou
-        self.progress.message(f"warning: the LOD lost the source's shape (silhouette IoU {iou:.2f} on the held-out "
+        self.progress.message(f"warning: the LOD lost the source's shape (silhouette IoU {iou:.3f} on the held-out "
                               f"views, below {SHAPE_KEPT}); decimated to {budget} triangles it keeps it (IoU "
-                              f"{budget_iou:.2f} from {SHAPE_VIEWS} other views, before any steps): try --triangles {budget}")
+                              f"{budget_iou:.3f} from {SHAPE_VIEWS} other views, before any steps): try --triangles {budget}")
 
     def release(self) -> None:
         self.optimizer.release()
