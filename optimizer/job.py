@@ -26,7 +26,8 @@ from .export import write_lod
 from .gpu import GpuContext
 from .images import atomic_write, default_mode
 from .report import difference_row, write_report
-from .scenarios.lod import LodScenario, LodSettings
+from .lod import SHAPE_KEPT
+from .scenarios.lod import SHAPE_VIEWS, LodScenario, LodSettings
 from .sge import HISTORY_LENGTH
 from .source import SourceMesh, load_source
 
@@ -89,6 +90,11 @@ class LodSession:
                                   for view, light in self.report_views]
         self.baseline = self.scenario.evaluate(self.held_out)
         self.report_baseline = [self.scenario.render(view, light, 1)[0] for view, light in self.report_views]
+        # The baseline is written instead of the optimised LOD when it scores higher on the
+        # validation views (_write): its state stays on the host, off the steps' path.
+        self.validation = self.scenario.validation_views()
+        self.baseline_validation = self.scenario.evaluate(self.validation)
+        self.baseline_state = self.scenario.baked_state()
         self.curve: list[float] = []
         self.step_seconds = 0.0
         self.progress.message(f"initial LOD: PSNR {self.before['psnr']:.2f} dB, silhouette IoU {self.before['iou']:.4f}; "
@@ -257,7 +263,12 @@ class LodSession:
             scenario.bake()
         after = scenario.evaluate(self.held_out)
         report_after = [scenario.render(view, light, 1)[0] for view, light in self.report_views]
-        arrays = scenario.lod_arrays()
+        # Never worse than decimate-and-bake: the LOD that scores the higher PSNR on the
+        # validation views (apart from the training and held-out ones) is written.
+        after_validation = scenario.evaluate(self.validation)
+        optimised = after_validation["psnr"] > self.baseline_validation["psnr"]
+        written = after if optimised else self.baseline
+        arrays = scenario.lod_arrays(None if optimised else self.baseline_state)
         write_lod(staging, **arrays, name=self.mesh.name)
         steps = self.step_index
         metrics = {
@@ -269,7 +280,15 @@ class LodSession:
             # Plain decimation with both maps baked (the optimisation's starting point).
             "psnr_baseline": self.baseline["psnr"], "ssim_baseline": self.baseline["ssim"],
             "iou_baseline": self.baseline["iou"],
+            # What was written, of the two, and its held-out figures (after or baseline).
+            "written": "optimised" if optimised else "baseline",
+            "psnr_written": written["psnr"], "ssim_written": written["ssim"], "iou_written": written["iou"],
             "held_out_views": len(self.held_out),
+            # The choice's figures, on views of their own.
+            "psnr_validation_optimised": after_validation["psnr"],
+            "psnr_validation_baseline": self.baseline_validation["psnr"],
+            "validation_views": len(self.validation),
+            "decimation_kept_borders": scenario.kept_borders,
             "triangles": int(len(arrays["triangles"])),
             "triangles_requested": settings.triangles,
             "source_triangles": int(len(self.mesh.triangles)),
@@ -292,12 +311,31 @@ class LodSession:
                  f"SSIM {before['ssim']:.3f} / {baseline['ssim']:.3f} -> {after['ssim']:.3f}   "
                  f"(initial / + baked normal map -> optimized)   "
                  f"IoU {before['iou']:.3f} -> {after['iou']:.3f}")
+        title += f"   written: {metrics['written']}"
         write_report(staging / "report.png", REPORT_COLUMNS, rows, curve, title)
-        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         self.progress.message(f"PSNR {before['psnr']:.2f} -> {after['psnr']:.2f} dB ({after['psnr'] - baseline['psnr']:+.2f} "
                               f"over decimation with both maps baked), SSIM {before['ssim']:.4f} -> {after['ssim']:.4f}, "
                               f"silhouette IoU {before['iou']:.4f} -> {after['iou']:.4f}")
+        on = f"dB on {len(self.validation)} validation views"
+        self.progress.message(
+            f"written: the optimised LOD, PSNR {after_validation['psnr']:.2f} {on} against decimate-and-bake's "
+            f"{self.baseline_validation['psnr']:.2f}" if optimised else
+            f"written: decimate-and-bake (the LOD before the steps), PSNR {self.baseline_validation['psnr']:.2f} {on} "
+            f"against the optimised LOD's {after_validation['psnr']:.2f}")
+        if written["iou"] < SHAPE_KEPT:
+            self._warn_shape_lost(written["iou"], metrics)
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         return metrics
+
+    def _warn_shape_lost(self, iou: float, metrics: dict) -> None:
+        """One line: the written LOD lost the source's silhouette, and a triangle budget
+        whose decimation keeps it (found by decimating at growing budgets; its IoU is
+        measured on the decimated mesh, from views of their own)."""
+        budget, budget_iou = self.scenario.budget_keeping_shape()
+        metrics["triangles_keeping_shape"], metrics["iou_keeping_shape"] = budget, budget_iou
+        self.progress.message(f"warning: the LOD lost the source's shape (silhouette IoU {iou:.3f} on the held-out "
+                              f"views, below {SHAPE_KEPT}); decimated to {budget} triangles it keeps it (IoU "
+                              f"{budget_iou:.3f} from {SHAPE_VIEWS} other views, before any steps): try --triangles {budget}")
 
     def release(self) -> None:
         self.optimizer.release()
@@ -376,7 +414,7 @@ def run_lod_job(source: str | Path, out: Path, settings: LodSettings, progress: 
 # 2048^2 maps 2.04 GB and 4096^2 7.31 GB (about 430 bytes a texel), --res 512 and 1024
 # 730 and 650 bytes a supersampled pixel, 270 MB at 256^2 and --res 128. Rounded up.
 MEMORY_BASE = 256 * 2**20
-MEMORY_PER_TEXEL = 440
+MEMORY_PER_TEXEL = 450  # + 6 for the baseline's 8-bit maps kept on the host
 MEMORY_PER_PIXEL = 740
 
 

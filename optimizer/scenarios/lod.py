@@ -24,7 +24,8 @@ import numpy as np
 from ..errors import SgeError
 from ..gpu import GpuContext, read_pages
 from ..images import linear_to_srgb, linear_to_srgb8, srgb_to_linear
-from ..lod import LodGeometry, build_lod, face_vectors, fill_holes, given_lod, tangent_frames, vertex_normals
+from ..lod import (LodGeometry, budget_keeping_shape, build_lod, face_vectors, fill_holes, given_lod, tangent_frames,
+                   vertex_normals, weld)
 from ..mesh import Mesh
 from ..metrics import psnr_covered, silhouette_iou, ssim_covered
 from ..parameters import Settings
@@ -39,6 +40,10 @@ AMBIENT = 0.3
 BACKGROUND = (0.5, 0.5, 0.5, 1.0)  # mid gray: black and white parts both keep a silhouette
 FLAT_NORMAL = (0.5, 0.5, 1.0)      # tangent-space +z, encoded
 HELD_OUT_VIEWS = 16
+# Views of their own seeds (held-out views: seed + 10,000; bake views: + 20,000):
+VALIDATION_VIEWS = 16  # choose between the optimised LOD and the baseline (+ 30,000)
+SHAPE_VIEWS = 16       # compare silhouettes of decimations on the CPU (+ 40,000)
+WELD_TOLERANCE = 1e-6  # unit radii
 PROJECTION_DEPTH_TOLERANCE = 0.03  # radii: about the decimation's own error
 UNFOLD_HALVINGS = 8   # then a turned triangle's corners go all the way back
 # The report's views (report_views): around the model's up axis (+Z, Panda3D's up) at these
@@ -131,9 +136,13 @@ class LodScenario:
         # A LOD the job made takes normals and tangent frames from its surface at every
         # bake; a given LOD keeps the user's normals (hard edges and all).
         self.refresh_frames = lod is None
+        self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
+        self.kept_borders = False  # whether the decimation kept the open borders (lod.decimate_keeping_shape)
         if lod is None:
-            self.geometry: LodGeometry = build_lod(unit_source.positions, source.triangles, s.triangles,
-                                                   s.texture_size, weld_tolerance=1e-6)
+            self.geometry, decimation = build_lod(unit_source.positions, source.triangles, s.triangles,
+                                                  s.texture_size, weld_tolerance=WELD_TOLERANCE,
+                                                  shape_views=self.shape_views())
+            self.kept_borders = decimation.kept_borders
         else:
             self.geometry = given_lod(self.to_unit(lod.positions), lod.triangles, lod.uvs, lod.normals, s.texture_size)
         size = s.texture_size
@@ -157,7 +166,6 @@ class LodScenario:
             learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)),
             clear_every_step=False,  # the same run, without clearing the targets each step
             depth_weight=s.depth_weight, depth_limit=s.depth_limit)
-        self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
         self._training_views = self.views(s.seed)
         self.baked_at: int | None = None  # the step the maps were last baked at
         # The triangles over the welded positions; which way each faces at the start (unit)
@@ -224,6 +232,25 @@ class LodScenario:
             light = towards_camera + 0.6 * up - 0.5 * right
             views.append((crop @ view, (light / np.linalg.norm(light), AMBIENT)))
         return views
+
+    def validation_views(self, count: int = VALIDATION_VIEWS) -> list:
+        """Views apart from the training, bake and held-out ones: the job chooses what it
+        writes on these, so the held-out figures it reports stay unbiased."""
+        views = self.views(self.settings.seed + 30_000)
+        return [next(views) for _ in range(count)]
+
+    def shape_views(self, count: int = SHAPE_VIEWS) -> list[np.ndarray]:
+        """Model-view-projection matrices for comparing silhouettes of decimations."""
+        views = self.views(self.settings.seed + 40_000)
+        return [next(views)[0] for _ in range(count)]
+
+    def budget_keeping_shape(self) -> tuple[int, float]:
+        """The smallest triangle budget, growing from the settings' by 1.25x, whose
+        decimation of the source keeps its silhouettes (mean IoU >= 0.9 from the shape
+        views, on the CPU; lod.budget_keeping_shape), and that IoU."""
+        positions, triangles = weld(self.to_unit(self.source.positions), self.source.triangles, WELD_TOLERANCE)
+        start = self.settings.triangles if self.refresh_frames else len(self.geometry.triangles)
+        return budget_keeping_shape(positions, triangles, start, self.shape_views())
 
     # --- initial textures ---------------------------------------------------------------
     def bake(self, view_count: int | None = None) -> None:
@@ -449,12 +476,33 @@ class LodScenario:
         return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "iou": float(np.mean(ious))}
 
     # --- results ------------------------------------------------------------------------
-    def lod_arrays(self) -> dict:
-        """The LOD as it stands, in the source's frame: per split vertex positions,
-        normals, tangents, binormals and uvs, the triangles, and the two maps."""
+    def baked_state(self) -> dict[str, np.ndarray]:
+        """The LOD as the last bake left it, on the host for ``lod_arrays``: what sets it
+        apart from another LOD of the same triangles and atlas (welded positions, vertex
+        frames, and both maps as the 8-bit images the exports hold: a quarter of their
+        float size, and written again they give the same files). Take it right after a
+        bake: the positions are the ones its unfold left."""
+        return {"positions": self.safe_positions.astype(np.float32),
+                **{key: values.copy() for key, values in self.frames().items()},
+                "albedo": _to_8bit(self.albedo.texture_values(self.context)),
+                "normal_map": _to_8bit(self.normal_map.texture_values(self.context))}
+
+    def lod_arrays(self, state: dict[str, np.ndarray] | None = None) -> dict:
+        """The LOD as it stands (or as ``baked_state()`` kept it: ``state``), in the
+        source's frame: per split vertex positions, normals, tangents, binormals and uvs,
+        the triangles, and the two maps."""
         g = self.geometry
-        positions = self.mesh.positions.values(self.context)[g.position_index]
-        return {"positions": self.to_source(positions), "triangles": g.triangles, "normals": g.normals,
-                "tangents": g.tangents, "binormals": g.binormals, "uvs": g.uvs,
-                "albedo": srgb_to_linear(np.clip(self.albedo.texture_values(self.context), 0.0, 1.0)),
-                "normal_map": self.normal_map.texture_values(self.context)}
+        if state is None:
+            state = {"positions": self.mesh.positions.values(self.context), **self.frames(),
+                     "albedo": self.albedo.texture_values(self.context),
+                     "normal_map": self.normal_map.texture_values(self.context)}
+        albedo, normal_map = (state[key] / np.float32(255.0) if state[key].dtype == np.uint8 else state[key]
+                              for key in ("albedo", "normal_map"))
+        return {"positions": self.to_source(state["positions"][g.position_index]), "triangles": g.triangles,
+                "normals": state["normals"], "tangents": state["tangents"], "binormals": state["binormals"],
+                "uvs": g.uvs, "albedo": srgb_to_linear(np.clip(albedo, 0.0, 1.0)), "normal_map": normal_map}
+
+
+def _to_8bit(values: np.ndarray) -> np.ndarray:
+    """A map in [0, 1] as export writes it (round(255 v))."""
+    return np.round(255.0 * np.clip(values, 0.0, 1.0)).astype(np.uint8)
