@@ -17,7 +17,7 @@ from optimizer.source import load_source
 from procedural import bumpy_sphere, checker_texture, write_obj
 from test_cli import run_sge
 
-COMPARED = ("bumpy.obj", "albedo.png", "normal.png")  # the .obj holds the positions and frames in full
+COMPARED = ("bumpy.obj", "bumpy_albedo.png", "bumpy_normal.png")  # the .obj holds the positions and frames in full
 SMALL = ["--texture-size", "64", "--res", "64", "--steps", "0"]
 
 
