@@ -23,11 +23,11 @@ import numpy as np
 from panda3d.core import LVecBase2f, LVecBase3f, Texture
 
 from . import gpu
+from .constants import ACCUMULATOR_ENTRIES, PERTURB_GROUP
 from .errors import SgeError
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPSILON = 1e-8
-PERTURB_GROUP = 64  # local_size_x of perturb.comp
 MAX_GROUPS_PER_DIMENSION = 65535  # the least GL guarantees (llvmpipe's limit)
 
 
@@ -37,7 +37,6 @@ def dispatch_grid(invocations: int) -> tuple[int, int, int]:
     groups = max(1, math.ceil(invocations / PERTURB_GROUP))
     rows = math.ceil(groups / MAX_GROUPS_PER_DIMENSION)
     return (math.ceil(groups / rows), rows, 1)
-ACCUMULATOR_ENTRIES = 4  # as common.glsl
 
 
 @dataclass

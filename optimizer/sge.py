@@ -24,27 +24,31 @@ import math
 from typing import Callable
 
 import numpy as np
-from panda3d.core import LVecBase4f, NodePath, PTA_float, PTA_int
+from panda3d.core import LVecBase4f, NodePath, PTA_float, PTA_int, ShaderAttrib
 
 from . import gpu
+from .constants import (
+    ACCUMULATOR_ENTRIES,
+    DIVERGENCE_ENTRY,
+    FIXED_SCALE,
+    GRADIENT_GROUP,
+    LOSS_SLOT_SIZE,
+    REFERENCE,
+    THETA_MINUS,
+    THETA_PLUS,
+)
 from .errors import SgeError
 from .mesh import reference_node
-from .parameters import ACCUMULATOR_ENTRIES
 from .shaders import check_compiled, compute_shader
 from .view import View, set_views
 
 ESTIMATORS = ("per-pixel", "global")
-LOSS_SLOT_SIZE = 8        # matches common.glsl
-DIVERGENCE_ENTRY = 7      # matches common.glsl
-FIXED_SCALE = float(1 << 24)
 HISTORY_LENGTH = 4096
 STAMP_CYCLE = (1 << 24) - 1  # render stamps run 1 .. STAMP_CYCLE (exact in float32)
-GRADIENT_GROUP = 8        # local size of loss.comp and gradient_*.comp
 
 MAX_STEPS_PER_FRAME = 256
 # The passes' buffer renders before an app's own windows (sort 0).
 SORT_PASSES = -100
-THETA_PLUS, THETA_MINUS, REFERENCE = 0, 1, 2  # pages of the render targets, as targets.glsl
 PASSES = ("P", "theta_plus", "theta_minus", "reference", "G")
 
 
@@ -264,9 +268,14 @@ class Optimizer:
         return shader
 
     def verify_shaders(self) -> None:
-        """Raise if any pass's shader failed to compile (call after a first frame)."""
+        """Raise if any pass's shader failed to compile or link (call after a first
+        frame): the compute passes' and the renders' (the asset's and the reference's)."""
         for name, shader in self._shaders:
             check_compiled(shader, name)
+        for root in (self.asset_node, self.reference_model):
+            for path in (root, *root.findAllMatches("**")):
+                if path.node().getAttrib(ShaderAttrib) is not None and path.getShader() is not None:
+                    check_compiled(path.getShader(), f"drawing {path.getName()}")
 
     @property
     def view(self) -> View:

@@ -50,8 +50,7 @@ int decode_id(float stored) { return int(stored + 0.5) - 1; }
 // [6] the step index + 1, stamped by P; [7] the divergence flag: 1 when P computed a
 // non-finite parameter, 2 when the step's loss sum is not finite (0 otherwise; the loss
 // sum clears it in the next slot); the rest is spare.
-const int LOSS_SLOT_SIZE = 8;
-const int DIVERGENCE_ENTRY = 7;
+// LOSS_SLOT_SIZE and DIVERGENCE_ENTRY: defined by the loader (optimizer/constants.py).
 
 // --- Per-pixel loss: L2 over RGB, in linear space; or, with LOSS_SRGB, on the sRGB-encoded
 // pixel, the space 8-bit images and their PSNR live in (a step in the dark then counts
@@ -73,14 +72,14 @@ float pixel_loss(vec3 color, vec3 target) {
 
 // --- Contributor accumulators: per element, sum_p w_p Delta_p and n = sum_p w_p, each a
 // 64-bit fixed-point pair; two halves (parity) so P reads one while G fills the other.
-const int ACCUMULATOR_ENTRIES = 4;
+// ACCUMULATOR_ENTRIES: defined by the loader (optimizer/constants.py).
 
 // --- Fixed-point accumulation --------------------------------------------------------
 // GLSL has no portable float atomicAdd. Sums are kept as 64-bit two's-complement integers
 // in two r32i words (low, high) so that they are exact, order-independent (bit-identical
 // runs) and cannot overflow: per-pixel terms are clamped to +-FIXED_LIMIT and quantised
 // at 2^-24, so 2^39 worst-case terms fit before the 64-bit sum wraps.
-const float FIXED_SCALE = 16777216.0;      // 2^24
+// FIXED_SCALE (2^24): defined by the loader (optimizer/constants.py).
 const float FIXED_LIMIT = 127.0;           // |term| * 2^24 < 2^31
 
 int to_fixed(float value) {

@@ -10,7 +10,7 @@
 #include "targets.glsl"
 #include "loss_record.glsl"
 
-layout(local_size_x = 8, local_size_y = 8) in;
+layout(local_size_x = GRADIENT_GROUP, local_size_y = GRADIENT_GROUP) in;
 layout(r32i) uniform iimageBuffer accumulator; // [parity][texel][ACCUMULATOR_ENTRIES]
 uniform int element_count;
 uniform int texture_width;

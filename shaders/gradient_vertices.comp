@@ -21,7 +21,7 @@
 #define WEIGHT_POWER 2.0
 #endif
 
-layout(local_size_x = 8, local_size_y = 8) in;
+layout(local_size_x = GRADIENT_GROUP, local_size_y = GRADIENT_GROUP) in;
 uniform isamplerBuffer triangles;              // vertex index per triangle corner
 layout(r32i) uniform iimageBuffer accumulator; // [parity][vertex][channel][ACCUMULATOR_ENTRIES]
 uniform int element_count;

@@ -7,7 +7,7 @@
 #include "targets.glsl"
 #include "loss_record.glsl"
 
-layout(local_size_x = 8, local_size_y = 8) in;
+layout(local_size_x = GRADIENT_GROUP, local_size_y = GRADIENT_GROUP) in;
 
 void main() {
     record_loss(read_pixel(ivec2(gl_GlobalInvocationID.xy)));

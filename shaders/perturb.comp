@@ -10,7 +10,7 @@
 //    the buffer or textures the renderer reads.
 #include "common.glsl"
 
-layout(local_size_x = 64) in;
+layout(local_size_x = PERTURB_GROUP) in;
 
 layout(r32f) uniform imageBuffer theta;               // per parameter
 layout(r32f) uniform imageBuffer first_moment;        // Adam's m

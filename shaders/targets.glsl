@@ -18,9 +18,7 @@ uniform sampler2DArray target_color;  // .rgb: the shaded color
 uniform sampler2DArray target_id;     // .x: float(primitive + 1), 0 = background; .y: UV footprint
 uniform sampler2DArray target_uv;     // .xy: texture coordinates; .zw: barycentrics of corners 0 and 1
 
-const int THETA_PLUS = 0;
-const int THETA_MINUS = 1;
-const int REFERENCE = 2;
+// THETA_PLUS, THETA_MINUS, REFERENCE: the pages, defined by the loader (optimizer/constants.py).
 
 uniform vec4 target_background;      // the renders' clear color
 

@@ -12,7 +12,8 @@ from optimizer.gpu import read_buffer
 from optimizer.hashing import perturbation_signs
 from optimizer.mesh import geom_node, grid
 from optimizer.parameters import ADAM_EPSILON
-from optimizer.sge import FIXED_SCALE, LOSS_SLOT_SIZE, perturbation_seed
+from optimizer.constants import FIXED_SCALE, LOSS_SLOT_SIZE
+from optimizer.sge import perturbation_seed
 from sge_testlib import accumulator_of
 
 

@@ -40,7 +40,8 @@ from ..hashing import perturbation_signs
 from ..images import atomic_write
 from ..mesh import Mesh, geom_node, grid
 from ..parameters import Settings
-from ..sge import HISTORY_LENGTH, LOSS_SLOT_SIZE, Optimizer, decode_fixed, perturbation_seed, read_accumulator
+from ..constants import LOSS_SLOT_SIZE
+from ..sge import HISTORY_LENGTH, Optimizer, decode_fixed, perturbation_seed, read_accumulator
 from ..texture import TextureSet, float_texture
 
 CSV_COLUMNS = ("scene", "estimator", "K", "blocks", "cosine", "relative_error", "variance", "gradient_norm",
