@@ -16,10 +16,12 @@ import os
 import sys
 from pathlib import Path
 
+import click
 import numpy as np
 from panda3d.core import Filename, LVecBase4f, LVector3f, NodePath, PNMFileTypeRegistry, TextNode, loadPrcFileData
 
 from optimizer.assets import find_model, loader_messages, model_stem, read_model
+from optimizer.cli import lod_options
 from optimizer.errors import SgeError
 from optimizer.mesh import shading_defines
 from optimizer.scenarios.lod import LodSettings
@@ -294,3 +296,24 @@ def reference_display(source: SourceMesh) -> NodePath:
     model.setShaderInput("light", LVecBase4f(light, DISPLAY_AMBIENT))
     model.setTwoSided(True)
     return model
+
+
+# --- the command line -----------------------------------------------------------------------
+# ``sge view``: a plug-in command of the sge launcher (setup.cfg's sge.commands entry point),
+# so that optimizer/ never imports game/.
+@click.command("view")
+@click.argument("source")
+@lod_options(steps_help="Length of the learning-rate schedule (it decays over this many steps).")
+@click.option("--frames", type=click.IntRange(min=1), default=None,
+              help="Run this many frames, then close the window (default: until escape).")
+@click.option("--screenshot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the window's last frame to this image file (.png, .jpg) before closing.")
+def view_command(source, triangles, texture_size, steps, res, seed, frames, screenshot):
+    """Open a window with SOURCE and its LOD side by side while the LOD is optimised live.
+    Drag to orbit, wheel to zoom, space pauses, l flips between the two in one place,
+    s saves to out/view-NAME (as sge optimize writes), escape quits. Needs an X display
+    (xvfb-run -a works); with --frames it closes itself, printing the screenshot's path."""
+    run_viewer(source, LodSettings(triangles=triangles, texture_size=texture_size, steps=steps, resolution=res,
+                                   seed=seed), frames=frames, screenshot=screenshot)  # sge turns SgeError into one line
+    if screenshot is not None:
+        click.echo(str(screenshot))

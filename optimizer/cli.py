@@ -27,7 +27,29 @@ class SgeGroup(click.Group):
             raise click.ClickException(str(error)) from None
 
 
-@click.group(cls=SgeGroup)
+# Commands other packages add to ``sge`` (the entry point group; game/ adds ``view``): the
+# optimizer never imports them, and loads one only when it is asked for.
+PLUGIN_GROUP = "sge.commands"
+
+
+class SgeMain(SgeGroup):
+    """The ``sge`` group: its own commands and the plug-in commands of PLUGIN_GROUP."""
+
+    def _plugins(self) -> dict:
+        from importlib.metadata import entry_points
+        return {entry.name: entry for entry in entry_points(group=PLUGIN_GROUP)}
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self._plugins()})
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None and name in (plugins := self._plugins()):
+            command = plugins[name].load()
+        return command
+
+
+@click.group(cls=SgeMain)
 @click.version_option(package_name="panda3d-sge")
 def main():
     """Per-pixel stochastic gradient estimation for Panda3D assets."""
@@ -188,6 +210,10 @@ def _lod_options(function=None, *, steps_help: str = "Optimisation steps."):
 INTERRUPTED_EXIT = 130
 
 
+# Public for plug-in commands (game's ``sge view``), which take the job's options too.
+lod_options = _lod_options
+
+
 def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every=None, resume=None,
              force=False):
     """Run the LOD job, print the report's path; after Ctrl-C, say where it stopped and
@@ -230,27 +256,6 @@ def optimize(source, triangles, texture_size, steps, res, seed, out, force, chec
     A source already within --triangles keeps its own triangles. Ctrl-C stops the
     optimisation, writes the LOD of the last finished step and exits with status 130."""
     _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every, resume, force)
-
-
-@main.command()
-@click.argument("source")
-@_lod_options(steps_help="Length of the learning-rate schedule (it decays over this many steps).")
-@click.option("--frames", type=POSITIVE, default=None,
-              help="Run this many frames, then close the window (default: until escape).")
-@click.option("--screenshot", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Save the window's last frame to this image file (.png, .jpg) before closing.")
-def view(source, triangles, texture_size, steps, res, seed, frames, screenshot):
-    """Open a window with SOURCE and its LOD side by side while the LOD is optimised live.
-    Drag to orbit, wheel to zoom, space pauses, l flips between the two in one place,
-    s saves to out/view-NAME (as sge optimize writes), escape quits. Needs an X display
-    (xvfb-run -a works); with --frames it closes itself, printing the screenshot's path."""
-    from game.viewer import run_viewer  # optimizer never imports game at module level
-
-    from .scenarios.lod import LodSettings
-    run_viewer(source, LodSettings(triangles=triangles, texture_size=texture_size, steps=steps, resolution=res,
-                                   seed=seed), frames=frames, screenshot=screenshot)
-    if screenshot is not None:
-        click.echo(str(screenshot))
 
 
 DEMO_SOURCE = "models/panda"
