@@ -290,7 +290,7 @@ def reference_display(source: SourceMesh) -> NodePath:
     would not do: they take 8-bit colours as linear, where the optimizer decodes sRGB."""
     model = reference_model(source)
     defines = {**shading_defines(albedo=True, lit=True), "PANDA_CAMERA": True}
-    model.setShader(raster_shader("reference.vert", "surface.frag", defines), 10)
+    model.setShader(raster_shader("surface/reference.vert", "surface/surface.frag", defines), 10)
     model.setShaderInput("albedo", float_texture("white", np.ones((1, 1, 3), np.float32)), 10)
     light = LVector3f(*DISPLAY_LIGHT).normalized()
     model.setShaderInput("light", LVecBase4f(light, DISPLAY_AMBIENT))

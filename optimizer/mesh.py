@@ -42,7 +42,7 @@ class VertexDomain(ContributorDomain):
     coverage flips between the two renders (gradient_vertices.comp says why).
     """
 
-    gradient_shader = "gradient_vertices.comp"
+    gradient_shader = "surface/gradient_vertices.comp"
 
     def __init__(self, triangles: gpu.Texture, vertex_count: int, barycentric_weights: bool, weight_power: float):
         super().__init__("vertices", vertex_count, channels=2)
@@ -182,7 +182,7 @@ class Mesh:
         path = NodePath(node)
         # The optimizer's renders stamp their ID target (surface.frag); a Panda3D camera's don't.
         defines = {**self._defines, "PANDA_CAMERA": True} if panda_camera else {**self._defines, "STAMPED": True}
-        path.setShader(raster_shader("mesh.vert", "surface.frag", defines))
+        path.setShader(raster_shader("surface/mesh.vert", "surface/surface.frag", defines))
         path.setTwoSided(True)
         path.setShaderInputs(triangles=self.triangles, position_index=self.position_index,
                              positions=self.positions.perturbed,
@@ -216,7 +216,7 @@ def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=No
         if not lit:
             raise SgeError("only a lit reference has normals to draw")
         defines["OUTPUT_NORMAL"] = True
-    model.setShader(raster_shader("reference.vert", "surface.frag", defines), 10)
+    model.setShader(raster_shader("surface/reference.vert", "surface/surface.frag", defines), 10)
     for name, texture in (("albedo", albedo), ("roughness", roughness), ("normal_map", normal_map)):
         if texture is not None:
             model.setShaderInput(name, texture, 10)

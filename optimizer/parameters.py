@@ -202,6 +202,9 @@ class ParameterSet:
 
     # Extra #defines of this kind's P shader.
     perturb_defines: dict[str, object] = {}
+    # How P writes theta+ and theta- for the draw (shaders/core/perturb.comp includes it as
+    # copies.glsl): a buffer [theta+ | theta-] here; a shader name or a Path to a kind's own.
+    copy_writer: "str | object" = "core/copies_buffer.glsl"
 
     def after_perturb(self) -> list[tuple[str, str, tuple[int, int, int], dict]]:
         """Compute passes to run right after this set's P, as (name, shader file, groups,

@@ -182,7 +182,8 @@ class Optimizer:
         turns = sorted({parameter_set.settings.group for parameter_set in asset.parameter_sets})
         perturb_passes = []  # the P dispatches and the passes that follow them
         for parameter_set in asset.parameter_sets:
-            shader = self._compute("perturb.comp", {**defines, **parameter_set.perturb_defines})
+            shader = self._compute("core/perturb.comp", {**defines, **parameter_set.perturb_defines},
+                                   includes={"copies.glsl": parameter_set.copy_writer})
             phase = turns.index(parameter_set.settings.group)
             node = gpu.compute_node(f"perturb:{parameter_set.name}", shader, parameter_set.perturb_groups(),
                                     parameter_set.perturb_inputs(self.loss_history, len(turns), phase))
@@ -214,7 +215,7 @@ class Optimizer:
         partials = {"loss_partials": self.loss_partials}
         gradient_passes = []
         if estimator == "global":
-            gradient_passes.append(gpu.compute_node("loss", self._compute("loss.comp", sampling), groups,
+            gradient_passes.append(gpu.compute_node("loss", self._compute("core/loss.comp", sampling), groups,
                                                     {**targets, **partials}))
         else:
             # The first domain's pass also records the loss, so the targets are read once.
@@ -222,7 +223,7 @@ class Optimizer:
                 gradient_passes.append(gpu.compute_node(
                     f"gradient:{domain.name}", self._compute(domain.gradient_shader, {**sampling, **domain.gradient_defines}),
                     groups, {**targets, **partials, "records_loss": int(index == 0), **domain.gradient_inputs(targets)}))
-        gradient_passes.append(gpu.compute_node("loss-sum", self._compute("loss_sum.comp"), (1, 1, 1),
+        gradient_passes.append(gpu.compute_node("loss-sum", self._compute("core/loss_sum.comp"), (1, 1, 1),
                                                 {**partials, "loss_history": self.loss_history,
                                                  "partial_count": partial_count, "history_length": HISTORY_LENGTH}))
 
@@ -262,8 +263,8 @@ class Optimizer:
         self._clearing = True
         self._use_steps(1)
 
-    def _compute(self, name, defines=None):
-        shader = compute_shader(name, defines)
+    def _compute(self, name, defines=None, includes=None):
+        shader = compute_shader(name, defines, includes)
         self._shaders.append((name, shader))
         return shader
 

@@ -23,7 +23,7 @@ class TexelDomain(ContributorDomain):
     sample. Only pixels both renders give to the same triangle count: a coverage flip's
     Delta belongs to the geometry."""
 
-    gradient_shader = "gradient_texels.comp"
+    gradient_shader = "surface/gradient_texels.comp"
 
     def __init__(self, name: str, width: int, height: int, bilinear_weights: bool = True, mip_levels: int = 0):
         super().__init__(f"{name}-texels", width * height)
@@ -127,7 +127,7 @@ class TextureSet(ParameterSet):
             size = (max(1, width >> level), max(1, height >> level))
             groups = (math.ceil(size[0] / 8), math.ceil(size[1] / 8), 1)
             for side, texture in (("plus", self.plus), ("minus", self.minus)):
-                passes.append((f"mip:{self.name}-{side}-{level}", "downsample.comp", groups, {
+                passes.append((f"mip:{self.name}-{side}-{level}", "surface/downsample.comp", groups, {
                     "source": texture, "source_level": level - 1,
                     "destination": ShaderInput("destination", texture, False, True, -1, level)}))
         return passes
@@ -176,7 +176,7 @@ class TextureSet(ParameterSet):
         inputs.update(perturbed_plus=self.plus, perturbed_minus=self.minus)
         return inputs
 
-    perturb_defines = {"PERTURBED_TEXTURE": True}
+    copy_writer = "core/copies_image2d.glsl"
 
     def perturb_groups(self) -> tuple[int, int, int]:
         return dispatch_grid(self.texture_shape[0] * self.texture_shape[1])

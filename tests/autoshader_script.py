@@ -157,7 +157,7 @@ notify-level-device fatal
         defines = {**shading_defines(albedo=True, lit=True, normal_map=True), "PANDA_CAMERA": True}
         if args.linear:
             defines["ALBEDO_SRGB"] = True  # decode the stored values, light linear ones
-        ours.setShader(raster_shader("reference.vert", "surface.frag", defines), 10)
+        ours.setShader(raster_shader("surface/reference.vert", "surface/surface.frag", defines), 10)
         ours.setShaderInput("albedo", our_albedo)
         ours.setShaderInput("normal_map", normal_map)
 

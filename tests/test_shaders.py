@@ -16,8 +16,11 @@ from optimizer import Mesh, Settings, SgeError, constants
 from optimizer.mesh import geom_node
 from optimizer.shaders import shader_source, specialise
 
-SHADER_FILES = sorted(path.name for path in resources.files("shaders").iterdir()
-                      if path.name.endswith((".comp", ".vert", ".frag")))
+ALL_FILES = sorted(f"{folder.name}/{path.name}" for folder in resources.files("shaders").iterdir()
+                   if folder.is_dir() and not folder.name.startswith("__") for path in folder.iterdir()
+                   if path.name.endswith((".comp", ".vert", ".frag", ".glsl")))
+SHADER_FILES = [name for name in ALL_FILES if not name.endswith(".glsl")]
+COPIES = {"copies.glsl": "core/copies_buffer.glsl"}  # P includes its set's copy writer
 
 
 def original_lines(text: str) -> list[tuple[int, int, str]]:
@@ -36,7 +39,7 @@ def original_lines(text: str) -> list[tuple[int, int, str]]:
 
 @pytest.mark.parametrize("name", SHADER_FILES)
 def test_every_line_keeps_its_file_and_number(name):
-    text = specialise(shader_source(name), {"SOME_DEFINE": 3})
+    text = specialise(shader_source(name, COPIES), {"SOME_DEFINE": 3})
     files = re.search(r"^// GLSL source numbers: (.*)$", text, re.MULTILINE).group(1)
     files = dict((int(number), file) for number, file in (entry.split(" = ") for entry in files.split(", ")))
     assert files[0] == name
@@ -54,11 +57,12 @@ def test_every_line_keeps_its_file_and_number(name):
 def test_the_shared_constants_are_defined_once():
     """Each constant of optimizer/constants.py is injected into every shader, and no GLSL
     file defines it again by hand (a second definition would be a redefinition error)."""
-    for name in SHADER_FILES + ["common.glsl", "targets.glsl", "loss_record.glsl", "view.glsl"]:
+    assert {"core/common.glsl", "core/perturb.comp", "surface/surface.frag"} <= set(ALL_FILES)
+    for name in ALL_FILES:
         source = resources.files("shaders").joinpath(name).read_text()
         for constant in constants.SHADER_CONSTANTS:
             assert not re.search(rf"(const\s+\w+\s+{constant}\s*=|#define\s+{constant}\b)", source), (name, constant)
-    text = specialise(shader_source("perturb.comp"))
+    text = specialise(shader_source("core/perturb.comp", COPIES))
     for constant, value in constants.SHADER_CONSTANTS.items():
         assert f"#define {constant} {value}\n" in text
     assert float(constants.SHADER_CONSTANTS["FIXED_SCALE"]) == constants.FIXED_SCALE == 2.0 ** 24

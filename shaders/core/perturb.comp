@@ -15,13 +15,6 @@ layout(local_size_x = PERTURB_GROUP) in;
 layout(r32f) uniform imageBuffer theta;               // per parameter
 layout(r32f) uniform imageBuffer first_moment;        // Adam's m
 layout(r32f) uniform imageBuffer second_moment;       // Adam's v
-#ifdef PERTURBED_TEXTURE
-// Texture kinds: theta+ and theta- are ordinary 2D textures the renderer samples.
-layout(rgba32f) uniform writeonly image2D perturbed_plus;
-layout(rgba32f) uniform writeonly image2D perturbed_minus;
-#else
-layout(r32f) uniform writeonly imageBuffer perturbed; // [theta+ x N | theta- x N]
-#endif
 layout(r32i) uniform iimageBuffer accumulator;        // [parity][element][channel][ACCUMULATOR_ENTRIES]
 layout(r32i) uniform iimageBuffer loss_history;       // [slot][LOSS_SLOT_SIZE]
 
@@ -101,6 +94,12 @@ float perturbation(int i) {
         ? epsilon * EPSILON_SCALE * perturbation_sign(uint(i), uint(set_id), uint(STEP_SEED)) : 0.0;
 }
 
+// How theta+ and theta- are written for the draw is the parameter set's (its kind's):
+// the loader puts the set's writer here (ParameterSet.copy_writer: core/copies_buffer.glsl,
+// core/copies_image2d.glsl, or a kind's own), which defines write_copies(invocation) from
+// updated_theta(i, element) and perturbation(i) above.
+#include "copies.glsl"
+
 void main() {
     // Large sets dispatch a 2D grid of workgroups (a dimension may hold only 65535).
     int row_length = int(gl_NumWorkGroups.x * gl_WorkGroupSize.x);
@@ -117,27 +116,5 @@ void main() {
             imageStore(accumulator, PARITY * half_size + j, ivec4(0));
         }
     }
-#ifdef PERTURBED_TEXTURE
-    // One invocation per texel: its channels go to the two textures in one store each.
-    int texel = invocation;
-    if (texel >= parameter_count / components) return;
-    vec4 plus = vec4(0.0, 0.0, 0.0, 1.0), minus = vec4(0.0, 0.0, 0.0, 1.0);
-    for (int c = 0; c < components; ++c) {
-        int i = texel * components + c;
-        float value = updated_theta(i, texel);
-        float offset = perturbation(i);
-        plus[c] = value + offset;
-        minus[c] = value - offset;
-    }
-    ivec2 xy = ivec2(texel % imageSize(perturbed_plus).x, texel / imageSize(perturbed_plus).x);
-    imageStore(perturbed_plus, xy, plus);
-    imageStore(perturbed_minus, xy, minus);
-#else
-    int i = invocation;
-    if (i >= parameter_count) return;
-    float value = updated_theta(i, i / components);
-    float offset = perturbation(i);
-    imageStore(perturbed, i, vec4(value + offset));
-    imageStore(perturbed, parameter_count + i, vec4(value - offset));
-#endif
+    write_copies(invocation);  // where and how: the set's writer (copies.glsl)
 }
