@@ -56,6 +56,8 @@ _BUFFER_FORMATS = {
 }
 
 
+# The attachments a kind's own planes take, in order (optimizer/kind.py).
+KIND_PLANES = (GraphicsOutput.RTP_aux_float_1, GraphicsOutput.RTP_aux_float_2, GraphicsOutput.RTP_aux_float_3)
 GPU_MEMORY_INFO_CURRENT_AVAILABLE_VIDMEM_NVX = 0x9049  # GL_NVX_gpu_memory_info, in kB
 
 
@@ -252,12 +254,12 @@ class TargetRegion:
 
 @dataclass(frozen=True)
 class RenderSlot:
-    """Where one render of a ``PassBuffer`` lands: its color, ID and UV pages (the page
-    is the render's ``gl_Layer``)."""
+    """Where one render of a ``PassBuffer`` lands: its pages of the color and sample
+    planes and of the kind's own planes (the page is the render's ``gl_Layer``)."""
 
     color: TargetRegion
-    id: TargetRegion
-    uv: TargetRegion
+    sample: TargetRegion
+    planes: dict
 
 
 class PassBuffer:
@@ -279,11 +281,13 @@ class PassBuffer:
     """
 
     def __init__(self, context: GpuContext, name: str, sort: int, render_size: tuple[int, int], slots: int,
-                 background=(0.0, 0.0, 0.0, 1.0)):
+                 background=(0.0, 0.0, 0.0, 1.0), planes: tuple[str, ...] = ()):
+        if len(planes) > len(KIND_PLANES):
+            raise SgeError(f"a kind may write at most {len(KIND_PLANES)} planes of its own, got {len(planes)}")
         props = FrameBufferProperties()
         props.setRgbaBits(32, 32, 32, 32)
         props.setFloatColor(True)
-        props.setAuxFloat(2)
+        props.setAuxFloat(1 + len(planes))
         props.setDepthBits(24)
         self.name = name
         self.background = background
@@ -291,10 +295,14 @@ class PassBuffer:
         self.buffer = context.make_buffer(name, sort, render_size, props)
         self.buffer.setClearColorActive(False)  # each render region clears the pages
         self.buffer.setClearDepthActive(False)
-        self.color, self.id, self.uv = (self._target(f"{name}-{target}", plane, slots) for target, plane in (
-            ("color", GraphicsOutput.RTP_color), ("id", GraphicsOutput.RTP_aux_float_0),
-            ("uv", GraphicsOutput.RTP_aux_float_1)))
-        self.slots = [RenderSlot(*(TargetRegion(texture, page) for texture in (self.color, self.id, self.uv)))
+        # The core's planes (color; sample: element, depth, stamp), then the kind's.
+        self.color = self._target(f"{name}-color", GraphicsOutput.RTP_color, slots)
+        self.sample = self._target(f"{name}-sample", GraphicsOutput.RTP_aux_float_0, slots)
+        self.planes = {plane: self._target(f"{name}-{plane}", attachment, slots)
+                       for plane, attachment in zip(planes, KIND_PLANES)}
+        self._aux = (GraphicsOutput.RTP_aux_float_0, *KIND_PLANES[:len(planes)])
+        self.slots = [RenderSlot(TargetRegion(self.color, page), TargetRegion(self.sample, page),
+                                 {plane: TargetRegion(texture, page) for plane, texture in self.planes.items()})
                       for page in range(slots)]
         self.regions: list = []
         self.render_regions: list = []
@@ -325,25 +333,29 @@ class PassBuffer:
         region = self._region(scene)
         region.setClearColor(self.background)
         region.setClearDepthActive(True)
-        for plane in (GraphicsOutput.RTP_aux_float_0, GraphicsOutput.RTP_aux_float_1):
+        for plane in self._aux:
             region.setClearValue(plane, (0, 0, 0, 0))
         self._set_clearing(region, True)
         self.render_regions.append(region)
         return region
 
     def set_clearing(self, on: bool) -> None:
-        """Clear the color, ID and UV pages before the renders (on) or leave them (off:
-        readers then tell this render's pixels by the stamp in the ID target's .w; the
-        depth is always cleared). Clearing three float pages of three targets is most of a
-        large step's cost on an H100 (0.8-1 ms per target at 1024^2)."""
+        """Clear every plane's pages before the renders (on) or leave them (off: readers
+        then tell this render's pixels by the stamp in the sample plane's .w; the depth is
+        always cleared). Clearing three float pages of three targets is most of a large
+        step's cost on an H100 (0.8-1 ms per target at 1024^2)."""
         for region in self.render_regions:
             self._set_clearing(region, on)
 
-    @staticmethod
-    def _set_clearing(region, on: bool) -> None:
+    def _set_clearing(self, region, on: bool) -> None:
         region.setClearColorActive(on)
-        for plane in (GraphicsOutput.RTP_aux_float_0, GraphicsOutput.RTP_aux_float_1):
+        for plane in self._aux:
             region.setClearActive(plane, on)
+
+    def target_inputs(self) -> dict:
+        """The planes as G's shader inputs: target_color, target_sample, target_<plane>."""
+        return {"target_color": self.color, "target_sample": self.sample,
+                **{f"target_{plane}": texture for plane, texture in self.planes.items()}}
 
 
 def compute_node(name: str, shader, groups: tuple[int, int, int], inputs: dict) -> NodePath:

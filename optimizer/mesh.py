@@ -20,6 +20,7 @@ from panda3d.core import (
 
 from . import gpu
 from .errors import SgeError
+from .kind import Kind, Reference
 from .parameters import ContributorDomain, ParameterSet, Settings
 from .shaders import raster_shader
 
@@ -55,7 +56,7 @@ class VertexDomain(ContributorDomain):
                 "barycentric_weights": int(self.barycentric_weights)}
 
 
-class Mesh:
+class Mesh(Kind):
     """A triangle mesh on the GPU: topology fixed, attributes as parameter sets.
 
     Args:
@@ -80,6 +81,10 @@ class Mesh:
         normal_map: a three-channel ``TextureSet`` of tangent-space normals encoded as
             0.5 n + 0.5, with (V, 3) ``tangents`` and ``binormals`` (lit meshes).
     """
+
+    # The plane it writes beyond the core's (optimizer/kind.py): .xy the texture
+    # coordinates, .zw the barycentrics of the triangle's corners 0 and 1.
+    planes = ("uv",)
 
     def __init__(self, positions, triangles, colors=None, uvs=None,
                  position_settings: Settings | None = None, color_settings: Settings | None = None,
@@ -149,14 +154,6 @@ class Mesh:
     def parameter_sets(self) -> list[ParameterSet]:
         return [s for s in self._sets if not s.frozen]
 
-    @property
-    def domains(self) -> list[ContributorDomain]:
-        domains = []
-        for parameter_set in self.parameter_sets:
-            if parameter_set.domain not in domains:
-                domains.append(parameter_set.domain)
-        return domains
-
     def side_inputs(self, side: int) -> dict:
         """Inputs that differ between the theta+ (0) and theta- (1) renders."""
         inputs = {}
@@ -199,6 +196,22 @@ def shading_defines(albedo: bool, lit: bool, roughness: bool = False, normal_map
     wanted = (("ALBEDO_TEXTURE", albedo), ("LIT", lit), ("ROUGHNESS_TEXTURE", roughness),
               ("NORMAL_TEXTURE", normal_map))
     return {key: True for key, on in wanted if on}
+
+
+class ModelReference(Reference):
+    """A Panda3D model drawn as the reference with the surface shading (surface.frag), as
+    a ``Mesh`` is: ``albedo`` (a Texture) multiplies its vertex colors, ``lit`` lights it
+    with its own normals, ``roughness`` and ``normal_map`` as ``reference_node`` says.
+    A lit model can also draw its shading normals (``make_node(output_normal=True)``,
+    for baking normal maps)."""
+
+    def __init__(self, model: NodePath, albedo=None, lit: bool = False, roughness=None, normal_map=None):
+        self.model = model
+        self.shading = {"albedo": albedo, "lit": lit, "roughness": roughness, "normal_map": normal_map}
+
+    def make_node(self, output_normal: bool = False) -> NodePath:
+        return reference_node(self.model.copyTo(NodePath("sge-reference")), **self.shading,
+                              output_normal=output_normal)
 
 
 def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=None, normal_map=None,

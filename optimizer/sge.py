@@ -38,7 +38,7 @@ from .constants import (
     THETA_PLUS,
 )
 from .errors import SgeError
-from .mesh import reference_node
+from .kind import Kind, Reference
 from .shaders import check_compiled, compute_shader
 from .view import View, set_views
 
@@ -100,14 +100,9 @@ class Optimizer:
 
     Args:
         context: the GL context (``GpuContext.headless()`` or ``.from_showbase(base)``).
-        asset: what is optimised: has ``parameter_sets``, ``domains`` and ``make_node()``
-            (e.g. ``optimizer.mesh.Mesh``).
-        reference: the Panda3D model to match, drawn with the same shading.
-        reference_albedo: a texture multiplying the reference's vertex colors, as the
-            asset's albedo map does (None: none).
-        reference_roughness: a texture (red channel) driving the reference's specular
-            lobe, as the asset's roughness map does (None: none).
-        reference_normal_map: a tangent-space normal texture for the reference.
+        asset: what is optimised, a ``Kind`` (optimizer/kind.py; e.g. ``optimizer.mesh.Mesh``).
+        reference: what it is fitted to, a ``Reference`` (e.g. a Panda3D model under the
+            surface shading: ``optimizer.mesh.ModelReference``).
         resolution: (width, height) of the render targets.
         estimator: "per-pixel" (default) or "global" (SPSA: the whole image's Delta for
             every parameter).
@@ -137,12 +132,11 @@ class Optimizer:
     drown the colors' signal. Each set is then stepped only on the steps after its turn.
     """
 
-    def __init__(self, context: gpu.GpuContext, asset, reference: NodePath, resolution: tuple[int, int],
+    def __init__(self, context: gpu.GpuContext, asset: Kind, reference: Reference, resolution: tuple[int, int],
                  estimator: str = "per-pixel", seed: int = 0,
                  learning_rate_schedule: Callable[[int], float] = lambda step: 1.0,
                  epsilon_schedule: Callable[[int], float] = lambda step: 1.0,
-                 supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), reference_albedo=None,
-                 reference_roughness=None, reference_normal_map=None, loss_space: str = "linear",
+                 supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), loss_space: str = "linear",
                  steps_per_frame: int = 1, clear_every_step: bool = True, depth_weight: float = 0.0,
                  depth_limit: float = 0.05):
         if estimator not in ESTIMATORS:
@@ -193,17 +187,15 @@ class Optimizer:
 
         # The renders: three pages of one set of layered targets. theta+ and theta- draw
         # one node (instanced), the reference its own.
-        self.passes = gpu.PassBuffer(context, "sge-passes", SORT_PASSES, render_size, 3, background)
+        self.passes = gpu.PassBuffer(context, "sge-passes", SORT_PASSES, render_size, 3, background, asset.planes)
         self.plus_pass, self.minus_pass, self.reference_pass = self.passes.slots
         self.asset_node = asset.make_node()
-        self._reference_shading = (reference_albedo, getattr(asset, "lit", False), reference_roughness,
-                                   reference_normal_map)
-        self.reference_model = reference_node(reference.copyTo(NodePath("sge-reference")), *self._reference_shading)
+        self.reference = reference
+        self.reference_model = reference.make_node()
 
         # G: per-pixel, one scatter pass per contributor domain (the first also records
         # the loss); global, one pass summing the loss and Delta over the image.
-        targets = {"target_color": self.passes.color, "target_id": self.passes.id, "target_uv": self.passes.uv,
-                   "target_background": LVecBase4f(*background)}
+        targets = {**self.passes.target_inputs(), "target_background": LVecBase4f(*background)}
         width, height = resolution
         sampling = {"SUPERSAMPLING": supersampling, **({"LOSS_SRGB": True} if loss_space == "srgb" else {})}
         if depth_weight > 0:
@@ -254,8 +246,8 @@ class Optimizer:
             parts = [self._parts["G"][k]] + ([self._parts["P"][k + 1]] if k + 1 < steps_per_frame else [])
             self._regions.append(self.passes.compute_region(_scene(f"sge-step-{k + 1}", *parts)))
         self._passes_on = {name: True for name in PASSES}
-        self._normals_part: NodePath | None = None  # reference_normals() makes it
-        self._minus_was_on = True  # theta-'s switch while the normals took its page
+        self._substitute: NodePath | None = None  # substitute_render() draws it
+        self._minus_was_on = True  # theta-'s switch while a substitute took its page
         self._steps_in_frame = steps_per_frame
         self._last_chain = 0
         self._stamp = 0
@@ -497,25 +489,23 @@ class Optimizer:
         pages = gpu.read_pages(self.context, self.passes.color)  # one readback for both
         return tuple(_box_filter(pages[target.color.page], factor) for target in (self.plus_pass, self.reference_pass))
 
-    def reference_normals(self, on: bool) -> None:
-        """With ``on``, the theta- page shows the reference's shading normals (encoded as
-        colors, model space) in place of theta-, so one frame shows a bake theta (as
-        theta+), the reference's colors and its normals; ``False`` draws theta- again."""
-        if on and self._normals_part is None:
-            part = NodePath("reference-normals")
+    def substitute_render(self, node: NodePath | None) -> None:
+        """Draw ``node`` into theta-'s page in place of theta-, in the first step of the
+        frame (frames that only look: a bake draws the reference's shading normals there,
+        so one frame shows theta, the reference and its normals); None draws theta- again.
+        The node draws as a reference does (shader input ``target_page``)."""
+        if self._substitute is not None:
+            self._substitute.removeNode()
+            self._substitute = None
+            self._passes_on["theta_minus"] = self._minus_was_on
+        if node is not None:
+            part = NodePath("substitute")
             part.setShaderInput("target_page", THETA_MINUS)
-            reference_node(self.reference_model.copyTo(part), *self._reference_shading, output_normal=True)
+            node.instanceTo(part)
             part.reparentTo(self._parts["reference"][0].getParent())  # the first step's renders
-            part.hide()
-            self._normals_part = part
-        if self._normals_part is None or on == (not self._normals_part.isHidden()):
-            return
-        if on:
+            self._substitute = part
             self._minus_was_on = self._passes_on["theta_minus"]
-            self._normals_part.show()
-        else:
-            self._normals_part.hide()
-        self._passes_on["theta_minus"] = False if on else self._minus_was_on
+            self._passes_on["theta_minus"] = False
         self._apply_switches()
 
 
@@ -528,9 +518,10 @@ class StepChain:
         self.view = View()
 
     def part(self, name: str, passes: list[NodePath]) -> NodePath:
-        """A node running ``passes`` (compute nodes, instanced) in order with this step's state."""
+        """A node running ``passes`` (compute nodes, instanced) in order with this step's
+        state and view (a kind's pass may need the camera: a depth sort, a ray march)."""
         part = NodePath(name)
-        part.setShaderInputs(**self.state.inputs())
+        part.setShaderInputs(**self.state.inputs(), **self.view.inputs())
         for node in passes:
             node.instanceTo(part)
         return part

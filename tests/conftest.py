@@ -6,7 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from panda3d.core import NodePath
+
 from optimizer import GpuContext, Optimizer
+from optimizer.mesh import ModelReference
 
 
 @pytest.fixture(scope="session")
@@ -17,10 +20,15 @@ def context() -> GpuContext:
 @pytest.fixture
 def make_optimizer(context):
     """``make_optimizer(asset, reference, resolution, **kwargs)`` -> Optimizer, released
-    (its offscreen buffer removed) when the test ends."""
+    (its offscreen buffer removed) when the test ends. A plain Panda3D model as the
+    reference is drawn with the asset's shading (``ModelReference``, lit as the asset is),
+    with ``reference_albedo`` / ``reference_roughness`` / ``reference_normal_map``."""
     made: list[Optimizer] = []
 
     def make(asset, reference, resolution, **kwargs) -> Optimizer:
+        if isinstance(reference, NodePath):
+            shading = {key: kwargs.pop(f"reference_{key}", None) for key in ("albedo", "roughness", "normal_map")}
+            reference = ModelReference(reference, lit=asset.lit, **shading)
         optimizer = Optimizer(context, asset, reference, resolution, **kwargs)
         made.append(optimizer)
         return optimizer

@@ -26,8 +26,9 @@ def target_images(context, optimizer):
     images = {}
     for side, targets in (("plus", optimizer.plus_pass), ("minus", optimizer.minus_pass),
                           ("reference", optimizer.reference_pass)):
-        for name in ("color", "id", "uv"):
-            images[side, name] = read_texture(context, getattr(targets, name)).astype(np.float64)
+        planes = {"color": targets.color, "id": targets.sample, "uv": targets.planes["uv"]}
+        for name, plane in planes.items():
+            images[side, name] = read_texture(context, plane).astype(np.float64)
     return images
 
 

@@ -69,7 +69,7 @@ def test_id_target_names_the_visible_triangle(context, make_optimizer, identity_
 
     for name, targets in (("theta+", optimizer.plus_pass), ("theta-", optimizer.minus_pass),
                           ("reference", optimizer.reference_pass)):
-        ids = read_texture(context, targets.id)
+        ids = read_texture(context, targets.sample)
         assert ids.shape == (height, width, 4), name
         wrong = decisive & (ids[..., 0] != expected)
         assert not wrong.any(), (
@@ -85,7 +85,7 @@ def pixel_at(x: float, y: float, width: int, height: int) -> tuple[int, int]:
 def test_id_target_at_known_pixels(context, make_optimizer, identity_view):
     """The same at a few hand-picked points (checked by hand against the triangles)."""
     optimizer = _stepped_triangles(make_optimizer, identity_view)
-    ids = read_texture(context, optimizer.plus_pass.id)[..., 0]
+    ids = read_texture(context, optimizer.plus_pass.sample)[..., 0]
     known = {
         (-0.575, -0.75): 1.0,   # triangle 0 only
         (0.525, 0.464): 2.0,    # triangle 1, in front of triangle 3
@@ -105,7 +105,7 @@ def test_targets_at_a_non_power_of_two_resolution(context, make_optimizer, ident
     optimizer = make_optimizer(mesh, reference, (40, 28))
     optimizer.step(identity_view)
     optimizer.sync()
-    ids = read_texture(context, optimizer.plus_pass.id)
+    ids = read_texture(context, optimizer.plus_pass.sample)
     assert ids.shape == (28, 40, 4)
     expected, decisive = expected_ids(TRIANGLE_POSITIONS, TRIANGLE_INDICES, 40, 28)
     assert np.array_equal(ids[..., 0][decisive], expected[decisive])
@@ -140,7 +140,7 @@ def test_uv_target_interpolates_uvs_and_barycentrics(context, make_optimizer, id
     optimizer, _ = _stepped_quad(make_optimizer, identity_view, (64, 32), colors, colors)
 
     x, y = pixel_centres(64, 32)
-    ids = read_texture(context, optimizer.plus_pass.id)[..., 0]
+    ids = read_texture(context, optimizer.plus_pass.sample)[..., 0]
     covered = ids > 0
     inside = (x > -0.6) & (x < 0.7) & (y > -0.5) & (y < 0.8)
     assert np.array_equal(covered, inside)  # no pixel centre lies on the quad's border
@@ -149,12 +149,12 @@ def test_uv_target_interpolates_uvs_and_barycentrics(context, make_optimizer, id
     expected_uv = uv_of(x, y)
     for name, targets in (("theta+", optimizer.plus_pass), ("theta-", optimizer.minus_pass),
                           ("reference", optimizer.reference_pass)):
-        uv = read_texture(context, targets.uv)
+        uv = read_texture(context, targets.planes["uv"])
         np.testing.assert_allclose(uv[covered][:, :2], expected_uv[covered], atol=1e-4, err_msg=name)
         assert np.all(uv[~covered] == 0.0), f"{name}: the UV target is not cleared outside the mesh"
 
     # .zw: barycentrics of the first two corners of the triangle the ID target names.
-    uv = read_texture(context, optimizer.plus_pass.uv)
+    uv = read_texture(context, optimizer.plus_pass.planes["uv"])
     seen = set()
     for row, col in np.argwhere(covered):
         triangle = int(ids[row, col]) - 1
@@ -176,7 +176,7 @@ def test_color_targets_show_the_perturbed_copies(context, make_optimizer, identi
     perturbed = read_buffer(context, mesh.colors.perturbed).reshape(2, 4, 3)
     assert not np.allclose(perturbed[0], perturbed[1])  # the colors are perturbed
     x, y = pixel_centres(32, 16)
-    ids = read_texture(context, optimizer.plus_pass.id)[..., 0]
+    ids = read_texture(context, optimizer.plus_pass.sample)[..., 0]
     for name, targets, vertex_colors in (("theta+", optimizer.plus_pass, perturbed[0]),
                                          ("theta-", optimizer.minus_pass, perturbed[1]),
                                          ("reference", optimizer.reference_pass, target)):

@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..gpu import GpuContext, read_buffer
 from ..hashing import perturbation_signs
 from ..images import atomic_write
-from ..mesh import Mesh, geom_node, grid
+from ..mesh import Mesh, ModelReference, geom_node, grid
 from ..parameters import Settings
 from ..constants import LOSS_SLOT_SIZE
 from ..sge import HISTORY_LENGTH, Optimizer, decode_fixed, perturbation_seed, read_accumulator
@@ -63,8 +63,8 @@ def texel_scene(context: GpuContext, seed: int = 1):
     albedo = TextureSet("albedo", start, Settings(eps, 0.0), bilinear_weights=False)
     mesh = Mesh(positions, triangles, uvs=uvs, albedo=albedo)
     reference = geom_node("reference", positions, triangles, uvs=uvs)
-    optimizer = Optimizer(context, mesh, reference, (32, 32), seed=3,
-                          reference_albedo=float_texture("target", target))
+    optimizer = Optimizer(context, mesh, ModelReference(reference, albedo=float_texture("target", target), lit=mesh.lit),
+                          (32, 32), seed=3)
     return optimizer, albedo, eps
 
 
@@ -77,7 +77,8 @@ def geometry_scene(context: GpuContext, seed: int = 1):
     target[:, :2] += rng.uniform(-0.3, 0.3, (len(positions), 2))
     eps = 1.0 / 48.0
     mesh = Mesh(positions, triangles, colors, position_settings=Settings(eps, 0.0), barycentric_weights=False)
-    optimizer = Optimizer(context, mesh, geom_node("reference", target, triangles, colors), (48, 48), seed=3)
+    optimizer = Optimizer(context, mesh, ModelReference(geom_node("reference", target, triangles, colors), lit=mesh.lit),
+                          (48, 48), seed=3)
     return optimizer, mesh.positions, eps
 
 

@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..assets import load_model, mesh_arrays, model_texture, texture_linear_rgb
 from ..gpu import GpuContext
 from ..images import atomic_write
-from ..mesh import Mesh, geom_node
+from ..mesh import Mesh, ModelReference, geom_node
 from ..parameters import Settings
 from ..sge import ESTIMATORS, Optimizer, read_accumulator
 from ..texture import TextureSet, float_texture
@@ -143,8 +143,8 @@ class TextureSeries:
         albedo = TextureSet("albedo", start, Settings(s.texture_epsilon, s.texture_learning_rate, (0.0, 1.0)))
         mesh = Mesh(self.arrays["positions"], self.arrays["triangles"], uvs=self.arrays["uvs"],
                     normals=self.arrays["normals"], albedo=albedo)
-        optimizer = Optimizer(self.context, mesh, self.model, (s.resolution, s.resolution), estimator, seed,
-                              reference_albedo=float_texture(f"truth-{size}", truth))
+        reference = ModelReference(self.model, albedo=float_texture(f"truth-{size}", truth), lit=mesh.lit)
+        optimizer = Optimizer(self.context, mesh, reference, (s.resolution, s.resolution), estimator, seed)
         try:
             seen = self._seen(size, seed, optimizer if estimator == "per-pixel" else None)
             initial = _rmse(start, truth, seen)
@@ -172,7 +172,8 @@ class TextureSeries:
             albedo = TextureSet("albedo", np.full((size, size, 3), 0.5, np.float32), Settings(0.03, 0.0, (0.0, 1.0)))
             mesh = Mesh(self.arrays["positions"], self.arrays["triangles"], uvs=self.arrays["uvs"],
                         normals=self.arrays["normals"], albedo=albedo)
-            optimizer = Optimizer(self.context, mesh, self.model, (self.settings.resolution,) * 2, seed=seed)
+            optimizer = Optimizer(self.context, mesh, ModelReference(self.model, lit=mesh.lit),
+                                  (self.settings.resolution,) * 2, seed=seed)
         domain = optimizer.asset.albedo.domain
         seen = np.zeros((size, size), bool)
         held_out = views(seed + 10_000, lit=True)
@@ -203,7 +204,8 @@ class GeometrySeries:
         start = directions.astype(np.float32)
         mesh = Mesh(start, triangles, colors, position_settings=Settings(s.position_epsilon, s.position_learning_rate))
         reference = geom_node("bumpy-sphere", target, triangles, colors)
-        optimizer = Optimizer(self.context, mesh, reference, (s.resolution, s.resolution), estimator, seed,
+        optimizer = Optimizer(self.context, mesh, ModelReference(reference, lit=mesh.lit), (s.resolution, s.resolution),
+                              estimator, seed,
                               supersampling=s.supersampling, background=(0.5, 0.5, 0.5, 1.0))
         try:
             initial = radial_error(start)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..gpu import GpuContext
-from ..mesh import Mesh, geom_node
+from ..mesh import Mesh, ModelReference, geom_node
 from ..parameters import Settings
 from ..sge import Optimizer
 from ..view import perspective, random_rotation, translation
@@ -89,7 +89,8 @@ class CubeScenario:
                          color_settings=Settings(s.color_epsilon, s.color_learning_rate, (0.0, 1.0), s.betas, group=s.color_group),
                          barycentric_weights=s.barycentric_weights, weight_power=s.weight_power)
         reference = geom_node("cube-reference", CORNERS, TRIANGLES, COLORS)
-        self.optimizer = Optimizer(context, self.mesh, reference, (resolution, resolution), estimator,
+        self.optimizer = Optimizer(context, self.mesh, ModelReference(reference, lit=self.mesh.lit),
+                                   (resolution, resolution), estimator,
                                    learning_rate_schedule=learning_rate_schedule,
                                    epsilon_schedule=lambda step: learning_rate_schedule(step) ** s.epsilon_decay,
                                    supersampling=s.supersampling, background=tuple(s.background),

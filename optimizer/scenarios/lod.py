@@ -26,7 +26,7 @@ from ..gpu import GpuContext, read_pages
 from ..images import linear_to_srgb, linear_to_srgb8, srgb_to_linear
 from ..lod import (LodGeometry, budget_keeping_shape, build_lod, face_vectors, fill_holes, given_lod, tangent_frames,
                    vertex_normals, weld)
-from ..mesh import Mesh
+from ..mesh import Mesh, ModelReference
 from ..metrics import psnr_covered, silhouette_iou, ssim_covered
 from ..parameters import Settings
 from ..sge import Optimizer
@@ -159,10 +159,12 @@ class LodScenario:
                          normal_map=self.normal_map,
                          position_settings=_settings(s.position_epsilon, s.position_learning_rate))
         decay = math.log(s.final_learning_rate_scale) / max(1, s.steps)
+        # The source under the LOD's shading: lit, its materials' albedos above a white one.
+        self.reference = ModelReference(reference_model(unit_source), lit=self.mesh.lit,
+                                        albedo=float_texture("white", np.ones((1, 1, 3), np.float32)))
         self.optimizer = Optimizer(
-            context, self.mesh, reference_model(unit_source), (s.resolution, s.resolution), seed=s.seed,
+            context, self.mesh, self.reference, (s.resolution, s.resolution), seed=s.seed,
             supersampling=s.supersampling, background=BACKGROUND, loss_space=s.loss_space,
-            reference_albedo=float_texture("white", np.ones((1, 1, 3), np.float32)),
             learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)),
             clear_every_step=False,  # the same run, without clearing the targets each step
             depth_weight=s.depth_weight, depth_limit=s.depth_limit)
@@ -338,7 +340,7 @@ class LodScenario:
         try:
             yield
         finally:
-            self.optimizer.reference_normals(False)
+            self.optimizer.substitute_render(None)
             for name in resting:
                 self.optimizer.set_pass_active(name, True)
 
@@ -362,16 +364,17 @@ class LodScenario:
         views = self.views(self.settings.seed + 20_000)
         unlit = ((0.0, 0.0, 1.0), 1.0)
         passes = self.optimizer.passes
-        plus, minus, reference = (target.id.page for target in passes.slots)
+        plus, minus, reference = (target.sample.page for target in passes.slots)
         with self._looking():
             if normals:
-                self.optimizer.reference_normals(True)  # in theta-'s page: one frame per view
+                # The reference's shading normals in theta-'s page: one frame per view.
+                self.optimizer.substitute_render(self.reference.make_node(output_normal=True))
             for _ in range(view_count):
                 view, _ = next(views)
                 self.optimizer.show(view, light=unlit)
-                id_pages, color_pages = read_pages(self.context, passes.id), read_pages(self.context, passes.color)
+                id_pages, color_pages = read_pages(self.context, passes.sample), read_pages(self.context, passes.color)
                 lod_ids, reference_ids = id_pages[plus], id_pages[reference]
-                uvs = read_pages(self.context, passes.uv)[plus]
+                uvs = read_pages(self.context, passes.planes["uv"])[plus]
                 colors = color_pages[reference][..., :3]
                 ids = lod_ids[..., 0]
                 # Only where the reference's surface lies at the LOD's own depth: where the LOD
@@ -456,9 +459,9 @@ class LodScenario:
         factor = self.settings.supersampling if filter_factor is None else filter_factor
         lod, reference = self.optimizer.snapshot(view, factor, light=light)
         masks = []
-        id_pages = read_pages(self.context, self.optimizer.passes.id)
+        id_pages = read_pages(self.context, self.optimizer.passes.sample)
         for target in (self.optimizer.plus_pass, self.optimizer.reference_pass):
-            ids = id_pages[target.id.page][..., 0] > 0.5
+            ids = id_pages[target.sample.page][..., 0] > 0.5
             height, width = ids.shape[0] // factor, ids.shape[1] // factor
             masks.append(ids.reshape(height, factor, width, factor).any(axis=(1, 3)))
         return linear_to_srgb8(lod), linear_to_srgb8(reference), masks[0], masks[1]

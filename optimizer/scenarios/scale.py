@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from ..gpu import GpuContext
-from ..mesh import Mesh, geom_node
+from ..mesh import Mesh, ModelReference, geom_node
 from ..parameters import Settings
 from ..sge import Optimizer
 from ..texture import TextureSet, float_texture
@@ -35,8 +35,9 @@ class ScaleScenario:
         self.albedo = TextureSet("albedo", np.full_like(truth, 0.5), Settings(0.02, 0.01, (0.0, 1.0)))
         uvs = (QUAD[:, :2] + 1.0) / 2.0
         self.mesh = Mesh(QUAD, QUAD_TRIANGLES, uvs=uvs, albedo=self.albedo)
-        self.optimizer = Optimizer(context, self.mesh, geom_node("reference", QUAD, QUAD_TRIANGLES, uvs=uvs),
-                                   (resolution, resolution), reference_albedo=float_texture("pattern", truth),
+        reference = ModelReference(geom_node("reference", QUAD, QUAD_TRIANGLES, uvs=uvs),
+                                   albedo=float_texture("pattern", truth), lit=self.mesh.lit)
+        self.optimizer = Optimizer(context, self.mesh, reference, (resolution, resolution),
                                    clear_every_step=False)  # the targets' clears cost more than the renders
         del truth
         # The quad fills the view: tan(half fov) 0.4 at distance 2.2 sees +-0.88.

@@ -17,7 +17,7 @@ import numpy as np
 from ..assets import load_model, mesh_arrays, model_texture, texture_linear_rgb
 from ..gpu import GpuContext, read_texture
 from ..images import linear_to_srgb8
-from ..mesh import Mesh
+from ..mesh import Mesh, ModelReference
 from ..metrics import PSNR_IDENTICAL, psnr, psnr_covered
 from ..parameters import Settings
 from ..sge import Optimizer, read_accumulator
@@ -61,9 +61,8 @@ class TextureScenario:
                                  Settings(s.epsilon, s.learning_rate, (0.0, 1.0)), mipmaps=mipmaps, mip_aware=mip_aware)
         self.mesh = Mesh(arrays["positions"], arrays["triangles"], uvs=arrays["uvs"], normals=arrays["normals"],
                          albedo=self.albedo)
-        self.optimizer = Optimizer(context, self.mesh, model, (resolution, resolution),
-                                   reference_albedo=float_texture("smiley-linear", self.truth, mipmaps),
-                                   clear_every_step=False)
+        reference = ModelReference(model, albedo=float_texture("smiley-linear", self.truth, mipmaps), lit=self.mesh.lit)
+        self.optimizer = Optimizer(context, self.mesh, reference, (resolution, resolution), clear_every_step=False)
         self.projection = perspective(TAN_HALF_FOV)
 
     @property
@@ -99,8 +98,8 @@ class TextureScenario:
         for _ in range(HELD_OUT_VIEWS):
             view, light = next(held_out)
             current, reference = self.optimizer.snapshot(view, light=light)
-            covered = (read_texture(self.context, self.optimizer.plus_pass.id)[..., 0] > 0.5) | \
-                      (read_texture(self.context, self.optimizer.reference_pass.id)[..., 0] > 0.5)
+            covered = (read_texture(self.context, self.optimizer.plus_pass.sample)[..., 0] > 0.5) | \
+                      (read_texture(self.context, self.optimizer.reference_pass.sample)[..., 0] > 0.5)
             scores.append(psnr_covered(linear_to_srgb8(current), linear_to_srgb8(reference), covered))
             # The frame ran G (theta+ = theta-, so Delta = 0): its counts say which texels
             # this view named (each frame's P clears them first).

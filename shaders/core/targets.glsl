@@ -14,24 +14,22 @@
 #define SUPERSAMPLING 1
 #endif
 
-uniform sampler2DArray target_color;  // .rgb: the shaded color
-uniform sampler2DArray target_id;     // .x: float(primitive + 1), 0 = background; .y: UV footprint
-uniform sampler2DArray target_uv;     // .xy: texture coordinates; .zw: barycentrics of corners 0 and 1
+// The core's planes (optimizer/kind.py); a kind's own planes come as target_<plane>.
+uniform sampler2DArray target_color;   // .rgb: the shaded color
+uniform sampler2DArray target_sample;  // .x: float(element + 1), 0 = background; .y: the kind's;
+                                       // .z: eye depth; .w: the render stamp
 
 // THETA_PLUS, THETA_MINUS, REFERENCE: the pages, defined by the loader (optimizer/constants.py).
 
 uniform vec4 target_background;      // the renders' clear color
 
 // The targets are not always cleared before a step's renders (Optimizer: clear_every_step):
-// a texel counts only where the ID target's .w holds this step's render stamp, and reads
-// as the clear value (the background, zeros) elsewhere, whether cleared or stale.
-vec4 id_at(int render, ivec2 q) {
-    vec4 id = texelFetch(target_id, ivec3(q, render), 0);
-    return id.w == float(RENDER_STAMP) ? id : vec4(0.0);
+// a texel counts only where the sample plane's .w holds this step's render stamp, and
+// reads as the clear value (the background, zeros) elsewhere, whether cleared or stale.
+vec4 sample_at(int render, ivec2 q) {
+    vec4 sample_plane = texelFetch(target_sample, ivec3(q, render), 0);
+    return sample_plane.w == float(RENDER_STAMP) ? sample_plane : vec4(0.0);
 }
-// Read only where id_at named a primitive (every caller checks that first): the fragment
-// that stamped the ID wrote the UV too, so a second stamp check would fetch the ID again.
-vec4 uv_at(int render, ivec2 q) { return texelFetch(target_uv, ivec3(q, render), 0); }
 
 struct PixelSample {
     bool inside;       // the pixel lies in the image (dispatches round up)
@@ -67,7 +65,7 @@ PixelSample read_pixel(ivec2 pixel) {
 #endif
     for (int k = 0; k < SUPERSAMPLING * SUPERSAMPLING; ++k) {
         ivec2 q = subpixel(pixel, k);
-        vec4 p = id_at(THETA_PLUS, q), m = id_at(THETA_MINUS, q), r = id_at(REFERENCE, q);
+        vec4 p = sample_at(THETA_PLUS, q), m = sample_at(THETA_MINUS, q), r = sample_at(REFERENCE, q);
         s.covered = s.covered || p.x > 0.5 || m.x > 0.5;
         plus += color_with(THETA_PLUS, q, p);
         minus += color_with(THETA_MINUS, q, m);

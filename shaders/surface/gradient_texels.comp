@@ -8,6 +8,7 @@
 // and sum_p w_p per texel; P applies delta_i / (2 eps) per channel.
 #include "common.glsl"
 #include "targets.glsl"
+#include "uv_plane.glsl"
 #include "loss_record.glsl"
 
 layout(local_size_x = GRADIENT_GROUP, local_size_y = GRADIENT_GROUP) in;
@@ -96,9 +97,9 @@ void contribute_at_level(vec2 uv, int level, float weight) {
 }
 
 void accumulate_subpixel(ivec2 q, float share) {
-    vec4 plus_id = id_at(THETA_PLUS, q);
+    vec4 plus_id = sample_at(THETA_PLUS, q);
     int id_p = decode_id(plus_id.x);
-    int id_m = decode_id(id_at(THETA_MINUS, q).x);
+    int id_m = decode_id(sample_at(THETA_MINUS, q).x);
     if (id_p < 0 || id_p != id_m) return;
     int level = sample_level(plus_id.y);
     if (level > 0) {

@@ -16,6 +16,7 @@
 //                 little signal and adds no bias (SPEC.md).
 #include "common.glsl"
 #include "targets.glsl"
+#include "uv_plane.glsl"
 #include "loss_record.glsl"
 #ifndef WEIGHT_POWER
 #define WEIGHT_POWER 2.0
@@ -85,8 +86,8 @@ vec3 geometry_weights(vec3 b) {
 }
 
 void accumulate_subpixel(ivec2 q, float share) {
-    int id_p = decode_id(id_at(THETA_PLUS, q).x);
-    int id_m = decode_id(id_at(THETA_MINUS, q).x);
+    int id_p = decode_id(sample_at(THETA_PLUS, q).x);
+    int id_m = decode_id(sample_at(THETA_MINUS, q).x);
     if (id_p < 0 && id_m < 0) return;
     vec3 plus_b = id_p >= 0 ? barycentrics(THETA_PLUS, q) : vec3(0.0);
     vec3 minus_b = id_m >= 0 ? barycentrics(THETA_MINUS, q) : vec3(0.0);
