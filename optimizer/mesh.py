@@ -4,6 +4,8 @@ from the buffers P writes; contributors of a pixel are the vertices of its trian
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from panda3d.core import (
     Geom,
@@ -141,9 +143,9 @@ class Mesh(Kind):
         self.normal_map = normal_map
         self.albedo = albedo
         self.roughness = roughness
-        self._defines = shading_defines(albedo is not None, self.lit, roughness is not None, normal_map is not None)
-        if albedo is not None and albedo_srgb:
-            self._defines["ALBEDO_SRGB"] = True
+        self.shading = Shading(albedo is not None, self.lit, roughness is not None, normal_map is not None,
+                               albedo_srgb)
+        self._defines = self.shading.defines()
 
     @property
     def _sets(self) -> list[ParameterSet]:
@@ -188,14 +190,33 @@ class Mesh(Kind):
         return path
 
 
+@dataclass(frozen=True)
+class Shading:
+    """How a surface is shaded (surface.frag's variant), one description shared by a
+    ``Mesh`` and the ``ModelReference`` it is fitted to: an albedo texture (holding
+    sRGB-encoded values with ``albedo_srgb``), lighting (Lambert + ambient under the
+    step's light), a specular lobe driven by a roughness texture and a tangent-space
+    normal map (both: lit surfaces only)."""
+
+    albedo: bool = False
+    lit: bool = False
+    roughness: bool = False
+    normal_map: bool = False
+    albedo_srgb: bool = False
+
+    def __post_init__(self):
+        if (self.roughness or self.normal_map) and not self.lit:
+            raise SgeError("roughness and normal maps need a lit surface: give the mesh normals")
+
+    def defines(self) -> dict:
+        wanted = (("ALBEDO_TEXTURE", self.albedo), ("LIT", self.lit), ("ROUGHNESS_TEXTURE", self.roughness),
+                  ("NORMAL_TEXTURE", self.normal_map), ("ALBEDO_SRGB", self.albedo and self.albedo_srgb))
+        return {key: True for key, on in wanted if on}
+
+
 def shading_defines(albedo: bool, lit: bool, roughness: bool = False, normal_map: bool = False) -> dict:
-    """The surface shader's variant: an albedo texture, lighting, a specular lobe driven by
-    a roughness texture and a tangent-space normal map (both: lit surfaces only)."""
-    if (roughness or normal_map) and not lit:
-        raise SgeError("roughness and normal maps need a lit surface: give the mesh normals")
-    wanted = (("ALBEDO_TEXTURE", albedo), ("LIT", lit), ("ROUGHNESS_TEXTURE", roughness),
-              ("NORMAL_TEXTURE", normal_map))
-    return {key: True for key, on in wanted if on}
+    """``Shading(...).defines()`` (apps drawing with the surface shader)."""
+    return Shading(albedo, lit, roughness, normal_map).defines()
 
 
 class ModelReference(Reference):
@@ -207,11 +228,12 @@ class ModelReference(Reference):
 
     def __init__(self, model: NodePath, albedo=None, lit: bool = False, roughness=None, normal_map=None):
         self.model = model
-        self.shading = {"albedo": albedo, "lit": lit, "roughness": roughness, "normal_map": normal_map}
+        self.textures = {"albedo": albedo, "roughness": roughness, "normal_map": normal_map}
+        self.shading = Shading(albedo is not None, lit, roughness is not None, normal_map is not None)
 
     def make_node(self, output_normal: bool = False) -> NodePath:
-        return reference_node(self.model.copyTo(NodePath("sge-reference")), **self.shading,
-                              output_normal=output_normal)
+        return reference_node(self.model.copyTo(NodePath("sge-reference")), lit=self.shading.lit,
+                              output_normal=output_normal, **self.textures)
 
 
 def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=None, normal_map=None,
@@ -223,7 +245,7 @@ def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=No
     needs tangents and binormals then). ``output_normal`` (lit models): draw the shading
     normal, encoded as a color, instead of the color (baking normal maps); calling this
     again on the model without it restores the shading."""
-    defines = shading_defines(albedo is not None, lit, roughness is not None, normal_map is not None)
+    defines = Shading(albedo is not None, lit, roughness is not None, normal_map is not None).defines()
     defines["STAMPED"] = True  # drawn by the optimizer's renders (surface.frag)
     if output_normal:
         if not lit:
