@@ -202,8 +202,8 @@ def run_lod_chain(source: str | Path, out: Path, settings: LodSettings, budgets,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     for level in metrics["levels"]:
-        progress.message(f"{level['folder']}: {level['triangles']} triangles, held-out PSNR {level['psnr_written']:.2f} dB, "
-                         f"shown from {level['switch_distance']:.4g} units ({level['switch_size']}-pixel view"
+        progress.message(f"{level['folder']}: {level['triangles']} triangles, held-out PSNR "
+                         f"{level['psnr_written']:.2f} dB, shown from {level['switch_distance']:.4g} units ({level['switch_size']}-pixel view"
                          f"{'' if level['meets_switch_psnr'] else f', below {SWITCH_PSNR:g} dB even there'})")
     progress.message(f"wrote {out}")
     return metrics

@@ -39,7 +39,8 @@ def accessor(document: pygltflib.GLTF2, index: int) -> np.ndarray:
     dtype = {pygltflib.FLOAT: np.float32, pygltflib.UNSIGNED_SHORT: np.uint16,
              pygltflib.UNSIGNED_INT: np.uint32}[item.componentType]
     width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[item.type]
-    data = document.binary_blob()[view.byteOffset + (item.byteOffset or 0):][:item.count * width * np.dtype(dtype).itemsize]
+    start = view.byteOffset + (item.byteOffset or 0)
+    data = document.binary_blob()[start:start + item.count * width * np.dtype(dtype).itemsize]
     return np.frombuffer(data, dtype).reshape(item.count, width)
 
 
