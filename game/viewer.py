@@ -313,7 +313,9 @@ def view_command(source, triangles, texture_size, steps, res, seed, frames, scre
     Drag to orbit, wheel to zoom, space pauses, l flips between the two in one place,
     s saves to out/view-NAME (as sge optimize writes), escape quits. Needs an X display
     (xvfb-run -a works); with --frames it closes itself, printing the screenshot's path."""
-    run_viewer(source, LodSettings(triangles=triangles, texture_size=texture_size, steps=steps, resolution=res,
+    if len(triangles) != 1:
+        raise click.BadParameter("sge view optimises one LOD: give one budget, not a chain", param_hint="'--triangles'")
+    run_viewer(source, LodSettings(triangles=triangles[0], texture_size=texture_size, steps=steps, resolution=res,
                                    seed=seed), frames=frames, screenshot=screenshot)  # sge turns SgeError into one line
     if screenshot is not None:
         click.echo(str(screenshot))

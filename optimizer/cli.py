@@ -186,13 +186,40 @@ class _CliProgress:
             self.bar = None
 
 
+class TriangleBudgets(click.ParamType):
+    """``--triangles``: one budget (``1000``) or a LOD chain, most triangles first
+    (``4000,1000,250``); always a tuple of ints. Anything else is one usage line (exit 2)."""
+
+    name = "N[,N...]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        if isinstance(value, int):
+            value = str(value)
+        parts = [part.strip() for part in str(value).split(",")]
+        budgets = []
+        for part in parts:
+            try:
+                budgets.append(int(part))
+            except ValueError:
+                self.fail(f"'{part}' in '{value}' is not a whole number; give a triangle budget such as 1000, "
+                          f"or a chain such as 4000,1000,250", param, ctx)
+        from .chain import check_chain
+        try:
+            return tuple(check_chain(budgets))
+        except SgeError as error:
+            self.fail(str(error).removeprefix("--triangles "), param, ctx)
+
+
 def _lod_options(function=None, *, steps_help: str = "Optimisation steps."):
     """The LOD job's options; ``@_lod_options`` or ``@_lod_options(steps_help=...)``."""
     if function is None:
         return lambda function: _lod_options(function, steps_help=steps_help)
     options = [
-        click.option("--triangles", default=1000, show_default=True, type=POSITIVE,
-                     help="Triangle budget of the LOD (at most the source's count)."),
+        click.option("--triangles", default="1000", show_default=True, type=TriangleBudgets(),
+                     help="Triangle budget of the LOD (at most the source's count), or a LOD chain, most triangles "
+                          "first (4000,1000,250): every level, and NAME.lods.bam, a LODNode holding them."),
         click.option("--texture-size", default=512, show_default=True, type=click.IntRange(8, 8192),
                      help="Width and height of the LOD's albedo and normal map."),
         click.option("--steps", default=1000, show_default=True, type=click.IntRange(min=0), help=steps_help),
@@ -216,21 +243,45 @@ lod_options = _lod_options
 
 def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every=None, resume=None,
              force=False):
-    """Run the LOD job, print the report's path; after Ctrl-C, say where it stopped and
-    exit 130."""
+    """Run the LOD job (``triangles``: the budgets of --triangles; more than one: a LOD
+    chain, optimizer.chain), print the report's path; after Ctrl-C, say where it
+    stopped and exit 130."""
     from .job import run_lod_job
     from .scenarios.lod import LodSettings
+    budgets = (triangles,) if isinstance(triangles, int) else tuple(triangles)
+    settings = LodSettings(triangles=budgets[0], texture_size=texture_size, steps=steps, resolution=res, seed=seed)
+    if len(budgets) > 1:
+        if checkpoint_every is not None or resume is not None:
+            raise click.UsageError("--checkpoint-every and --resume take one --triangles budget, not a chain; "
+                                   "run the levels one at a time to checkpoint them")
+        return _run_chain(source, out, settings, budgets, force)
     progress = _CliProgress()
     try:
-        metrics = run_lod_job(source, out, LodSettings(triangles=triangles, texture_size=texture_size, steps=steps,
-                                                       resolution=res, seed=seed), progress,
-                              checkpoint_every=checkpoint_every, resume=resume, force=force)
+        metrics = run_lod_job(source, out, settings, progress, checkpoint_every=checkpoint_every, resume=resume,
+                              force=force)
     finally:
         progress.close()
     click.echo(str(out / "report.png"))
     if metrics["interrupted"] is not None:
         click.echo(f"interrupted at step {metrics['interrupted']} of {metrics['steps_requested']}; "
                    f"wrote the LOD of step {metrics['interrupted']}", err=True)
+        sys.exit(INTERRUPTED_EXIT)
+    return metrics
+
+
+def _run_chain(source, out, settings, budgets, force=False):
+    """The LOD chain of ``budgets``; prints the report's path, exits 130 after Ctrl-C."""
+    from .chain import run_lod_chain
+    progress = _CliProgress()
+    try:
+        metrics = run_lod_chain(source, out, settings, budgets, progress, force=force)
+    finally:
+        progress.close()
+    click.echo(str(out / "report.png"))
+    if metrics["interrupted"] is not None:
+        stop = metrics["interrupted"]
+        click.echo(f"interrupted at step {stop['step']} of level {stop['level']}; wrote the chain with the levels "
+                   f"after it made without steps", err=True)
         sys.exit(INTERRUPTED_EXIT)
     return metrics
 
@@ -252,8 +303,10 @@ FORCE_FLAG = click.option("--force", is_flag=True,
 def optimize(source, triangles, texture_size, steps, res, seed, out, force, checkpoint_every, resume):
     """Make an optimised LOD of SOURCE (a model file, or a name on Panda3D's model-path
     such as models/panda): decimate, unwrap, optimise geometry, albedo and normal map
-    against the source, and write .bam/.egg/.obj, textures, report.png and metrics.json.
-    A source already within --triangles keeps its own triangles. Ctrl-C stops the
+    against the source, and write .bam/.egg/.obj/.glb, textures, report.png and
+    metrics.json. A source already within --triangles keeps its own triangles. With a
+    chain (--triangles 4000,1000,250) every level goes into its own subfolder (lod0/,
+    lod1/, ...) beside NAME.lods.bam, a LODNode holding them with switch distances. Ctrl-C stops the
     optimisation, writes the LOD of the last finished step and exits with status 130."""
     _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every, resume, force)
 
@@ -271,7 +324,7 @@ DEMO_STEPS = 1400
 def demo(out, force, steps):
     """The main job on the embedded default: Panda3D's models/panda to 1,000 triangles and
     512^2 textures, outputs in out/demo/; prints the report's path."""
-    _run_job(DEMO_SOURCE, out, 1000, 512, steps, 128, 0, force=force)
+    _run_job(DEMO_SOURCE, out, (1000,), 512, steps, 128, 0, force=force)
 
 
 @main.group(cls=SgeGroup)

@@ -1,8 +1,10 @@
 """Exporting an optimised LOD for games and tools: the albedo and normal maps as PNG
-(``NAME_albedo.png``, ``NAME_normal.png``), the mesh as ``.bam`` and ``.egg`` (Panda3D) and
-as ``.obj`` + ``.mtl`` (everything else).
+(``NAME_albedo.png``, ``NAME_normal.png``), the mesh as ``.bam`` and ``.egg`` (Panda3D), as
+``.obj`` + ``.mtl`` and as glTF 2.0 binary ``.glb`` (everything else; optimizer.glb has
+its conversions to glTF's frame and conventions).
 
-The ``.bam`` holds its textures' pixels (one file is the whole asset: copy it anywhere).
+The ``.bam`` and the ``.glb`` hold their textures' pixels (one file is the whole asset:
+copy it anywhere).
 The ``.egg`` and ``.mtl`` name the PNGs by bare relative file names, so the directory can
 be moved or renamed as a whole: Panda3D looks a model's relative texture paths up in the
 model's own directory, other tools in the ``.mtl``'s.
@@ -50,6 +52,7 @@ from panda3d.core import (
 from panda3d.egg import EggData, EggGroup, EggMaterial, EggPolygon, EggTexture, EggVertex, EggVertexPool, EggVertexUV
 
 from .errors import SgeError
+from .glb import png_bytes, write_glb
 from .images import atomic_write, default_mode, linear_to_srgb8, save_png
 from .mesh import float_vertex_format
 
@@ -100,7 +103,8 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
               name: str = "lod") -> list[Path]:
     """Write the LOD into ``directory`` (which exists and is empty; the caller renames it
     into place afterwards) as ``{name}_albedo.png``, ``{name}_normal.png``, ``{name}.bam``,
-    ``{name}.egg``, ``{name}.obj`` and ``{name}.mtl``; returns their paths in that order.
+    ``{name}.egg``, ``{name}.obj``, ``{name}.mtl`` and ``{name}.glb``; returns their paths
+    in that order.
 
     Args:
         positions, normals, tangents, binormals: (V, 3) floats in the source model's own
@@ -117,8 +121,9 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
     float32; the binormal along -v, see the module docs), a white diffuse material, the
     albedo on the default texture stage (modulate; sRGB-encoded values in an F_rgb8
     texture) and the normal map on a second stage in ``TextureStage.M_normal`` mode, which
-    is what the auto-shader needs to bend normals. The .bam embeds both images; the .egg
-    and .mtl name the PNGs. Every file is written atomically; a file that cannot be
+    is what the auto-shader needs to bend normals. The .bam and .glb embed both images;
+    the .egg and .mtl name the PNGs. The .glb is in glTF's +Y-up frame (optimizer.glb).
+    Every file is written atomically; a file that cannot be
     written raises ``SgeError``.
     """
     directory = Path(directory)
@@ -129,8 +134,8 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
                                                                                ("normal map", normal_map)))
     albedo_file, normal_file = texture_files(name)
     paths = [directory / albedo_file, directory / normal_file] + \
-        [directory / f"{name}.{suffix}" for suffix in ("bam", "egg", "obj", "mtl")]
-    albedo_path, normal_path, bam_path, egg_path, obj_path, mtl_path = paths
+        [directory / f"{name}.{suffix}" for suffix in ("bam", "egg", "obj", "mtl", "glb")]
+    albedo_path, normal_path, bam_path, egg_path, obj_path, mtl_path, glb_path = paths
     albedo8, normal8 = _albedo8(albedo), _normal8(normal_map)
     # PNG rows run top (v = 1) to bottom; the arrays run from v = 0 up.
     _write_png(albedo_path, albedo8[::-1])
@@ -139,6 +144,8 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
     _write_egg(egg_path, mesh, name)
     _write_obj(obj_path, mesh, name, mtl_path.name)
     _write_mtl(mtl_path, name)
+    write_glb(glb_path, mesh.positions, mesh.triangles, mesh.normals, mesh.tangents, mesh.binormals, mesh.uvs,
+              png_bytes(albedo8[::-1]), png_bytes(normal8[::-1]), name, _write_bytes)
     return paths
 
 
@@ -266,8 +273,12 @@ def _lod_node(mesh: LodMesh, name: str, albedo: Texture, normal_map: Texture) ->
 
 def _write_bam(path: Path, mesh: LodMesh, name: str, albedo8: np.ndarray, normal8: np.ndarray) -> None:
     """The LOD as a Panda3D .bam with both textures' pixels in it."""
-    root = _lod_node(mesh, name, *(_memory_texture(file_name, image) for file_name, image in
-                                   zip(texture_files(name), (albedo8, normal8))))
+    write_bam_file(path, _lod_node(mesh, name, *(_memory_texture(file_name, image) for file_name, image in
+                                                 zip(texture_files(name), (albedo8, normal8)))))
+
+
+def write_bam_file(path: Path, root) -> None:
+    """``root`` (a node) as a .bam at ``path``, atomically, every texture's pixels in it."""
 
     def write(filename: Filename) -> bool:
         bam = BamFile()

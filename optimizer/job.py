@@ -58,7 +58,8 @@ class LodSession:
     and ``save`` does whenever the positions moved since the last bake."""
 
     def __init__(self, mesh: SourceMesh, settings: LodSettings, context: GpuContext,
-                 progress: Progress | None = None, lod: SourceMesh | None = None):
+                 progress: Progress | None = None, lod: SourceMesh | None = None,
+                 decimate_from: tuple[np.ndarray, np.ndarray] | None = None):
         self.started = time.perf_counter()
         self.mesh = mesh
         self.settings = settings
@@ -75,7 +76,7 @@ class LodSession:
             lod_text = f"a {settings.triangles}-triangle LOD"
         self.progress.message(f"{mesh.name}: {len(mesh.triangles)} triangles, {len(mesh.materials)} materials; "
                               f"building {lod_text} with {settings.texture_size}^2 textures")
-        self.scenario = LodScenario(context, mesh, settings, lod)
+        self.scenario = LodScenario(context, mesh, settings, lod, decimate_from)  # decimate_from: a chain's level
         self.optimizer = self.scenario.optimizer
         self.scenario.bake()
         self.held_out = self.scenario.held_out_views()
@@ -254,6 +255,12 @@ class LodSession:
             shutil.rmtree(staging, ignore_errors=True)
         self.progress.message(f"wrote {out}")
         return metrics
+
+    def write(self, directory: Path) -> dict:
+        """Write every output of the LOD as it stands into ``directory``, an empty folder
+        that the caller renames into place (``save`` does; a LOD chain writes each level
+        into a subfolder of its own staging: optimizer.chain); returns the metrics."""
+        return self._write(directory)
 
     def _write(self, staging: Path) -> dict:
         settings, scenario, before = self.settings, self.scenario, self.before

@@ -42,3 +42,20 @@ def make_optimizer(context):
 def identity_view() -> np.ndarray:
     """World xy in [-1, 1] maps straight to clip space (w = 1, an affine projection)."""
     return np.eye(4)
+
+
+# The LOD chain the .glb and chain tests share (tests/test_glb.py, tests/test_chain.py):
+# Panda3D's panda, two levels, --steps 0 (decimated and baked), small maps and renders.
+PANDA_CHAIN = ["--triangles", "1000,300", "--texture-size", "128", "--res", "64", "--steps", "0"]
+
+
+@pytest.fixture(scope="session")
+def panda_chain(tmp_path_factory):
+    """The output directory of ``sge optimize models/panda`` with PANDA_CHAIN."""
+    from test_cli import run_sge
+
+    folder = tmp_path_factory.mktemp("panda-chain")
+    out = folder / "panda-lods"
+    result = run_sge(["optimize", "models/panda", *PANDA_CHAIN, "--out", str(out)], folder, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return out

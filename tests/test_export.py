@@ -146,9 +146,9 @@ def assert_textures_found(model: NodePath, directory, lod: dict) -> None:
             assert os.path.dirname(texture.getFullpath().toOsSpecific()) == str(directory)
 
 
-def test_writes_the_six_files_and_nothing_else(tmp_path, lod):
+def test_writes_the_seven_files_and_nothing_else(tmp_path, lod):
     paths = write_lod(tmp_path, **lod, name="crate")
-    names = ["crate_albedo.png", "crate_normal.png", "crate.bam", "crate.egg", "crate.obj", "crate.mtl"]
+    names = ["crate_albedo.png", "crate_normal.png", "crate.bam", "crate.egg", "crate.obj", "crate.mtl", "crate.glb"]
     assert paths == [tmp_path / name for name in names]
     assert sorted(os.listdir(tmp_path)) == sorted(names)  # no temporary files left behind
 

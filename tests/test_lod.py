@@ -20,8 +20,8 @@ from test_cli import run_sge
 from test_export import column, geoms, load, triangles
 from test_export import triangle_count as count_triangles
 
-OUTPUTS = {"bumpy.bam", "bumpy.egg", "bumpy.obj", "bumpy.mtl", "bumpy_albedo.png", "bumpy_normal.png", "report.png",
-           "metrics.json", ".sge-output"}
+OUTPUTS = {"bumpy.bam", "bumpy.egg", "bumpy.obj", "bumpy.mtl", "bumpy.glb", "bumpy_albedo.png", "bumpy_normal.png",
+           "report.png", "metrics.json", ".sge-output"}
 SMALL_JOB = ["--triangles", "80", "--texture-size", "64", "--res", "64"]
 
 

@@ -342,7 +342,7 @@ def run_case(case: str, make, expected, tmp_path: Path) -> None:
     assert result.returncode == 0 and not errors, result.stderr
     out = tmp_path / "lod"
     assert result.stdout.strip() == str(out / "report.png")
-    names = {f"{expected.name}.{extension}" for extension in ("bam", "egg", "obj", "mtl")} | \
+    names = {f"{expected.name}.{extension}" for extension in ("bam", "egg", "obj", "mtl", "glb")} | \
         {f"{expected.name}_albedo.png", f"{expected.name}_normal.png", "report.png", "metrics.json", ".sge-output"}
     assert {p.name for p in out.iterdir()} == names
     assert created == {"lod"} | {f"lod/{name}" for name in names}

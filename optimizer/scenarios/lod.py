@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from ..errors import SgeError
 from ..gpu import GpuContext, read_pages
@@ -121,9 +122,11 @@ class LodScenario:
     """An LOD of ``source`` being optimised against it (see the module docs)."""
 
     def __init__(self, context: GpuContext, source: SourceMesh, settings: LodSettings | None = None,
-                 lod: SourceMesh | None = None):
+                 lod: SourceMesh | None = None, decimate_from: tuple[np.ndarray, np.ndarray] | None = None):
         """``lod``: a LOD the user made (its triangles and, when usable, its UVs are kept;
-        ``settings.triangles`` is then unused); by default the scenario makes one."""
+        ``settings.triangles`` is then unused); by default the scenario makes one, by
+        decimating the source or, with ``decimate_from`` (positions in the source's frame,
+        triangles), that surface: a LOD chain's previous level (optimizer.chain)."""
         self.context = context
         self.source = source
         self.settings = s = settings or LodSettings()
@@ -139,7 +142,9 @@ class LodScenario:
         self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
         self.kept_borders = False  # whether the decimation kept the open borders (lod.decimate_keeping_shape)
         if lod is None:
-            self.geometry, decimation = build_lod(unit_source.positions, source.triangles, s.triangles,
+            positions, triangles = (unit_source.positions, source.triangles) if decimate_from is None else \
+                (self.to_unit(decimate_from[0]), np.asarray(decimate_from[1]))
+            self.geometry, decimation = build_lod(positions, triangles, s.triangles,
                                                   s.texture_size, weld_tolerance=WELD_TOLERANCE,
                                                   shape_views=self.shape_views())
             self.kept_borders = decimation.kept_borders
@@ -478,7 +483,39 @@ class LodScenario:
             ious.append(silhouette_iou(lod_mask, reference_mask))
         return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "iou": float(np.mean(ious))}
 
+    def psnr_at_sizes(self, views, sizes) -> np.ndarray:
+        """PSNR (dB, over covered pixels) of the LOD against the reference as a screen
+        shows them when the whole view is ``size`` x ``size`` pixels, for each of ``sizes``
+        (each at most the render's own resolution), mean over ``views``: both are drawn at
+        the full supersampled resolution and area-averaged down in linear colour (an ideal
+        antialiased render at that size), then 8-bit sRGB. Coverage: any sub-pixel of the
+        LOD or the reference. A smaller size stands for a farther camera (optimizer.chain)."""
+        sizes = [int(size) for size in sizes]
+        scores = np.zeros((len(views), len(sizes)))
+        with self._looking():
+            for v, (view, light) in enumerate(views):
+                lod, reference = self.optimizer.snapshot(view, 1, light=light)
+                id_pages = read_pages(self.context, self.optimizer.passes.sample)
+                covered = np.zeros(lod.shape[:2], np.float32)
+                for target in (self.optimizer.plus_pass, self.optimizer.reference_pass):
+                    covered = np.maximum(covered, (id_pages[target.sample.page][..., 0] > 0.5).astype(np.float32))
+                for s, size in enumerate(sizes):
+                    small_lod, small_reference = (linear_to_srgb8(area_resize(image[..., :3], size))
+                                                  for image in (lod, reference))
+                    scores[v, s] = psnr_covered(small_lod, small_reference, area_resize(covered, size) > 0.0)
+        return scores.mean(axis=0)
+
     # --- results ------------------------------------------------------------------------
+    def load_baked_state(self, state: dict[str, np.ndarray]) -> None:
+        """Draw the LOD as ``baked_state()`` kept it (positions, vertex frames, both maps),
+        e.g. the baseline the job wrote instead of the optimised LOD. Adam's moments stay."""
+        self.optimizer.finish()
+        self.safe_positions = state["positions"].astype(np.float64)
+        self.mesh.positions.move(state["positions"])
+        self.set_frames(state["normals"], state["tangents"], state["binormals"])
+        self.albedo.load(state["albedo"] / np.float32(255.0))
+        self.normal_map.load(state["normal_map"] / np.float32(255.0))
+
     def baked_state(self) -> dict[str, np.ndarray]:
         """The LOD as the last bake left it, on the host for ``lod_arrays``: what sets it
         apart from another LOD of the same triangles and atlas (welded positions, vertex
@@ -504,6 +541,16 @@ class LodScenario:
         return {"positions": self.to_source(state["positions"][g.position_index]), "triangles": g.triangles,
                 "normals": state["normals"], "tangents": state["tangents"], "binormals": state["binormals"],
                 "uvs": g.uvs, "albedo": srgb_to_linear(np.clip(albedo, 0.0, 1.0)), "normal_map": normal_map}
+
+
+def area_resize(image: np.ndarray, size: int) -> np.ndarray:
+    """An (H, W) or (H, W, C) float image area-averaged to ``size`` x ``size`` (any
+    factor, not only a divisor: each output pixel is the mean over its footprint)."""
+    image = np.asarray(image, np.float32)
+    planes = image[..., None] if image.ndim == 2 else image
+    resized = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(planes[..., c]))  # mode "F"
+                                   .resize((size, size), Image.BOX)) for c in range(planes.shape[2])], axis=-1)
+    return resized[..., 0] if image.ndim == 2 else resized
 
 
 def _to_8bit(values: np.ndarray) -> np.ndarray:

@@ -1,0 +1,143 @@
+"""Run by tests/test_glb.py under Xvfb (not a test itself), and by hand to measure: draws a
+LOD's .bam and its .glb (loaded through panda3d-gltf, as a Panda3D game loads glTF)
+through Panda3D's auto-shader (``setShaderAuto()``, a GLX window) from the same views
+under one directional and one ambient light, and prints one JSON line:
+
+    triangles        the .glb's triangle count as panda3d-gltf loaded it
+    bounds           the .glb's and the .bam's bounding boxes ([min xyz, max xyz]) in the scene
+    covered_pixels   pixels the .bam or the .glb covers, all views
+    psnr             PSNR (dB) between the .glb's renders and the .bam's over those pixels
+    psnr_flipped     the same with the .glb's normal map read with green flipped (its
+                     binormal column negated): a tangent-frame mistake shows as this one
+                     being the higher
+    psnr_flat        the same with the .glb's normal map flat: how much the map weighs
+
+    python tests/glb_script.py [--views 8] [--size 256] [--shots DIR] LOD.bam LOD.glb
+
+The window is a linear pipeline (framebuffer-srgb, the .bam's albedo typed sRGB), as
+glTF defines its base colour: panda3d-gltf types a baseColorTexture sRGB itself.
+The .glb is drawn as panda3d-gltf gives it plus ``optimizer.glb.add_binormals``, which
+adds the binormal column Panda3D 1.10's auto-shader needs (it reads no tangent.w).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from panda3d.core import (AmbientLight, DirectionalLight, Filename, LPoint3f, LVector3f, NodePath, PerspectiveLens,
+                          TextureStage, loadPrcFileData)
+
+from autoshader_script import BACKGROUND, flat_normal_map, screen, stage_textures, type_srgb, views
+from optimizer.glb import add_binormals
+from optimizer.scenarios.lod import AMBIENT, CAMERA_DISTANCE, TAN_HALF_FOV
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean(((a - b) / 255.0) ** 2))
+    return 10.0 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def triangle_count(model: NodePath) -> int:
+    count = 0
+    for geom_path in model.findAllMatches("**/+GeomNode"):
+        node = geom_path.node()
+        for g in range(node.getNumGeoms()):
+            geom = node.getGeom(g)
+            count += sum(geom.getPrimitive(p).decompose().getNumPrimitives() for p in range(geom.getNumPrimitives()))
+    return count
+
+
+def box(model: NodePath) -> list[list[float]]:
+    low, high = model.getTightBounds()
+    return [list(low), list(high)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("bam")
+    parser.add_argument("glb")
+    parser.add_argument("--views", type=int, default=8)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--shots", help="a directory to save each view's images in (a look by hand)")
+    args = parser.parse_args()
+
+    loadPrcFileData("glb-script", f"""
+load-display pandagl
+audio-library-name null
+sync-video false
+win-size {args.size} {args.size}
+framebuffer-srgb true
+textures-power-2 none
+print-pipe-types false
+notify-level-device fatal
+""")
+    import gltf
+    from direct.showbase.ShowBase import ShowBase
+
+    base = ShowBase()
+    base.disableMouse()
+    base.setBackgroundColor(*BACKGROUND)
+    render = base.render
+    render.setShaderAuto()
+    sun = DirectionalLight("sun")
+    sun.setColor((1.0 - AMBIENT, 1.0 - AMBIENT, 1.0 - AMBIENT, 1.0))
+    sun_path = render.attachNewNode(sun)
+    ambient = AmbientLight("ambient")
+    ambient.setColor((AMBIENT, AMBIENT, AMBIENT, 1.0))
+    render.setLight(sun_path)
+    render.setLight(render.attachNewNode(ambient))
+    lens = PerspectiveLens()
+    lens.setFov(math.degrees(2.0 * math.atan(TAN_HALF_FOV)))
+    base.cam.node().setLens(lens)
+
+    bam = base.loader.loadModel(Filename.fromOsSpecific(str(Path(args.bam).resolve())), noCache=True)
+    type_srgb(bam)
+    glb = NodePath(gltf.load_model(Filename.fromOsSpecific(str(Path(args.glb).resolve())), gltf.GltfSettings()))
+    triangles = triangle_count(glb)
+    add_binormals(glb)
+    [(normal_stage, _)] = [(s, t) for s, t in stage_textures(glb) if s.getMode() == TextureStage.M_normal]
+    flat = glb.copyTo(NodePath("flat"))
+    flat.setTexture(normal_stage, flat_normal_map(), 2)
+    flipped = glb.copyTo(NodePath("flipped"))
+    add_binormals(flipped, sign=-1.0)
+
+    bounds = bam.getBounds()
+    center, radius = np.array(bounds.getCenter()), float(bounds.getRadius())
+    lens.setNearFar(0.2 * radius, (CAMERA_DISTANCE + 3.0) * radius)
+    shots = {name: [] for name in ("bam", "glb", "flipped", "flat")}
+    for index, (eye, light) in enumerate(views(center, radius, args.views)):
+        base.camera.setPos(*eye)
+        base.camera.lookAt(LPoint3f(*center), LVector3f(0, 0, 1))
+        sun_path.lookAt(LPoint3f(*(-light)))
+        for name, model in (("bam", bam), ("glb", glb), ("flipped", flipped), ("flat", flat)):
+            model.reparentTo(render)
+            base.graphicsEngine.renderFrame()
+            base.graphicsEngine.renderFrame()
+            shots[name].append(screen(base))
+            model.detachNode()
+        if args.shots:
+            from PIL import Image
+            row = np.concatenate([shots[name][-1] for name in shots], axis=1).astype(np.uint8)
+            Image.fromarray(row).save(Path(args.shots) / f"{Path(args.glb).stem}-{index}.png")
+    images = {name: np.stack(shot) for name, shot in shots.items()}
+    background = np.round(np.array(BACKGROUND) * 255).astype(np.int64)
+    covered = np.zeros(images["bam"].shape[:3], bool)
+    for image in images.values():
+        covered |= np.abs(image - background).max(axis=-1) > 0
+    reference = images["bam"][covered]
+    print(json.dumps({
+        "triangles": triangles,
+        "bounds": {"glb": box(glb), "bam": box(bam)},
+        "covered_pixels": int(covered.sum()),
+        "psnr": psnr(images["glb"][covered], reference),
+        "psnr_flipped": psnr(images["flipped"][covered], reference),
+        "psnr_flat": psnr(images["flat"][covered], reference),
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
