@@ -259,9 +259,8 @@ def _white_material(name: str) -> Material:
 def _lod_node(mesh: LodMesh, name: str, albedo: Texture, normal_map: Texture, skin: Skin | None = None) -> ModelRoot:
     """The LOD as Panda3D nodes: a ModelRoot over one GeomNode with real vertex data,
     its material and both texture stages; with ``skin``, over a Character instead."""
-    state = _lod_state(albedo, normal_map)
     if skin is not None:
-        return _character_root(mesh, name, skin, state)
+        return _character_root(mesh, name, skin, _lod_state(albedo, normal_map))
     data = GeomVertexData(name, _vertex_format(), Geom.UH_static)
     data.uncleanSetNumRows(len(mesh.positions))
     interleaved = np.hstack([mesh.positions, mesh.normals, mesh.uvs, mesh.tangents, mesh.binormals])
@@ -273,8 +272,10 @@ def _lod_node(mesh: LodMesh, name: str, albedo: Texture, normal_map: Texture, sk
     memoryview(indices).cast("B")[:] = mesh.triangles.astype(np.uint32).tobytes()
     geom = Geom(data)
     geom.addPrimitive(triangles)
+    # The state after the geometry, as before skins existed: made first, a few bytes of
+    # the .bam came out different (checked on the bumpy sphere: docs/SKINNING.md).
     node = GeomNode(name)
-    node.addGeom(geom, state)
+    node.addGeom(geom, _lod_state(albedo, normal_map))
     root = ModelRoot(name)
     root.addChild(node)
     return root
