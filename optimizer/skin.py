@@ -113,9 +113,12 @@ class SkinReader:
             influences = []
             for t in range(blend.getNumTransforms()):
                 transform = blend.getTransform(t)
-                # Other transforms (a UserVertexTransform a program drives) follow no joint.
-                if isinstance(transform, JointVertexTransform) and blend.getWeight(t) > 0:
-                    influences.append((self._joint_index(transform.getJoint()), blend.getWeight(t)))
+                # Other transforms (a UserVertexTransform a program drives) follow no joint,
+                # and neither does a joint's transform whose Character was not kept (a .bam
+                # written from a Character's bare GeomNode).
+                joint = transform.getJoint() if isinstance(transform, JointVertexTransform) else None
+                if joint is not None and joint.getCharacter() is not None and blend.getWeight(t) > 0:
+                    influences.append((self._joint_index(joint), blend.getWeight(t)))
             influences.sort(key=lambda pair: (-pair[1], pair[0]))
             influences = influences[:MAX_INFLUENCES]
             total = sum(weight for _, weight in influences)
