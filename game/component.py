@@ -150,12 +150,21 @@ class OptimizerComponent:
     # --- the game side ------------------------------------------------------------------
     def lod_model(self) -> NodePath:
         """The optimised LOD as it stands, as an ordinary model (real vertex data and
-        textures, in the reference's frame): flatten it, instance it, write it to a .bam."""
+        textures, in the reference's frame): flatten it, instance it, write it to a .bam.
+        For a skinned reference it is a Character with the reference's joints:
+        ``Actor(component.lod_model(), {"walk": ...})`` plays the reference's animations."""
         return lod_model(**self.scenario.lod_arrays(), name=f"{self.name}-lod")
 
-    def lod_node(self, reference: NodePath, switch_distance: float, far_distance: float = 1e6) -> NodePath:
+    def lod_node(self, reference: NodePath, switch_distance: float, far_distance: float = 1e6,
+                 anims: dict | None = None) -> NodePath:
         """A Panda3D LODNode: ``reference`` up to ``switch_distance`` from the camera, the
-        optimised LOD (``lod_model()``) from there to ``far_distance``."""
+        optimised LOD (``lod_model()``) from there to ``far_distance``.
+
+        For a skinned reference, an ``Actor`` whose LODNode switches between the two
+        (Actor LODs "high" and "low": Actor takes LOD names starting h, m, l or f): ``anims`` ({"walk": "models/panda-walk"}) are
+        bound to both, so ``actor.loop("walk")`` animates whichever is shown."""
+        if self.session.mesh.skin is not None:
+            return self._animated_lod_node(reference, switch_distance, far_distance, anims or {})
         node = LODNode(f"{self.name}-lod-switch")
         path = NodePath(node)
         reference.copyTo(path)
@@ -163,6 +172,20 @@ class OptimizerComponent:
         self.lod_model().reparentTo(path)
         node.addSwitch(far_distance, switch_distance)
         return path
+
+    def _animated_lod_node(self, reference: NodePath, switch_distance: float, far_distance: float,
+                           anims: dict) -> NodePath:
+        from direct.actor.Actor import Actor  # direct's Actor: the game side's, not the optimizer's
+
+        actor = Actor()
+        actor.setLODNode(LODNode(f"{self.name}-lod-switch"))
+        actor.addLOD("high", switch_distance, 0.0)
+        actor.addLOD("low", far_distance, switch_distance)
+        actor.loadModel(reference, lodName="high")  # a copy, as the static LODNode holds
+        actor.loadModel(self.lod_model(), lodName="low")
+        if anims:
+            actor.loadAnims(anims)  # every LOD
+        return actor
 
     # --- per frame ----------------------------------------------------------------------
     def _task(self, task):

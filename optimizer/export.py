@@ -18,6 +18,12 @@ Conventions, the same in every file:
   Panda3D's own models: on Panda3D's default pipeline the auto-shader lights the stored
   values, as it lights the source model's. With ``framebuffer-srgb`` and the texture set
   to ``Texture.F_srgb`` it lights linear values, which is what our renderer does.
+
+A LOD of a skinned source (``skin``: optimizer.skin.Skin) is a Character in the .bam and
+.egg: the .egg holds the source's joints as ``<Joint>`` groups under a ``<Dart>`` group,
+each with its bind transform and its vertices' memberships, and the .bam is that egg tree
+built by Panda3D's own egg loader (the way every Panda3D character is built), with the
+textures of the static .bam put on it. The .obj stays a static mesh in the bind pose.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from panda3d.core import (
     Filename,
     Geom,
     GeomNode,
+    LMatrix4d,
     GeomTriangles,
     GeomVertexData,
     GeomVertexFormat,
@@ -49,12 +56,14 @@ from panda3d.core import (
     TextureStage,
     getDefaultCoordinateSystem,
 )
-from panda3d.egg import EggData, EggGroup, EggMaterial, EggPolygon, EggTexture, EggVertex, EggVertexPool, EggVertexUV
+from panda3d.egg import (EggData, EggGroup, EggMaterial, EggPolygon, EggTexture, EggVertex, EggVertexPool, EggVertexUV,
+                         loadEggData)
 
 from .errors import SgeError
 from .glb import png_bytes, write_glb
 from .images import atomic_write, default_mode, linear_to_srgb8, save_png
 from .mesh import float_vertex_format
+from .skin import Skin
 
 ALBEDO_SUFFIX = "_albedo.png"
 NORMAL_SUFFIX = "_normal.png"
@@ -100,7 +109,7 @@ class LodMesh:
 
 
 def write_lod(directory: Path, positions, triangles, normals, tangents, binormals, uvs, albedo, normal_map,
-              name: str = "lod") -> list[Path]:
+              name: str = "lod", skin: Skin | None = None) -> list[Path]:
     """Write the LOD into ``directory`` (which exists and is empty; the caller renames it
     into place afterwards) as ``{name}_albedo.png``, ``{name}_normal.png``, ``{name}.bam``,
     ``{name}.egg``, ``{name}.obj``, ``{name}.mtl`` and ``{name}.glb``; returns their paths
@@ -116,6 +125,8 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
             (0.5, 0.5, 1)), green along +v, row 0 at v = 0; data, not colour: written
             without sRGB.
         name: the models' file stem (also their node and material name).
+        skin: the LOD's joints and per-vertex influences (V rows): the .bam and .egg are
+            then a Character that plays the source's animations (see the module docs).
 
     Both Panda3D models hold one GeomNode (vertex, normal, texcoord, tangent, binormal:
     float32; the binormal along -v, see the module docs), a white diffuse material, the
@@ -130,6 +141,7 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
     if not name or name in (".", "..") or Path(name).name != name:
         raise SgeError(f"the LOD name {name!r} must be a plain file name without directories; give e.g. 'lod'")
     mesh = LodMesh.checked(positions, triangles, normals, tangents, binormals, uvs)
+    _check_skin(skin, len(mesh.positions))
     albedo, normal_map = (_checked_image(label, values) for label, values in (("albedo", albedo),
                                                                                ("normal map", normal_map)))
     albedo_file, normal_file = texture_files(name)
@@ -140,8 +152,8 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
     # PNG rows run top (v = 1) to bottom; the arrays run from v = 0 up.
     _write_png(albedo_path, albedo8[::-1])
     _write_png(normal_path, normal8[::-1])
-    _write_bam(bam_path, mesh, name, albedo8, normal8)
-    _write_egg(egg_path, mesh, name)
+    _write_bam(bam_path, mesh, name, albedo8, normal8, skin)
+    _write_egg(egg_path, mesh, name, skin)
     _write_obj(obj_path, mesh, name, mtl_path.name)
     _write_mtl(mtl_path, name)
     write_glb(glb_path, mesh.positions, mesh.triangles, mesh.normals, mesh.tangents, mesh.binormals, mesh.uvs,
@@ -150,15 +162,17 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
 
 
 def lod_model(positions, triangles, normals, tangents, binormals, uvs, albedo, normal_map,
-              name: str = "lod") -> NodePath:
+              name: str = "lod", skin: Skin | None = None) -> NodePath:
     """The same LOD as ``write_lod``'s .bam, in memory: an ordinary Panda3D model (flatten
-    it, instance it, write it to a .bam) whose textures hold the 8-bit images."""
+    it, instance it, write it to a .bam) whose textures hold the 8-bit images; with
+    ``skin`` a Character, for ``Actor(model, {"walk": ...})``."""
     mesh = LodMesh.checked(positions, triangles, normals, tangents, binormals, uvs)
+    _check_skin(skin, len(mesh.positions))
     albedo, normal_map = (_checked_image(label, values) for label, values in (("albedo", albedo),
                                                                                ("normal map", normal_map)))
     textures = [_memory_texture(file_name, image) for file_name, image in
                 zip(texture_files(name), (_albedo8(albedo), _normal8(normal_map)))]
-    return NodePath(_lod_node(mesh, name, *textures))
+    return NodePath(_lod_node(mesh, name, *textures, skin=skin))
 
 
 def _albedo8(albedo: np.ndarray) -> np.ndarray:
@@ -180,6 +194,14 @@ def _memory_texture(file_name: str, rgb8: np.ndarray) -> Texture:
     texture.setRamImageAs(np.ascontiguousarray(rgb8).tobytes(), "RGB")
     texture.setMinfilter(SamplerState.FT_linear_mipmap_linear)
     return texture
+
+
+def _check_skin(skin: Skin | None, vertex_count: int) -> None:
+    if skin is not None:
+        try:
+            skin.check(vertex_count)
+        except ValueError as error:
+            raise SgeError(f"the LOD's skin does not fit it: {error}") from None
 
 
 def _checked_image(label: str, values) -> np.ndarray:
@@ -241,9 +263,11 @@ def _white_material(name: str) -> Material:
     return material
 
 
-def _lod_node(mesh: LodMesh, name: str, albedo: Texture, normal_map: Texture) -> ModelRoot:
+def _lod_node(mesh: LodMesh, name: str, albedo: Texture, normal_map: Texture, skin: Skin | None = None) -> ModelRoot:
     """The LOD as Panda3D nodes: a ModelRoot over one GeomNode with real vertex data,
-    its material and both texture stages."""
+    its material and both texture stages; with ``skin``, over a Character instead."""
+    if skin is not None:
+        return _character_root(mesh, name, skin, _lod_state(albedo, normal_map))
     data = GeomVertexData(name, _vertex_format(), Geom.UH_static)
     data.uncleanSetNumRows(len(mesh.positions))
     interleaved = np.hstack([mesh.positions, mesh.normals, mesh.uvs, mesh.tangents, mesh.binormals])
@@ -255,7 +279,17 @@ def _lod_node(mesh: LodMesh, name: str, albedo: Texture, normal_map: Texture) ->
     memoryview(indices).cast("B")[:] = mesh.triangles.astype(np.uint32).tobytes()
     geom = Geom(data)
     geom.addPrimitive(triangles)
+    # The state after the geometry, as before skins existed: made first, a few bytes of
+    # the .bam came out different (checked on the bumpy sphere: docs/SKINNING.md).
+    node = GeomNode(name)
+    node.addGeom(geom, _lod_state(albedo, normal_map))
+    root = ModelRoot(name)
+    root.addChild(node)
+    return root
 
+
+def _lod_state(albedo: Texture, normal_map: Texture) -> RenderState:
+    """The LOD's material and its two texture stages."""
     normal_stage = TextureStage("normal")
     normal_stage.setMode(TextureStage.M_normal)
     # The albedo PNG holds sRGB-encoded colour but is not marked F_srgb: source models
@@ -263,18 +297,32 @@ def _lod_node(mesh: LodMesh, name: str, albedo: Texture, normal_map: Texture) ->
     # pipeline (no sRGB framebuffer) the LOD must look like the model it replaces. A
     # linear pipeline marks its textures sRGB itself (as it must for the source too).
     textures = TextureAttrib.make(albedo).addOnStage(normal_stage, normal_map)
-    state = RenderState.make(textures, MaterialAttrib.make(_white_material("white")))
-    node = GeomNode(name)
-    node.addGeom(geom, state)
+    return RenderState.make(textures, MaterialAttrib.make(_white_material("white")))
+
+
+def _character_root(mesh: LodMesh, name: str, skin: Skin, state: RenderState) -> ModelRoot:
+    """The skinned LOD as Panda3D's egg loader builds it from the .egg's tree (a
+    Character, its joint bundle, vertex data whose transform_blend column names each
+    vertex's blend of joints), each Geom given ``state``: the tree is written without
+    textures, so the loader looks for no image files."""
+    loaded = NodePath(loadEggData(_lod_egg(mesh, name, skin, textured=False)))
+    if loaded.find("**/+Character").isEmpty():
+        raise SgeError(f"Panda3D's egg loader built no Character from the LOD's {len(skin.joint_names)} joints")
+    for geom_path in loaded.findAllMatches("**/+GeomNode"):
+        node = geom_path.node()
+        for g in range(node.getNumGeoms()):
+            node.setGeomState(g, state)
     root = ModelRoot(name)
-    root.addChild(node)
+    for child in loaded.getChildren():
+        child.reparentTo(NodePath(root))
     return root
 
 
-def _write_bam(path: Path, mesh: LodMesh, name: str, albedo8: np.ndarray, normal8: np.ndarray) -> None:
+def _write_bam(path: Path, mesh: LodMesh, name: str, albedo8: np.ndarray, normal8: np.ndarray,
+               skin: Skin | None = None) -> None:
     """The LOD as a Panda3D .bam with both textures' pixels in it."""
     write_bam_file(path, _lod_node(mesh, name, *(_memory_texture(file_name, image) for file_name, image in
-                                                 zip(texture_files(name), (albedo8, normal8)))))
+                                                 zip(texture_files(name), (albedo8, normal8))), skin=skin))
 
 
 def write_bam_file(path: Path, root) -> None:
@@ -295,14 +343,16 @@ def write_bam_file(path: Path, root) -> None:
     _write_through_filename(path, write)
 
 
-def _lod_egg(mesh: LodMesh, name: str) -> EggData:
+def _lod_egg(mesh: LodMesh, name: str, skin: Skin | None = None, textured: bool = True) -> EggData:
     """The LOD as an egg tree: one vertex pool (normal, UV with tangent and binormal per
-    vertex), one triangle per EggPolygon, both textures and a white material."""
+    vertex), one triangle per EggPolygon, both textures (unless not ``textured``) and a
+    white material; with ``skin``, the group is a character (``<Dart>``) holding the
+    joints (``_add_joints``)."""
     egg = EggData()
     # The positions are in the frame the source model was loaded into, i.e. Panda3D's
     # default coordinate system; say so, so a loader converts only when that differs.
     egg.setCoordinateSystem(getDefaultCoordinateSystem())
-    group = EggGroup(name)
+    group = EggGroup(name if skin is None else skin.character_name)
     egg.addChild(group)
     pool = EggVertexPool(name)
     group.addChild(pool)
@@ -317,6 +367,8 @@ def _lod_egg(mesh: LodMesh, name: str) -> EggData:
         uv_object.setBinormal(tuple(binormal))
         vertex.setUvObj(uv_object)
         pool.addVertex(vertex, index)
+    if skin is not None:
+        _add_joints(group, pool, skin)
 
     albedo_file, normal_file = texture_files(name)
     albedo = EggTexture("albedo", Filename(albedo_file))
@@ -333,15 +385,42 @@ def _lod_egg(mesh: LodMesh, name: str) -> EggData:
         group.addChild(polygon)
         for index in triangle:
             polygon.addVertex(pool.getVertex(index))
-        polygon.addTexture(albedo)
-        polygon.addTexture(normal)
-        polygon.setMaterial(material)
+        if textured:
+            polygon.addTexture(albedo)
+            polygon.addTexture(normal)
+            polygon.setMaterial(material)
     return egg
 
 
-def _write_egg(path: Path, mesh: LodMesh, name: str) -> None:
+def _add_joints(character: EggGroup, pool: EggVertexPool, skin: Skin) -> None:
+    """Make ``character`` a ``<Dart>`` group holding the skeleton: one ``<Joint>`` group
+    per joint, nested as the source's, its transform the bind pose relative to its parent
+    (the egg loader inverts their product into the joint's initial net transform, as it
+    did for the source), and a membership of each vertex it moves, by its weight. A
+    vertex with no influence belongs to no joint: it stays with the Character."""
+    character.setDartType(EggGroup.DT_default)
+    character_matrix = skin.character_matrix
+    if not np.allclose(character_matrix, np.eye(4)):
+        # Vertices are written in the source's frame and the Character sits at this
+        # transform in it, as the source's does: the root joints' frame.
+        character.setTransform3d(LMatrix4d(*character_matrix.ravel().tolist()))
+    groups: list[EggGroup] = []
+    for name, parent, local in zip(skin.joint_names, skin.parents.tolist(), skin.local_matrices()):
+        joint = EggGroup(name)
+        joint.setGroupType(EggGroup.GT_joint)
+        joint.setTransform3d(LMatrix4d(*local.ravel().tolist()))
+        (groups[parent] if parent >= 0 else character).addChild(joint)
+        groups.append(joint)
+    for index, (joints, weights) in enumerate(zip(skin.joints.tolist(), skin.weights.tolist())):
+        vertex = pool.getVertex(index)
+        for joint, weight in zip(joints, weights):
+            if weight > 0:
+                groups[joint].refVertex(vertex, weight)
+
+
+def _write_egg(path: Path, mesh: LodMesh, name: str, skin: Skin | None = None) -> None:
     """The LOD as a Panda3D .egg (text; doubles written in full)."""
-    egg = _lod_egg(mesh, name)
+    egg = _lod_egg(mesh, name, skin)
 
     def write(filename: Filename) -> bool:
         return egg.writeEgg(filename)

@@ -45,6 +45,7 @@ from .errors import SgeError
 from .images import linear_to_srgb8
 from .lod import vertex_normals
 from .mesh import geom_node
+from .skin import Skin, SkinReader
 from .texture import float_texture
 
 # Stages whose texture is the surface colour; normal, gloss, emission, selector (glTF
@@ -72,7 +73,8 @@ class SourceMesh:
     positions, normals (unit), colors (linear per-vertex colour, white where the model has
     none; it multiplies the material's) (V, 3); uvs (V, 2) the albedo texture's
     coordinates (zeros where none); triangles (T, 3) int32; material_index (T,) int32
-    into ``materials``.
+    into ``materials``; skin: the joints and per-vertex influences of a Character's
+    vertices (positions are its bind pose), None for a source without joints.
     """
 
     name: str
@@ -86,6 +88,7 @@ class SourceMesh:
     colors: np.ndarray | None = field(default=None, repr=False)
     # One line each about what loading had to work around (a texture found beside the model).
     notes: list[str] = field(default_factory=list, repr=False)
+    skin: Skin | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.colors is None:
@@ -113,8 +116,9 @@ def load_source(source: str | Path) -> SourceMesh:
     """Load ``source`` (a file path, or a name on Panda3D's model-path such as
     ``models/panda``; a path on disk wins) and flatten every triangle of it.
 
-    Every GeomNode counts (a Character's in its bind pose), with its transform relative
-    to the model's root; one Material per distinct (albedo texture, colour) state;
+    Every GeomNode counts (a Character's in its bind pose, its joints and the vertices'
+    influences kept in ``skin``), with its transform relative to the model's root; one
+    Material per distinct (albedo texture, colour) state;
     transparency is ignored. Bad input raises SgeError in one line.
     """
     filename = find_model(source)
@@ -128,7 +132,7 @@ def load_source(source: str | Path) -> SourceMesh:
     except Exception as error:  # Panda3D's asserts surface as AssertionError; say which file, in one line
         raise SgeError(f"cannot flatten '{path.name}' ({type(error).__name__}: {' '.join(str(error).split())}); "
                        f"re-export it as .glb or .egg") from None
-    mesh.notes = notes
+    mesh.notes = notes + mesh.notes
     return mesh
 
 
@@ -171,6 +175,7 @@ def _flatten(model: NodePath, name: str, path: Path, linear_colors: bool) -> Sou
     colours are linear (glTF) rather than sRGB-encoded (egg, bam, obj)."""
     parts = {key: [] for key in ("positions", "normals", "uvs", "colors", "triangles", "material_index")}
     materials = _MaterialTable(path)
+    skins = SkinReader(model)
     vertex_count = 0
     for geom_path in geom_node_paths(model):
         node = geom_path.node()
@@ -181,6 +186,7 @@ def _flatten(model: NodePath, name: str, path: Path, linear_colors: bool) -> Sou
             if geom is None:
                 continue
             triangles, base_color, texture = geom.pop("triangles"), geom.pop("base_color"), geom.pop("texture")
+            skins.add(node.getGeom(g).getVertexData(), geom.pop("rows"))
             for part, values in geom.items():
                 parts[part].append(values.astype(np.float32))
             parts["triangles"].append(triangles + vertex_count)
@@ -193,19 +199,20 @@ def _flatten(model: NodePath, name: str, path: Path, linear_colors: bool) -> Sou
         raise SgeError(f"'{path.name}' has no triangles (is the file complete?); "
                        f"give a model with at least one triangle")
     arrays = {part: np.concatenate(values) for part, values in parts.items()}
+    skin, skin_note = skins.skin()
     _check_finite(arrays["positions"], "vertex coordinates", path)  # after the transforms too
     _check_finite(arrays["uvs"], "texture coordinates", path)
     _check_some_area(arrays["positions"], arrays["triangles"], path)
     return SourceMesh(name=name, path=path, positions=arrays["positions"], normals=arrays["normals"],
                       uvs=arrays["uvs"], triangles=arrays["triangles"].astype(np.int32),
                       material_index=arrays["material_index"].astype(np.int32), materials=materials.materials,
-                      colors=arrays["colors"])
+                      colors=arrays["colors"], skin=skin, notes=[skin_note] if skin_note else [])
 
 
 def _geom_arrays(geom, state, matrix: np.ndarray, linear_colors: bool, path: Path) -> dict | None:
-    """One Geom's triangles (re-indexed to the vertices they use), those vertices'
-    positions, normals (in the root's frame), uvs and linear colours, and its linear base
-    colour and albedo texture; None when it has no triangles."""
+    """One Geom's triangles (re-indexed to the vertices they use), those vertices' rows
+    in its vertex data, positions, normals (in the root's frame), uvs and linear colours,
+    and its linear base colour and albedo texture; None when it has no triangles."""
     corners = _triangle_indices(geom)
     if len(corners) == 0:
         return None
@@ -240,7 +247,7 @@ def _geom_arrays(geom, state, matrix: np.ndarray, linear_colors: bool, path: Pat
         colors = _column(data, InternalName.getColor(), 4, Geom.C_color)[used, :3]
     if not linear_colors:
         colors, base_color = _srgb_to_linear(colors), _srgb_to_linear(base_color)
-    return {"triangles": triangles, "positions": positions, "normals": normals, "uvs": uvs, "colors": colors,
+    return {"triangles": triangles, "rows": used, "positions": positions, "normals": normals, "uvs": uvs, "colors": colors,
             "base_color": base_color, "texture": texture}
 
 

@@ -31,6 +31,7 @@ from ..mesh import Mesh, ModelReference
 from ..metrics import psnr_covered, silhouette_iou, ssim_covered
 from ..parameters import Settings
 from ..sge import Optimizer
+from ..skin import transfer_weights
 from ..source import SourceMesh, reference_model
 from ..texture import TextureSet, float_texture
 from ..view import eye_position, perspective, random_direction, random_rotation, translation
@@ -530,7 +531,9 @@ class LodScenario:
     def lod_arrays(self, state: dict[str, np.ndarray] | None = None) -> dict:
         """The LOD as it stands (or as ``baked_state()`` kept it: ``state``), in the
         source's frame: per split vertex positions, normals, tangents, binormals and uvs,
-        the triangles, and the two maps."""
+        the triangles, the two maps, and for a skinned source its ``skin``: the source's
+        joints, each vertex's influences taken from the source's surface where the vertex
+        now lies (skin.transfer_weights; the LOD is optimised in the bind pose)."""
         g = self.geometry
         if state is None:
             state = {"positions": self.mesh.positions.values(self.context), **self.frames(),
@@ -538,9 +541,16 @@ class LodScenario:
                      "normal_map": self.normal_map.texture_values(self.context)}
         albedo, normal_map = (state[key] / np.float32(255.0) if state[key].dtype == np.uint8 else state[key]
                               for key in ("albedo", "normal_map"))
-        return {"positions": self.to_source(state["positions"][g.position_index]), "triangles": g.triangles,
-                "normals": state["normals"], "tangents": state["tangents"], "binormals": state["binormals"],
-                "uvs": g.uvs, "albedo": srgb_to_linear(np.clip(albedo, 0.0, 1.0)), "normal_map": normal_map}
+        arrays = {"positions": self.to_source(state["positions"][g.position_index]), "triangles": g.triangles,
+                  "normals": state["normals"], "tangents": state["tangents"], "binormals": state["binormals"],
+                  "uvs": g.uvs, "albedo": srgb_to_linear(np.clip(albedo, 0.0, 1.0)), "normal_map": normal_map}
+        skin = self.source.skin
+        if skin is not None:
+            # Per welded position, so the copies of a vertex split at a UV seam move as one.
+            welded = transfer_weights(skin, self.source.positions, self.source.triangles,
+                                      self.to_source(state["positions"]))
+            arrays["skin"] = welded.with_influences(welded.joints[g.position_index], welded.weights[g.position_index])
+        return arrays
 
 
 def area_resize(image: np.ndarray, size: int) -> np.ndarray:
