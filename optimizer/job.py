@@ -32,7 +32,9 @@ from .sge import HISTORY_LENGTH
 from .source import SourceMesh, load_source
 
 REPORT_VIEWS = 3
-CHECKPOINT_VERSION = 4  # 3: the LOD's vertex frames and last unfolded positions too; 4: binormals along -v
+# 3: the LOD's vertex frames and last unfolded positions too; 4: binormals along -v;
+# 5: the kind's state as the kind gives it (every set, frozen ones too) and the pipeline's.
+CHECKPOINT_VERSION = 5
 CHECKPOINT_FILE = "state.npz"
 HEALTH_EVERY = 25  # steps between looks at the GPU's divergence flags (one small readback)
 REPORT_COLUMNS = ["reference", "initial LOD", "+ baked normal map", "optimized LOD"]
@@ -192,16 +194,8 @@ class LodSession:
         curve, the settings, the source's hash) to ``checkpoint_dir/state.npz``,
         atomically: a kill at any moment leaves the previous checkpoint or this one."""
         self.optimizer.finish()  # the pending update: what P would apply next (same math)
-        arrays = {}
-        for parameter_set in self.scenario.mesh.parameter_sets:
-            for key, values in parameter_set.state(self.context).items():
-                arrays[f"{parameter_set.name}.{key}"] = values
-        # The maps as last baked (and stepped, when they are optimised too).
-        arrays["albedo.map"] = self.scenario.albedo.texture_values(self.context)
-        arrays["normal_map.map"] = self.scenario.normal_map.texture_values(self.context)
-        # The vertex frames the normal map was baked in, and the positions of the last unfold.
-        arrays.update({f"frames.{key}": values for key, values in self.scenario.frames().items()})
-        arrays["safe.positions"] = self.scenario.safe_positions
+        # The kind's state (its sets: positions, vertex frames, maps) and the pipeline's.
+        arrays = {**self.scenario.mesh.state(self.context), **self.scenario.state()}
         arrays["curve"] = self.losses()
         meta = {"version": CHECKPOINT_VERSION, "step": self.step_index, "settings": dataclasses.asdict(self.settings),
                 "source": str(self.mesh.path), "source_sha256": self.mesh.file_hash(),
@@ -217,22 +211,12 @@ class LodSession:
             raise SgeError(f"the checkpoint {directory} was made from another source ({meta['source']}); "
                            f"resume it with that model, or start afresh without --resume")
         try:
-            self.scenario.set_frames(*(arrays[f"frames.{key}"] for key in ("normals", "tangents", "binormals")))
-            if arrays["safe.positions"].shape != self.scenario.safe_positions.shape:
-                raise ValueError("unfolded positions")
-            self.scenario.safe_positions = arrays["safe.positions"].astype(np.float64)
-            self.scenario.albedo.load(arrays["albedo.map"])
-            self.scenario.normal_map.load(arrays["normal_map.map"])
-        except (KeyError, ValueError):
-            raise SgeError(f"the checkpoint {directory} does not match this LOD (its maps or vertex frames); "
+            self.scenario.mesh.load_state(arrays)
+            self.scenario.load_state(arrays)
+        except (KeyError, ValueError) as error:
+            raise SgeError(f"the checkpoint {directory} does not match this LOD ({error}); "
                            f"start afresh without --resume") from None
         self.scenario.baked_at = meta.get("baked_at")
-        for parameter_set in self.scenario.mesh.parameter_sets:
-            try:
-                parameter_set.load_state({key: arrays[f"{parameter_set.name}.{key}"] for key in ("theta", "m", "v")})
-            except (KeyError, ValueError):
-                raise SgeError(f"the checkpoint {directory} does not match this LOD ({parameter_set.name}); "
-                               f"start afresh without --resume") from None
         self.optimizer.step_index = int(meta["step"])
         self.optimizer.pending_update = False
         for _ in range(self.optimizer.step_index):  # the views already seen

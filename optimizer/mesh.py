@@ -30,6 +30,14 @@ from .shaders import raster_shader
 GEOMETRY_CHANNEL, ATTRIBUTE_CHANNEL = 0, 1  # as gradient_vertices.comp
 
 
+def _fitting(values: np.ndarray, shape: tuple) -> np.ndarray:
+    """``values`` as ``shape`` (ValueError when they hold another number of values)."""
+    values = np.asarray(values, np.float32)
+    if values.size != int(np.prod(shape)):
+        raise ValueError(f"{values.size} values for a set of shape {shape}")
+    return values.reshape(shape)
+
+
 def _per_vertex(values, count: int, width: int, fill: float = 0.0) -> np.ndarray:
     """An optional per-vertex attribute as float32, ``fill`` where it is not given."""
     return np.full((count, width), fill, np.float32) if values is None else np.asarray(values, np.float32)
@@ -155,6 +163,22 @@ class Mesh(Kind):
     @property
     def parameter_sets(self) -> list[ParameterSet]:
         return [s for s in self._sets if not s.frozen]
+
+    def state(self, context) -> dict:
+        """Every set's state, keyed "SET.KEY": the optimised sets' theta and Adam moments,
+        the frozen ones' theta (what they draw: uvs, vertex frames, maps not optimised)."""
+        return {f"{parameter_set.name}.{key}": values for parameter_set in self._sets
+                for key, values in (parameter_set.state(context) if not parameter_set.frozen
+                                    else {"theta": parameter_set.values(context)}).items()}
+
+    def load_state(self, state: dict) -> None:
+        """Restore what ``state`` returned (KeyError or ValueError when it does not fit)."""
+        for parameter_set in self._sets:
+            if parameter_set.frozen:
+                parameter_set.move(_fitting(state[f"{parameter_set.name}.theta"], parameter_set.shape))
+            else:
+                parameter_set.load_state({key: _fitting(state[f"{parameter_set.name}.{key}"], parameter_set.shape)
+                                          for key in ("theta", "m", "v")})
 
     def side_inputs(self, side: int) -> dict:
         """Inputs that differ between the theta+ (0) and theta- (1) renders."""

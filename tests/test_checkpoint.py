@@ -168,7 +168,7 @@ def test_a_checkpoint_of_another_format_is_one_clear_line(tmp_path):
     directory.mkdir()
     meta = {"version": 2, "step": 10, "settings": {}, "source_sha256": "0" * 64}
     np.savez(directory / "state.npz", meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
-    with pytest.raises(SgeError, match=r"is of format 2, and this sge reads format 4; start afresh") as error:
+    with pytest.raises(SgeError, match=r"is of format 2, and this sge reads format 5; start afresh") as error:
         read_checkpoint(directory)
     assert "\n" not in str(error.value)
 

@@ -310,6 +310,19 @@ class LodScenario:
         facing = np.sum(face_vectors(positions, self.corners) * self.initial_face_normals, axis=1)
         return self.oriented & (facing <= 0.0)
 
+    def state(self) -> dict[str, np.ndarray]:
+        """What the pipeline keeps beyond its kind's state (checkpoints): the positions of
+        the last unfold."""
+        return {"safe.positions": self.safe_positions}
+
+    def load_state(self, state: dict) -> None:
+        """Restore ``state()`` after the kind's state was loaded: the host's copy of the
+        vertex frames follows the frames the kind now draws with."""
+        if state["safe.positions"].shape != self.safe_positions.shape:
+            raise ValueError("its unfolded positions are of another LOD")
+        self.safe_positions = state["safe.positions"].astype(np.float64)
+        self.set_frames(*(state[f"{name}.theta"] for name in ("normals", "tangents", "binormals")))
+
     def frames(self) -> dict[str, np.ndarray]:
         """The per-vertex normals, tangents and binormals the LOD is drawn with."""
         g = self.geometry
