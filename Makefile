@@ -14,6 +14,7 @@ $(BIN)/sge-deps: setup.cfg pyproject.toml
 # Reinstall the package itself every time (no dependencies: quick), as a regular
 # wheel install rather than editable, so the tests run what a user installs.
 install: $(BIN)/sge-deps
+	rm -rf build  # setuptools' build/lib would carry modules since moved or deleted into the wheel
 	$(BIN)/python -m pip install -q --no-deps --force-reinstall .
 
 demo: install

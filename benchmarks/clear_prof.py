@@ -5,7 +5,7 @@ depth clear off too. Run from the repository root with the package importable.""
 import time
 
 from optimizer.gpu import GpuContext
-from optimizer.scenarios.lod import LodScenario, LodSettings
+from optimizer.lod.scenario import LodScenario, LodSettings
 from optimizer.sge import PASSES
 from optimizer.source import load_source
 

@@ -1,8 +1,8 @@
-"""Where a LOD chain's levels start (docs/BENCHMARKS.md, optimizer/chain.py): each level
+"""Where a LOD chain's levels start (docs/BENCHMARKS.md, optimizer/lod/chain.py): each level
 decimated from the source, or from the previous level as written (its surface welded
 and decimated to the next budget as the source would be, then unwrapped, baked from the
 source and optimised against it as usual: LodSession's decimate_from, what
-optimizer.chain does). Prints
+optimizer.lod.chain does). Prints
 one JSON line per level and way: triangles, held-out PSNR/SSIM/IoU of the LOD written
 (the better of optimised and decimate-and-bake) and the seconds it took. Run from the
 repository root:
@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from optimizer.gpu import GpuContext
-from optimizer.job import LodSession
-from optimizer.scenarios.lod import LodSettings
+from optimizer.lod.job import LodSession
+from optimizer.lod.scenario import LodSettings
 from optimizer.source import load_source
 
 source = sys.argv[1] if len(sys.argv) > 1 else "models/panda"
@@ -53,6 +53,6 @@ for index, budget in enumerate(budgets):
     if index == 0:
         previous = arrays
         continue
-    # From the previous level as written (itself made this way): what optimizer.chain does.
+    # From the previous level as written (itself made this way): what optimizer.lod.chain does.
     figures, previous = level(budget, (previous["positions"], previous["triangles"]))
     print(json.dumps({"level": index, "budget": budget, "from": "previous level", **figures}), flush=True)

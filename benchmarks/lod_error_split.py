@@ -9,8 +9,8 @@ import sys
 import numpy as np
 
 from optimizer.gpu import GpuContext
-from optimizer.job import LodSession
-from optimizer.scenarios.lod import LodSettings
+from optimizer.lod.job import LodSession
+from optimizer.lod.scenario import LodSettings
 from optimizer.source import load_source
 
 UNLIT = ((0.0, 0.0, 1.0), 1.0)

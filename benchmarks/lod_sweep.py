@@ -8,8 +8,8 @@ import sys
 import time
 
 from optimizer.gpu import GpuContext
-from optimizer.job import LodSession
-from optimizer.scenarios.lod import LodSettings
+from optimizer.lod.job import LodSession
+from optimizer.lod.scenario import LodSettings
 from optimizer.source import load_source
 
 context = GpuContext.headless()

@@ -9,7 +9,7 @@ Each frame the component's task sets up one SGE step, which the app's own frame 
 context, sorted before its windows), and runs more steps while they fit the frame-time
 budget. The visible LOD draws straight from the GPU parameters (the θ⁺ copy P writes,
 θ + ε·δ), so nothing is copied per frame. The session underneath
-(``optimizer.job.LodSession``) is the one ``sge optimize`` drives headless, so ``save``
+(``optimizer.lod.job.LodSession``) is the one ``sge optimize`` drives headless, so ``save``
 writes the same outputs.
 """
 
@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from panda3d.core import LODNode, LVecBase4f, NodePath
 
-from optimizer.export import lod_model
+from optimizer.lod.export import lod_model
 from optimizer.gpu import GpuContext
-from optimizer.job import LodSession
-from optimizer.scenarios.lod import LodSettings
+from optimizer.lod.job import LodSession
+from optimizer.lod.scenario import LodSettings
 from optimizer.source import source_from_model
 
 TARGET_FPS = 30.0
@@ -57,7 +57,7 @@ class OptimizerComponent:
             and its UVs when they lie in [0, 1]; by default the component makes the LOD
             (quadric decimation to ``settings.triangles``, an xatlas atlas).
         settings: the LOD's triangle budget, texture size, render resolution, seed and
-            learning-rate schedule length (``optimizer.scenarios.lod.LodSettings``).
+            learning-rate schedule length (``optimizer.lod.scenario.LodSettings``).
         base: the running ShowBase (default: the global ``base``).
         budget_ms: frame time the steps may fill; by default what keeps the app at
             30 fps (1000/30 ms per frame, the app's own work included), at least one step

@@ -23,11 +23,11 @@ from panda3d.core import Filename, LVecBase4f, LVector3f, NodePath, PNMFileTypeR
 from optimizer.assets import find_model, loader_messages, model_stem, read_model
 from optimizer.cli import lod_options
 from optimizer.errors import SgeError
-from optimizer.mesh import shading_defines
-from optimizer.scenarios.lod import LodSettings
+from optimizer.surface.mesh import shading_defines
+from optimizer.lod.scenario import LodSettings
 from optimizer.shaders import raster_shader
 from optimizer.source import SourceMesh, reference_model
-from optimizer.texture import float_texture
+from optimizer.surface.texture import float_texture
 
 from .component import DISPLAY_AMBIENT, DISPLAY_LIGHT, OptimizerComponent
 

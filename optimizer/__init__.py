@@ -6,10 +6,10 @@ theta-, reference -> G. Parameters live on the GPU for the whole run.
 
 from .errors import SgeError
 from .gpu import GpuContext
-from .mesh import Mesh
+from .surface.mesh import Mesh
 from .parameters import ContributorDomain, ParameterSet, Settings
 from .sge import Optimizer
-from .texture import TextureSet
+from .surface.texture import TextureSet
 
 __all__ = ["ContributorDomain", "GpuContext", "Mesh", "Optimizer", "ParameterSet", "Settings", "SgeError",
            "TextureSet"]

@@ -122,7 +122,7 @@ def bench_scale(texture_size: int, resolution: int, steps: int, profile: bool = 
 def bench_lod(resolution: int, steps: int, profile: bool = False, source: str = "models/panda") -> dict:
     """The demo's LOD (models/panda -> 1,000 triangles, 512^2 albedo and normal map) at
     ``resolution``: ms per step (and the per-pass profile)."""
-    from .scenarios.lod import LodScenario, LodSettings
+    from .lod.scenario import LodScenario, LodSettings
     from .source import load_source
     started = time.perf_counter()
     context = GpuContext.headless()

@@ -10,7 +10,7 @@ import click
 
 from .errors import SgeError
 from .sge import ESTIMATORS, MAX_STEPS_PER_FRAME
-from .texture import MAX_TEXTURE_SIZE
+from .surface.texture import MAX_TEXTURE_SIZE
 
 
 # The renders are supersampled 3x3 (CubeSettings): 2048 px -> 6144^2 float targets.
@@ -205,7 +205,7 @@ class TriangleBudgets(click.ParamType):
             except ValueError:
                 self.fail(f"'{part}' in '{value}' is not a whole number; give a triangle budget such as 1000, "
                           f"or a chain such as 4000,1000,250", param, ctx)
-        from .chain import check_chain
+        from .lod.chain import check_chain
         try:
             return tuple(check_chain(budgets))
         except SgeError as error:
@@ -244,10 +244,10 @@ lod_options = _lod_options
 def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every=None, resume=None,
              force=False):
     """Run the LOD job (``triangles``: the budgets of --triangles; more than one: a LOD
-    chain, optimizer.chain), print the report's path; after Ctrl-C, say where it
+    chain, optimizer.lod.chain), print the report's path; after Ctrl-C, say where it
     stopped and exit 130."""
-    from .job import run_lod_job
-    from .scenarios.lod import LodSettings
+    from .lod.job import run_lod_job
+    from .lod.scenario import LodSettings
     budgets = (triangles,) if isinstance(triangles, int) else tuple(triangles)
     settings = LodSettings(triangles=budgets[0], texture_size=texture_size, steps=steps, resolution=res, seed=seed)
     if len(budgets) > 1:
@@ -271,7 +271,7 @@ def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_
 
 def _run_chain(source, out, settings, budgets, force=False):
     """The LOD chain of ``budgets``; prints the report's path, exits 130 after Ctrl-C."""
-    from .chain import run_lod_chain
+    from .lod.chain import run_lod_chain
     progress = _CliProgress()
     try:
         metrics = run_lod_chain(source, out, settings, budgets, progress, force=force)

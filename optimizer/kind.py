@@ -107,7 +107,7 @@ class Reference:
     the model-view-projection and the light), writing the core planes (colour, and the
     sample plane's coverage .x, depth .z and stamp .w) and, where a kind's G reads them
     from the reference, that kind's planes. A Panda3D model under the surface shading
-    (``optimizer.mesh.ModelReference``), an analytic field drawn on a box, photographs
+    (``optimizer.surface.mesh.ModelReference``), an analytic field drawn on a box, photographs
     drawn on a quad: the optimizer does not know which.
     """
 

@@ -100,9 +100,9 @@ class Optimizer:
 
     Args:
         context: the GL context (``GpuContext.headless()`` or ``.from_showbase(base)``).
-        asset: what is optimised, a ``Kind`` (optimizer/kind.py; e.g. ``optimizer.mesh.Mesh``).
+        asset: what is optimised, a ``Kind`` (optimizer/kind.py; e.g. ``optimizer.surface.mesh.Mesh``).
         reference: what it is fitted to, a ``Reference`` (e.g. a Panda3D model under the
-            surface shading: ``optimizer.mesh.ModelReference``).
+            surface shading: ``optimizer.surface.mesh.ModelReference``).
         resolution: (width, height) of the render targets.
         estimator: "per-pixel" (default) or "global" (SPSA: the whole image's Delta for
             every parameter).

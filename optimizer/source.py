@@ -43,10 +43,10 @@ from .assets import (
 )
 from .errors import SgeError
 from .images import linear_to_srgb8
-from .lod import vertex_normals
-from .mesh import geom_node
-from .skin import Skin, SkinReader
-from .texture import float_texture
+from .lod.geometry import vertex_normals
+from .surface.mesh import geom_node
+from .lod.skin import Skin, SkinReader
+from .surface.texture import float_texture
 
 # Stages whose texture is the surface colour; normal, gloss, emission, selector (glTF
 # metal-roughness) maps and the like are not.
@@ -156,7 +156,7 @@ def reference_model(mesh: SourceMesh) -> NodePath:
     """A node drawing ``mesh``: one child per material (its triangles, colours = vertex
     colour x base colour) whose "albedo" shader input, at priority 20, is the material's
     texture or a 1x1 white one; above the 1x1 white albedo a caller sets at priority 10
-    on the root (``optimizer.mesh.reference_node(model, albedo=white, lit=True)``)."""
+    on the root (``optimizer.surface.mesh.reference_node(model, albedo=white, lit=True)``)."""
     root = NodePath(f"{mesh.name}-reference")
     for index, material in enumerate(mesh.materials):
         corners = mesh.triangles[mesh.material_index == index]

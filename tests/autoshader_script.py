@@ -11,7 +11,7 @@ light, as a game would show them. Prints one JSON line per LOD:
     mse_without      the same with the LOD's normal map replaced by a flat one (its vertex
                      normals alone: setTextureOff does not override the .bam's per-geom stage)
     ours_psnr        PSNR (dB) between the auto-shader's render of the LOD and our own
-                     shader's (shaders/surface.frag, drawn by the same camera, the light
+                     shader's (shaders/surface/surface.frag, drawn by the same camera, the light
                      handed to it in the same place), over the covered pixels
     ours_mean_abs    mean |difference| between those two, in 8-bit levels
     ours_p99_abs     its 99th percentile
@@ -37,8 +37,8 @@ import numpy as np
 from panda3d.core import (AmbientLight, DirectionalLight, Filename, LPoint3f, LVecBase4f, LVector3f, NodePath,
                           PerspectiveLens, Texture, TextureAttrib, TextureStage, loadPrcFileData)
 
-from optimizer.mesh import shading_defines
-from optimizer.scenarios.lod import AMBIENT, CAMERA_DISTANCE, TAN_HALF_FOV
+from optimizer.surface.mesh import shading_defines
+from optimizer.lod.scenario import AMBIENT, CAMERA_DISTANCE, TAN_HALF_FOV
 from optimizer.shaders import raster_shader
 
 BACKGROUND = (1.0, 0.0, 1.0)  # magenta: in no model here, so coverage is exact

@@ -9,7 +9,7 @@ import pytest
 from panda3d.core import NodePath
 
 from optimizer import GpuContext, Optimizer
-from optimizer.mesh import ModelReference
+from optimizer.surface.mesh import ModelReference
 
 
 @pytest.fixture(scope="session")

@@ -96,7 +96,7 @@ class Discs(Kind):
 
 def disc_model(centres, colors, radius: float, segments: int = 64) -> NodePath:
     """The same discs as a plain Panda3D model (triangle fans), for a reference."""
-    from optimizer.mesh import geom_node
+    from optimizer.surface.mesh import geom_node
 
     angles = np.linspace(0.0, 2.0 * np.pi, segments, endpoint=False)
     ring = np.stack([np.cos(angles), np.sin(angles)], axis=1)

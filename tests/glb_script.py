@@ -16,7 +16,7 @@ under one directional and one ambient light, and prints one JSON line:
 
 The window is a linear pipeline (framebuffer-srgb, the .bam's albedo typed sRGB), as
 glTF defines its base colour: panda3d-gltf types a baseColorTexture sRGB itself.
-The .glb is drawn as panda3d-gltf gives it plus ``optimizer.glb.add_binormals``, which
+The .glb is drawn as panda3d-gltf gives it plus ``optimizer.lod.glb.add_binormals``, which
 adds the binormal column Panda3D 1.10's auto-shader needs (it reads no tangent.w).
 """
 
@@ -32,8 +32,8 @@ from panda3d.core import (AmbientLight, DirectionalLight, Filename, LPoint3f, LV
                           TextureStage, loadPrcFileData)
 
 from autoshader_script import BACKGROUND, flat_normal_map, screen, stage_textures, type_srgb, views
-from optimizer.glb import add_binormals
-from optimizer.scenarios.lod import AMBIENT, CAMERA_DISTANCE, TAN_HALF_FOV
+from optimizer.lod.glb import add_binormals
+from optimizer.lod.scenario import AMBIENT, CAMERA_DISTANCE, TAN_HALF_FOV
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

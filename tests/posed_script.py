@@ -35,7 +35,7 @@ from autoshader_script import BACKGROUND as MASK_BACKGROUND  # this script's fol
 from autoshader_script import screen, views
 from optimizer.assets import geom_node_paths
 from optimizer.metrics import psnr_covered
-from optimizer.scenarios.lod import AMBIENT, BACKGROUND, CAMERA_DISTANCE, TAN_HALF_FOV
+from optimizer.lod.scenario import AMBIENT, BACKGROUND, CAMERA_DISTANCE, TAN_HALF_FOV
 from optimizer.source import _column, _matrix, _triangle_indices
 from optimizer.view import random_direction, random_rotation
 

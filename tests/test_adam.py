@@ -10,7 +10,7 @@ import pytest
 from optimizer import Mesh, Settings
 from optimizer.gpu import read_buffer
 from optimizer.hashing import perturbation_signs
-from optimizer.mesh import geom_node, grid
+from optimizer.surface.mesh import geom_node, grid
 from optimizer.parameters import ADAM_EPSILON
 from optimizer.constants import FIXED_SCALE, LOSS_SLOT_SIZE
 from optimizer.sge import perturbation_seed

@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from optimizer.scenarios.lod import LodScenario, LodSettings
+from optimizer.lod.scenario import LodScenario, LodSettings
 from optimizer.source import load_source
 from procedural import bumpy_sphere, checker_texture, vertex_normals, write_obj
 

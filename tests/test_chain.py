@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from panda3d.core import LODNode
 
 from conftest import PANDA_CHAIN
-from optimizer.chain import SWITCH_PSNR, good_size, switch_distance, switch_sizes, view_sizes
+from optimizer.lod.chain import SWITCH_PSNR, good_size, switch_distance, switch_sizes, view_sizes
 from optimizer.cli import main
 from test_cli import run_sge
 from test_export import load, triangle_count
@@ -67,7 +67,7 @@ def test_the_lodnode_holds_the_levels_in_order_with_increasing_switch_distances(
 
 def test_the_first_level_is_the_single_job_and_the_next_starts_from_it(panda_chain, tmp_path):
     """The first level equals sge optimize with its budget alone, file for file; the
-    second is decimated from the first (optimizer.chain says why), so it differs from
+    second is decimated from the first (optimizer.lod.chain says why), so it differs from
     the single job of its budget."""
     metrics = json.loads((panda_chain / "metrics.json").read_text())
     assert [level["decimated_from"] for level in metrics["levels"]] == ["source", "lod0"]

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from optimizer.errors import SgeError
-from optimizer.job import LodSession, checkpoint_path, read_checkpoint
-from optimizer.scenarios.lod import LodSettings
+from optimizer.lod.job import LodSession, checkpoint_path, read_checkpoint
+from optimizer.lod.scenario import LodSettings
 from optimizer.source import load_source
 from procedural import bumpy_sphere, checker_texture, write_obj
 from test_cli import run_sge
@@ -49,8 +49,8 @@ STOP_AT = """
 import sys
 from pathlib import Path
 from optimizer.gpu import GpuContext
-from optimizer.job import LodSession, checkpoint_path
-from optimizer.scenarios.lod import LodSettings
+from optimizer.lod.job import LodSession, checkpoint_path
+from optimizer.lod.scenario import LodSettings
 from optimizer.source import load_source
 source, out, until = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 settings = LodSettings(triangles=80, texture_size=64, resolution=64, steps=400)

@@ -11,7 +11,7 @@ import pytest
 
 from optimizer import Mesh, Settings
 from optimizer.errors import SgeError
-from optimizer.mesh import geom_node, grid
+from optimizer.surface.mesh import geom_node, grid
 from optimizer.view import perspective, translation
 
 VIEW = perspective(0.5) @ translation(0.0, 0.0, -3.0)  # sees |x|, |y| <= 1.5 at z = 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from optimizer import Mesh, Settings, SgeError
-from optimizer.mesh import geom_node
+from optimizer.surface.mesh import geom_node
 
 POSITIONS = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
 TRIANGLES = np.array([[0, 1, 2]], np.int32)

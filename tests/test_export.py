@@ -17,7 +17,7 @@ from panda3d.core import (Filename, GeomVertexReader, Loader, LoaderOptions, Nod
 from PIL import Image
 
 from optimizer.errors import SgeError
-from optimizer.export import write_lod
+from optimizer.lod.export import write_lod
 from optimizer.images import linear_to_srgb8
 
 # (normal, u axis, v axis) of each cube face, u x v = normal: counter-clockwise from outside.
@@ -29,7 +29,7 @@ FACES = [((1, 0, 0), (0, 1, 0), (0, 0, 1)), ((-1, 0, 0), (0, -1, 0), (0, 0, 1)),
 def cube_lod(cells: int = 2, seed: int = 0) -> dict:
     """A cube whose faces are ``cells`` x ``cells`` quad grids, each face in its own cell
     of a 3 x 2 UV atlas; tangent = +u and binormal = -v of the face (Panda3D's
-    convention: optimizer.lod.tangent_frames). Positions are scaled
+    convention: optimizer.lod.geometry.tangent_frames). Positions are scaled
     and shifted so they are not short decimals."""
     positions, normals, tangents, binormals, uvs, triangles = [], [], [], [], [], []
     steps = np.linspace(-1.0, 1.0, cells + 1)

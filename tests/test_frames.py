@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from optimizer.errors import SgeError
-from optimizer.mesh import Mesh, geom_node, grid
+from optimizer.surface.mesh import Mesh, geom_node, grid
 from optimizer.parameters import Settings
 from optimizer.view import perspective, random_rotation, translation
 

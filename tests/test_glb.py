@@ -21,7 +21,7 @@ import pytest
 from panda3d.core import Filename, NodePath
 from PIL import Image
 
-from optimizer.export import write_lod
+from optimizer.lod.export import write_lod
 from test_export import cube_lod, triangle_count
 from test_window import run_in_x
 

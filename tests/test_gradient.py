@@ -16,7 +16,7 @@ import pytest
 from optimizer import Mesh, Settings
 from optimizer.gpu import read_texture
 from optimizer.hashing import perturbation_signs
-from optimizer.mesh import geom_node, grid
+from optimizer.surface.mesh import geom_node, grid
 from optimizer.experiments.accuracy import geometry_scene
 from optimizer.sge import perturbation_seed
 from sge_testlib import accumulator_of, cosine, relative_error

@@ -9,7 +9,7 @@ import numpy as np
 
 from discs import Discs, disc_model
 from optimizer import Settings
-from optimizer.mesh import ModelReference
+from optimizer.surface.mesh import ModelReference
 from sge_testlib import cosine, relative_error
 from test_gradient import finite_difference, sge_estimate
 

@@ -215,7 +215,7 @@ def test_report_views_are_upright_and_filled(context, assets):
     """The report's views (unlike the random held-out ones): the model's up (+Z) is up
     on screen and the source fills the image but for a small margin in its larger
     extent, centred."""
-    from optimizer.scenarios.lod import REPORT_MARGIN, LodScenario, LodSettings
+    from optimizer.lod.scenario import REPORT_MARGIN, LodScenario, LodSettings
     from optimizer.source import load_source
     scenario = LodScenario(context, load_source(assets / "bumpy.obj"),
                            LodSettings(triangles=80, texture_size=32, resolution=32, steps=0))

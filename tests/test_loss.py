@@ -10,7 +10,7 @@ import pytest
 
 from optimizer import Mesh, Settings
 from optimizer.gpu import read_texture
-from optimizer.mesh import geom_node, grid
+from optimizer.surface.mesh import geom_node, grid
 
 VIEW = np.array([[0.9, -0.25, 0, 0.05], [0.25, 0.9, 0, 0.0], [0, 0, 1, 0], [0, 0, 0, 1]])
 

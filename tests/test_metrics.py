@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from optimizer.metrics import (PSNR_IDENTICAL, psnr, psnr_covered, silhouette_iou, ssim_covered, summarize)
-from optimizer.report import MEAN_LOSS, write_report
+from optimizer.lod.report import MEAN_LOSS, write_report
 
 
 def smooth_image(height=48, width=48, seed=0) -> np.ndarray:
@@ -278,7 +278,7 @@ def test_report_rejects_ragged_rows(tmp_path):
 
 def test_the_difference_row_magnifies_each_lod_against_the_reference():
     """A caption tile, then |LOD - reference| x magnify per channel (clipped), on black."""
-    from optimizer.report import difference_row
+    from optimizer.lod.report import difference_row
     reference = np.full((16, 24, 3), 100, np.uint8)
     near = reference.copy()
     near[4, 5] = (103, 100, 90)

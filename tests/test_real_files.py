@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from panda3d.core import NodePath, loadPrcFileData
 
-from optimizer import job
+from optimizer.lod import job
 from optimizer.assets import load_model, srgb8_to_linear
 from optimizer.errors import SgeError
-from optimizer.job import LodSession, Progress, check_replaceable, run_lod_job
-from optimizer.scenarios.lod import LodSettings
+from optimizer.lod.job import LodSession, Progress, check_replaceable, run_lod_job
+from optimizer.lod.scenario import LodSettings
 from optimizer.source import load_source, source_from_model
 from procedural import bumpy_sphere, checker_texture, write_obj
 from test_cli import run_sge

@@ -13,7 +13,7 @@ import pytest
 from panda3d.core import Shader
 
 from optimizer import Mesh, Settings, SgeError, constants
-from optimizer.mesh import geom_node
+from optimizer.surface.mesh import geom_node
 from optimizer.shaders import shader_source, specialise
 
 ALL_FILES = sorted(f"{folder.name}/{path.name}" for folder in resources.files("shaders").iterdir()

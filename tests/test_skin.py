@@ -20,8 +20,8 @@ from panda3d.core import (CharacterJoint, Filename, Geom, InternalName, LMatrix4
                           Thread, TransformState, loadPrcFileData)
 
 from optimizer.assets import geom_node_paths
-from optimizer.export import write_lod
-from optimizer.skin import Skin, _point_triangle, nearest_surface_points, skinned_positions, transfer_weights
+from optimizer.lod.export import write_lod
+from optimizer.lod.skin import Skin, _point_triangle, nearest_surface_points, skinned_positions, transfer_weights
 from optimizer.source import _column, _matrix, _triangle_indices, load_source
 from procedural import bumpy_sphere, write_obj
 from test_cli import run_sge

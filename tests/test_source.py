@@ -14,9 +14,9 @@ from PIL import Image
 import gltf
 from optimizer.assets import srgb8_to_linear
 from optimizer.errors import SgeError
-from optimizer.mesh import geom_node, reference_node
+from optimizer.surface.mesh import geom_node, reference_node
 from optimizer.source import load_source, reference_model
-from optimizer.texture import float_texture
+from optimizer.surface.texture import float_texture
 from procedural import bumpy_sphere, checker_texture, vertex_normals, write_corrupt, write_glb, write_obj
 
 PANDA_TEXTURES = {"panda_torso", "panda_head", "panda_viser", "panda_hat"}

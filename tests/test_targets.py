@@ -9,7 +9,7 @@ import numpy as np
 
 from optimizer import Mesh, Settings
 from optimizer.gpu import read_buffer, read_texture
-from optimizer.mesh import geom_node
+from optimizer.surface.mesh import geom_node
 from sge_testlib import barycentrics, pixel_centres
 
 # Four triangles; 2 overlaps 0 in front of it (z = -0.5), 3 overlaps 1 behind it (z = +0.5).

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from optimizer import Mesh, Settings
-from optimizer.mesh import geom_node, grid
-from optimizer.texture import TextureSet, float_texture
+from optimizer.surface.mesh import geom_node, grid
+from optimizer.surface.texture import TextureSet, float_texture
 from sge_testlib import accumulator_of, cosine, relative_error
 from test_gradient import finite_difference, one_step_without_coverage_flips, sge_estimate
 

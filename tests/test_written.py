@@ -10,9 +10,9 @@ import re
 import numpy as np
 import pytest
 
-from optimizer.export import write_lod
-from optimizer.job import LodSession, Progress
-from optimizer.scenarios.lod import LodSettings
+from optimizer.lod.export import write_lod
+from optimizer.lod.job import LodSession, Progress
+from optimizer.lod.scenario import LodSettings
 from optimizer.source import load_source
 from procedural import bumpy_sphere, checker_texture, write_obj
 from test_cli import run_sge
@@ -115,7 +115,7 @@ def test_an_open_scene_keeps_its_ground_and_walls_at_300_triangles(tmp_path):
 
 def test_silhouettes_cover_the_pixel_centres_inside_the_triangles():
     """coverage_mask against a per-pixel test of every triangle (either winding)."""
-    from optimizer.silhouette import coverage_mask
+    from optimizer.lod.silhouette import coverage_mask
     rng = np.random.default_rng(1)
     positions = rng.normal(size=(60, 3)) * 0.4
     triangles = rng.integers(0, 60, size=(80, 3))

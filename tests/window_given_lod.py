@@ -14,7 +14,7 @@ import sys
 import numpy as np
 from panda3d.core import Filename, loadPrcFileData
 
-from optimizer.scenarios.lod import LodSettings
+from optimizer.lod.scenario import LodSettings
 from test_lod import triangle_count  # this script's folder (tests/) is on sys.path
 
 loadPrcFileData("sge-test", "load-display pandagl\naudio-library-name null\nsync-video false\n"

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from panda3d.core import Filename, NodePath, loadPrcFileData
 
-from optimizer.scenarios.lod import LodSettings
+from optimizer.lod.scenario import LodSettings
 
 PRC = """
 load-display pandagl

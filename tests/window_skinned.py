@@ -14,7 +14,7 @@ import json
 import numpy as np
 from panda3d.core import loadPrcFileData
 
-from optimizer.scenarios.lod import LodSettings
+from optimizer.lod.scenario import LodSettings
 from posed_script import animated_positions  # this script's folder (tests/) is on sys.path
 
 loadPrcFileData("sge-test", "load-display pandagl\naudio-library-name null\nsync-video false\n"

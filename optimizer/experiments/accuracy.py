@@ -38,11 +38,11 @@ from PIL import Image, ImageDraw, ImageFont
 from ..gpu import GpuContext, read_buffer
 from ..hashing import perturbation_signs
 from ..images import atomic_write
-from ..mesh import Mesh, ModelReference, geom_node, grid
+from ..surface.mesh import Mesh, ModelReference, geom_node, grid
 from ..parameters import Settings
 from ..constants import LOSS_SLOT_SIZE
 from ..sge import HISTORY_LENGTH, Optimizer, decode_fixed, perturbation_seed, read_accumulator
-from ..texture import TextureSet, float_texture
+from ..surface.texture import TextureSet, float_texture
 
 CSV_COLUMNS = ("scene", "estimator", "K", "blocks", "cosine", "relative_error", "variance", "gradient_norm",
                "params", "epsilon", "fd_step")

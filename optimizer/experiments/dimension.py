@@ -31,10 +31,10 @@ from PIL import Image, ImageDraw, ImageFont
 from ..assets import load_model, mesh_arrays, model_texture, texture_linear_rgb
 from ..gpu import GpuContext
 from ..images import atomic_write
-from ..mesh import Mesh, ModelReference, geom_node
+from ..surface.mesh import Mesh, ModelReference, geom_node
 from ..parameters import Settings
 from ..sge import ESTIMATORS, Optimizer, read_accumulator
-from ..texture import TextureSet, float_texture
+from ..surface.texture import TextureSet, float_texture
 from ..view import perspective, random_direction, random_rotation, translation
 
 TEXTURE_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..gpu import GpuContext
-from ..mesh import Mesh, ModelReference, geom_node
+from ..surface.mesh import Mesh, ModelReference, geom_node
 from ..parameters import Settings
 from ..sge import Optimizer
 from ..view import perspective, random_rotation, translation

@@ -9,10 +9,10 @@ import time
 import numpy as np
 
 from ..gpu import GpuContext
-from ..mesh import Mesh, ModelReference, geom_node
+from ..surface.mesh import Mesh, ModelReference, geom_node
 from ..parameters import Settings
 from ..sge import Optimizer
-from ..texture import TextureSet, float_texture
+from ..surface.texture import TextureSet, float_texture
 from ..view import perspective, translation
 
 QUAD = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float32)

@@ -17,11 +17,11 @@ import numpy as np
 from ..assets import load_model, mesh_arrays, model_texture, texture_linear_rgb
 from ..gpu import GpuContext, read_texture
 from ..images import linear_to_srgb8
-from ..mesh import Mesh, ModelReference
+from ..surface.mesh import Mesh, ModelReference
 from ..metrics import PSNR_IDENTICAL, psnr, psnr_covered
 from ..parameters import Settings
 from ..sge import Optimizer, read_accumulator
-from ..texture import TextureSet, float_texture
+from ..surface.texture import TextureSet, float_texture
 from ..view import perspective, random_direction, random_rotation, translation
 
 SOURCE = "models/smiley"

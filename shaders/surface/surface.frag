@@ -61,7 +61,7 @@ void main() {
 #ifdef NORMAL_TEXTURE
     // Green bends along the *negated* binormal column, as Panda3D's shader generator reads
     // it (-vtx_binormal), so a map is right here exactly when it is right under the
-    // auto-shader (optimizer/lod.py: tangent_frames stores the binormal along -v).
+    // auto-shader (optimizer/lod/geometry.py: tangent_frames stores the binormal along -v).
     vec3 tangent_space = texture(normal_map, surface_uv).xyz * 2.0 - 1.0;
     normal = normalize(mat3(normalize(surface_tangent), -normalize(surface_binormal), normal) * tangent_space);
 #endif

@@ -47,15 +47,15 @@ from typing import Callable
 import numpy as np
 from panda3d.core import Filename, Loader, LoaderOptions, LODNode, LPoint3f, ModelRoot, NodePath
 
-from .errors import SgeError
+from ..errors import SgeError
 from .export import write_bam_file
-from .gpu import GpuContext
-from .images import linear_to_srgb8, srgb_to_linear
+from ..gpu import GpuContext
+from ..images import linear_to_srgb8, srgb_to_linear
 from .job import (MARKER_TEXT, OUTPUT_MARKER, REPORT_VIEWS, LodSession, Progress, _check_writable, _make_staging,
                   _replace, check_memory, check_replaceable)
 from .report import caption_tile, write_report
-from .scenarios.lod import CAMERA_DISTANCE, TAN_HALF_FOV, LodSettings, area_resize
-from .source import load_source
+from .scenario import CAMERA_DISTANCE, TAN_HALF_FOV, LodSettings, area_resize
+from ..source import load_source
 
 SWITCH_PSNR = 30.0  # dB: a level is good enough where its held-out PSNR reaches this
 SCREEN_HEIGHT = 1080  # pixels: the screen the distances are stated for

@@ -21,15 +21,15 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import SgeError
+from ..errors import SgeError
 from .export import write_lod
-from .gpu import GpuContext
-from .images import atomic_write, default_mode
+from ..gpu import GpuContext
+from ..images import atomic_write, default_mode
 from .report import difference_row, write_report
-from .lod import SHAPE_KEPT
-from .scenarios.lod import SHAPE_VIEWS, LodScenario, LodSettings
-from .sge import HISTORY_LENGTH
-from .source import SourceMesh, load_source
+from .geometry import SHAPE_KEPT
+from .scenario import SHAPE_VIEWS, LodScenario, LodSettings
+from ..sge import HISTORY_LENGTH
+from ..source import SourceMesh, load_source
 
 REPORT_VIEWS = 3
 # 3: the LOD's vertex frames and last unfolded positions too; 4: binormals along -v;
@@ -243,7 +243,7 @@ class LodSession:
     def write(self, directory: Path) -> dict:
         """Write every output of the LOD as it stands into ``directory``, an empty folder
         that the caller renames into place (``save`` does; a LOD chain writes each level
-        into a subfolder of its own staging: optimizer.chain); returns the metrics."""
+        into a subfolder of its own staging: optimizer.lod.chain); returns the metrics."""
         return self._write(directory)
 
     def _write(self, staging: Path) -> dict:

@@ -1,6 +1,6 @@
 """Exporting an optimised LOD for games and tools: the albedo and normal maps as PNG
 (``NAME_albedo.png``, ``NAME_normal.png``), the mesh as ``.bam`` and ``.egg`` (Panda3D), as
-``.obj`` + ``.mtl`` and as glTF 2.0 binary ``.glb`` (everything else; optimizer.glb has
+``.obj`` + ``.mtl`` and as glTF 2.0 binary ``.glb`` (everything else; optimizer.lod.glb has
 its conversions to glTF's frame and conventions).
 
 The ``.bam`` and the ``.glb`` hold their textures' pixels (one file is the whole asset:
@@ -13,13 +13,13 @@ Conventions, the same in every file:
 - The normal map is tangent space with green along +v (OpenGL's convention, as Blender
   and glTF read it). The .bam and .egg carry each vertex's frame, with the binormal
   column along -v: Panda3D's shader generator bends normals along the negated binormal
-  (optimizer.lod.tangent_frames), so the auto-shader reads the map as our renderer does.
+  (optimizer.lod.geometry.tangent_frames), so the auto-shader reads the map as our renderer does.
 - The albedo holds sRGB-encoded values and its texture is not typed sRGB (F_rgb8), like
   Panda3D's own models: on Panda3D's default pipeline the auto-shader lights the stored
   values, as it lights the source model's. With ``framebuffer-srgb`` and the texture set
   to ``Texture.F_srgb`` it lights linear values, which is what our renderer does.
 
-A LOD of a skinned source (``skin``: optimizer.skin.Skin) is a Character in the .bam and
+A LOD of a skinned source (``skin``: optimizer.lod.skin.Skin) is a Character in the .bam and
 .egg: the .egg holds the source's joints as ``<Joint>`` groups under a ``<Dart>`` group,
 each with its bind transform and its vertices' memberships, and the .bam is that egg tree
 built by Panda3D's own egg loader (the way every Panda3D character is built), with the
@@ -59,10 +59,10 @@ from panda3d.core import (
 from panda3d.egg import (EggData, EggGroup, EggMaterial, EggPolygon, EggTexture, EggVertex, EggVertexPool, EggVertexUV,
                          loadEggData)
 
-from .errors import SgeError
+from ..errors import SgeError
 from .glb import png_bytes, write_glb
-from .images import atomic_write, default_mode, linear_to_srgb8, save_png
-from .mesh import float_vertex_format
+from ..images import atomic_write, default_mode, linear_to_srgb8, save_png
+from ..surface.mesh import float_vertex_format
 from .skin import Skin
 
 ALBEDO_SUFFIX = "_albedo.png"
@@ -133,7 +133,7 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
     albedo on the default texture stage (modulate; sRGB-encoded values in an F_rgb8
     texture) and the normal map on a second stage in ``TextureStage.M_normal`` mode, which
     is what the auto-shader needs to bend normals. The .bam and .glb embed both images;
-    the .egg and .mtl name the PNGs. The .glb is in glTF's +Y-up frame (optimizer.glb).
+    the .egg and .mtl name the PNGs. The .glb is in glTF's +Y-up frame (optimizer.lod.glb).
     Every file is written atomically; a file that cannot be
     written raises ``SgeError``.
     """

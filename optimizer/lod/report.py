@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .images import atomic_write, grid
+from ..images import atomic_write, grid
 
 MARGIN = 8  # pixels around everything
 GAP = 2  # pixels between grid cells (images.grid's gap)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import silhouette_iou
+from ..metrics import silhouette_iou
 
 CHUNK_SAMPLES = 1 << 21  # pixel tests per vectorised batch: bounds the temporary arrays
 SHAPE_RESOLUTION = 128   # pixels across a silhouette (the LOD job's default render size)

@@ -3,7 +3,7 @@ primitive (POSITION, NORMAL, TANGENT, TEXCOORD_0, indices), one pbrMetallicRough
 material (the albedo as baseColorTexture, the normal map as normalTexture, both PNGs
 inside the file), one node, one scene.
 
-Conventions, converted from Panda3D's (optimizer.export) to glTF's:
+Conventions, converted from Panda3D's (optimizer.lod.export) to glTF's:
 - Frame: glTF is +Y up, right-handed, in metres by convention; the LOD is in the source's
   own frame (Panda3D's default, +Z up) and units. Positions, normals and tangents are
   rotated by Panda3D's own conversion from the default coordinate system to Y-up
@@ -15,10 +15,10 @@ Conventions, converted from Panda3D's (optimizer.export) to glTF's:
 - Tangent frame: glTF's bitangent is ``cross(normal, tangent.xyz) * tangent.w`` and its
   normal texture has green "up" in the image (+Y up, OpenGL's convention), i.e. along
   GL's +v. Our map is green along +v and our binormal column points along -v (Panda3D's
-  shader generator negates it: optimizer.lod.tangent_frames), so
+  shader generator negates it: optimizer.lod.geometry.tangent_frames), so
   ``w = sign(dot(cross(n, t), -binormal))``: +1 where the chart is not mirrored.
 - Material: the LOD was fitted under Lambert (diffuse) plus ambient light, with no
-  specular (shaders/surface.frag), so metallic 0 and roughness 1, the most diffuse
+  specular (shaders/surface/surface.frag), so metallic 0 and roughness 1, the most diffuse
   a core glTF material gets, and no specular layer: ``KHR_materials_specular`` with a
   specular factor of 0 and ``KHR_materials_ior`` with an index of 1 (a reflectance of
   ((n - 1) / (n + 1))^2 = 0 at normal incidence) each say so, so a viewer that reads
@@ -132,7 +132,7 @@ def gltf_vertices(positions, normals, tangents, binormals, uvs) -> dict[str, np.
 def write_glb(path: Path, positions, triangles, normals, tangents, binormals, uvs, albedo_png: bytes,
               normal_png: bytes, name: str, write: Callable[[Path, Callable], None],
               extend: Callable[[GlbBuilder], None] | None = None) -> None:
-    """Write the LOD (arrays as optimizer.export.LodMesh holds them: Panda3D's frame and
+    """Write the LOD (arrays as optimizer.lod.export.LodMesh holds them: Panda3D's frame and
     conventions) as ``path``, a .glb, through ``write(path, write_stream)`` (the caller's
     atomic writer). ``extend(builder)`` may add to the document before it is packed: the
     mesh is ``builder.document.meshes[0]``, its node ``nodes[0]`` (a skin adds JOINTS_0 and
@@ -179,7 +179,7 @@ def add_binormals(model: NodePath, sign: float = 1.0) -> int:
     ``binormal.0`` (the stage's set), reads no tangent.w, and without them bends every
     normal to nothing (the surface gets only ambient light). The binormal is
     ``-cross(normal, tangent.xyz) * w``: glTF's bitangent (+v) negated, because the shader
-    generator bends along the negated binormal (optimizer.lod.tangent_frames). ``sign``
+    generator bends along the negated binormal (optimizer.lod.geometry.tangent_frames). ``sign``
     -1 flips it (tests/glb_script.py measures that mistake). Returns the Geoms changed."""
     changed = 0
     for geom_path in model.findAllMatches("**/+GeomNode"):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import SgeError
+from ..errors import SgeError
 from .silhouette import SHAPE_RESOLUTION, mean_iou, silhouettes
 
 SHAPE_KEPT = 0.9  # mean silhouette IoU at or above which a LOD has kept the source's shape
@@ -162,7 +162,7 @@ def tangent_frames(positions: np.ndarray, normals: np.ndarray, uvs: np.ndarray,
     The binormal points along **-v**, as Panda3D's vertex data must hold it for a normal
     map whose green channel points along +v (the OpenGL convention of Blender and glTF):
     Panda3D's shader generator bends the normal along the *negated* binormal column
-    (1.10's shaderGenerator.cxx: ``-vtx_binormal``), and ``shaders/surface.frag`` reads the
+    (1.10's shaderGenerator.cxx: ``-vtx_binormal``), and ``shaders/surface/surface.frag`` reads the
     column the same way, so one map and one vertex frame are right in both renderers."""
     p, t = positions[triangles].astype(np.float64), uvs[triangles].astype(np.float64)
     e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]

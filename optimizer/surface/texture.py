@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 from panda3d.core import SamplerState, ShaderInput, Texture
 
-from .errors import SgeError
-from .images import atomic_write, linear_to_srgb8, save_png
-from .parameters import ContributorDomain, ParameterSet, Settings, dispatch_grid
+from ..errors import SgeError
+from ..images import atomic_write, linear_to_srgb8, save_png
+from ..parameters import ContributorDomain, ParameterSet, Settings, dispatch_grid
 
 MAX_TEXTURE_SIZE = 16384
 

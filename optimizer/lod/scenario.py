@@ -5,7 +5,7 @@ LOD is the source decimated to a triangle budget (quadric error) and unwrapped t
 atlas; its albedo and normal map are baked from the reference (``project_reference``).
 Per-pixel SGE then optimises the LOD's vertex positions (and, when their learning rates
 are set, the maps too) from random views around the bounding sphere under random lights;
-the job (optimizer.job.LodSession) bakes the maps again onto the moved surface after each
+the job (optimizer.lod.job.LodSession) bakes the maps again onto the moved surface after each
 round of steps. Everything
 runs in a frame normalised to the unit bounding sphere, so learning rates and epsilons
 are fractions of the asset's size; exports go back to the source's frame and units.
@@ -25,15 +25,15 @@ from PIL import Image
 from ..errors import SgeError
 from ..gpu import GpuContext, read_pages
 from ..images import linear_to_srgb, linear_to_srgb8, srgb_to_linear
-from ..lod import (LodGeometry, budget_keeping_shape, build_lod, face_vectors, fill_holes, given_lod, tangent_frames,
+from .geometry import (LodGeometry, budget_keeping_shape, build_lod, face_vectors, fill_holes, given_lod, tangent_frames,
                    vertex_normals, weld)
-from ..mesh import Mesh, ModelReference
+from ..surface.mesh import Mesh, ModelReference
 from ..metrics import psnr_covered, silhouette_iou, ssim_covered
 from ..parameters import Settings
 from ..sge import Optimizer
-from ..skin import transfer_weights
+from .skin import transfer_weights
 from ..source import SourceMesh, reference_model
-from ..texture import TextureSet, float_texture
+from ..surface.texture import TextureSet, float_texture
 from ..view import eye_position, perspective, random_direction, random_rotation, translation
 
 CAMERA_DISTANCE = 2.8   # in bounding-sphere radii
@@ -127,7 +127,7 @@ class LodScenario:
         """``lod``: a LOD the user made (its triangles and, when usable, its UVs are kept;
         ``settings.triangles`` is then unused); by default the scenario makes one, by
         decimating the source or, with ``decimate_from`` (positions in the source's frame,
-        triangles), that surface: a LOD chain's previous level (optimizer.chain)."""
+        triangles), that surface: a LOD chain's previous level (optimizer.lod.chain)."""
         self.context = context
         self.source = source
         self.settings = s = settings or LodSettings()
@@ -464,7 +464,7 @@ class LodScenario:
 
     def run(self, steps: int) -> float:
         """Take ``steps`` steps, one GPU sync, then apply the last update; returns the
-        seconds spent (benchmarks; the LOD job's own loop is optimizer.job.LodSession.run)."""
+        seconds spent (benchmarks; the LOD job's own loop is optimizer.lod.job.LodSession.run)."""
         started = time.perf_counter()
         for _ in range(steps):
             self.step()
@@ -503,7 +503,7 @@ class LodScenario:
         (each at most the render's own resolution), mean over ``views``: both are drawn at
         the full supersampled resolution and area-averaged down in linear colour (an ideal
         antialiased render at that size), then 8-bit sRGB. Coverage: any sub-pixel of the
-        LOD or the reference. A smaller size stands for a farther camera (optimizer.chain)."""
+        LOD or the reference. A smaller size stands for a farther camera (optimizer.lod.chain)."""
         sizes = [int(size) for size in sizes]
         scores = np.zeros((len(views), len(sizes)))
         with self._looking():

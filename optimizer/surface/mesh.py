@@ -20,11 +20,11 @@ from panda3d.core import (
     OmniBoundingVolume,
 )
 
-from . import gpu
-from .errors import SgeError
-from .kind import Kind, Reference
-from .parameters import ContributorDomain, ParameterSet, Settings
-from .shaders import raster_shader
+from .. import gpu
+from ..errors import SgeError
+from ..kind import Kind, Reference
+from ..parameters import ContributorDomain, ParameterSet, Settings
+from ..shaders import raster_shader
 
 
 GEOMETRY_CHANNEL, ATTRIBUTE_CHANNEL = 0, 1  # as gradient_vertices.comp
@@ -82,7 +82,7 @@ class Mesh(Kind):
             None keeps it frozen.
         barycentric_weights: weight each pixel's contribution to a vertex by the
             vertex's barycentric coordinate (False: every contributing pixel counts 1).
-        albedo: an ``optimizer.texture.TextureSet`` multiplying the vertex colors,
+        albedo: an ``optimizer.surface.texture.TextureSet`` multiplying the vertex colors,
             sampled at the vertex uvs (optimised or frozen); linear values, or sRGB-encoded
             ones with ``albedo_srgb`` (decoded by the shader).
         normals: (V, 3) vertex normals; given, the mesh is lit (Lambert + ambient under
