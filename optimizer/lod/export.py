@@ -23,7 +23,9 @@ A LOD of a skinned source (``skin``: optimizer.lod.skin.Skin) is a Character in 
 .egg: the .egg holds the source's joints as ``<Joint>`` groups under a ``<Dart>`` group,
 each with its bind transform and its vertices' memberships, and the .bam is that egg tree
 built by Panda3D's own egg loader (the way every Panda3D character is built), with the
-textures of the static .bam put on it. The .obj stays a static mesh in the bind pose.
+textures of the static .bam put on it. The .glb carries the same skin as glTF's (joint
+nodes, a skin with inverse bind matrices, JOINTS_0/WEIGHTS_0: optimizer.lod.glb). The .obj
+stays a static mesh in the bind pose.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ from panda3d.egg import (EggData, EggGroup, EggMaterial, EggPolygon, EggTexture,
                          loadEggData)
 
 from ..errors import SgeError
-from .glb import png_bytes, write_glb
+from .glb import png_bytes, skin_extension, write_glb
 from ..images import atomic_write, default_mode, linear_to_srgb8, save_png
 from ..surface.mesh import float_vertex_format
 from .skin import Skin
@@ -126,7 +128,8 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
             without sRGB.
         name: the models' file stem (also their node and material name).
         skin: the LOD's joints and per-vertex influences (V rows): the .bam and .egg are
-            then a Character that plays the source's animations (see the module docs).
+            then a Character that plays the source's animations, and the .glb a skinned
+            mesh with the same joints (see the module docs).
 
     Both Panda3D models hold one GeomNode (vertex, normal, texcoord, tangent, binormal:
     float32; the binormal along -v, see the module docs), a white diffuse material, the
@@ -157,7 +160,8 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
     _write_obj(obj_path, mesh, name, mtl_path.name)
     _write_mtl(mtl_path, name)
     write_glb(glb_path, mesh.positions, mesh.triangles, mesh.normals, mesh.tangents, mesh.binormals, mesh.uvs,
-              png_bytes(albedo8[::-1]), png_bytes(normal8[::-1]), name, _write_bytes)
+              png_bytes(albedo8[::-1]), png_bytes(normal8[::-1]), name, _write_bytes,
+              extend=None if skin is None else skin_extension(skin))
     return paths
 
 

@@ -30,8 +30,24 @@ Conventions, converted from Panda3D's (optimizer.lod.export) to glTF's:
   glTF defines baseColorTexture; the normal map is linear data, as glTF defines
   normalTexture.
 
-A skin (issue 17: JOINTS_0/WEIGHTS_0, inverse bind matrices, joint nodes) is not written
-yet; ``write_glb``'s ``extend`` hook is where it goes (GlbBuilder.accessor adds its arrays).
+- Skin (``skin_extension``, through ``write_glb``'s ``extend`` hook; a static LOD's file
+  is as without it): node 0 stays the mesh, a scene root at identity (glTF ignores a
+  skinned mesh node's transform: the joints place its vertices), now with ``skin`` 0.
+  Node 1, a second scene root named after the Character, holds the Character node's
+  transform in the source; under it one node per joint, nested as the source's, each
+  with its bind transform relative to its parent as translation, rotation and scale
+  (animation channels target those; a matrix only where a joint's shears). A Panda3D
+  matrix M (row vectors, p' = p M) becomes glTF's as the positions do, C^-1 M C with C
+  the rotation above, and glTF's column-major 16 numbers of that matrix (column vectors)
+  are Panda3D's row-major ones. ``inverseBindMatrices`` are the inverses of the joints'
+  bind matrices (their net transforms, so the bind pose skins every vertex to where it
+  is stored), last row exactly (0, 0, 0, 1) as glTF requires. JOINTS_0 is UNSIGNED_BYTE
+  (UNSIGNED_SHORT past 255 joints), WEIGHTS_0 FLOAT, each row summing to 1. glTF skins
+  every vertex; one that no joint moves (all weights 0 in the Skin) gets weight 1 on the
+  Character node, which is then a joint too (its inverse bind the inverse of its
+  transform), so it stays where it is, as in Panda3D. The skin names no ``skeleton``:
+  panda3d-gltf would make that node a joint too, above the source's root joints, and the
+  source's animations would no longer bind by name.
 """
 
 from __future__ import annotations
@@ -49,7 +65,7 @@ from panda3d.core import (CS_yup_right, Geom, GeomVertexArrayFormat, GeomVertexF
 from PIL import Image
 
 # glTF's enumerations (the spec's numbers; pygltflib names most of them).
-FLOAT, UNSIGNED_SHORT, UNSIGNED_INT = 5126, 5123, 5125
+FLOAT, UNSIGNED_BYTE, UNSIGNED_SHORT, UNSIGNED_INT = 5126, 5121, 5123, 5125
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
 LINEAR, LINEAR_MIPMAP_LINEAR, REPEAT = 9729, 9987, 10497
 TRIANGLES = 4
@@ -167,6 +183,111 @@ def write_glb(path: Path, positions, triangles, normals, tangents, binormals, uv
         extend(builder)
     data = builder.glb()
     write(path, lambda stream: stream.write(data))
+
+
+def gltf_matrices(matrices: np.ndarray) -> np.ndarray:
+    """(..., 4, 4) Panda3D matrices (row vectors, the default coordinate system) as
+    glTF's: the same transforms in glTF's frame, C^-1 M C (C: ``to_gltf_frame``), still
+    in row-vector form, whose row-major order is glTF's column-major one."""
+    frame = np.eye(4)
+    frame[:3, :3] = to_gltf_frame()
+    return frame.T @ np.asarray(matrices, np.float64) @ frame
+
+
+def trs(matrix: np.ndarray) -> dict | None:
+    """A glTF-frame matrix (row vectors, ``gltf_matrices``) as a node's translation,
+    rotation (unit quaternion x, y, z, w) and scale; None where it shears (no TRS holds it)."""
+    linear = np.asarray(matrix, np.float64)[:3, :3].T  # column vectors: linear = R @ diag(scale)
+    scale = np.linalg.norm(linear, axis=0)
+    if np.any(scale < 1e-12):
+        return None
+    if np.linalg.det(linear) < 0:
+        scale[0] = -scale[0]
+    rotation = linear / scale
+    if np.abs(rotation.T @ rotation - np.eye(3)).max() > 1e-5:
+        return None
+    return {"translation": [float(v) for v in matrix[3, :3]], "rotation": _quaternion(rotation),
+            "scale": [float(v) for v in scale]}
+
+
+def _quaternion(rotation: np.ndarray) -> list[float]:
+    """A 3x3 rotation (column vectors) as a unit quaternion (x, y, z, w), w >= 0."""
+    m = rotation
+    trace = np.trace(m)
+    if trace > 0:
+        k = 2.0 * np.sqrt(trace + 1.0)
+        q = [(m[2, 1] - m[1, 2]) / k, (m[0, 2] - m[2, 0]) / k, (m[1, 0] - m[0, 1]) / k, 0.25 * k]
+    else:
+        i = int(np.argmax(np.diag(m)))
+        j, k_ = (i + 1) % 3, (i + 2) % 3
+        k = 2.0 * np.sqrt(max(1.0 + m[i, i] - m[j, j] - m[k_, k_], 1e-300))
+        q = [0.0, 0.0, 0.0, (m[k_, j] - m[j, k_]) / k]
+        q[i], q[j], q[k_] = 0.25 * k, (m[j, i] + m[i, j]) / k, (m[k_, i] + m[i, k_]) / k
+    q = np.array(q) / np.linalg.norm(q)
+    if q[3] < 0:
+        q = -q
+    return [float(v) for v in q]
+
+
+def skin_extension(skin) -> Callable[[GlbBuilder], None]:
+    """``write_glb``'s ``extend`` for ``skin`` (optimizer.lod.skin.Skin, the LOD's vertices'
+    influences): the joints, the skin and JOINTS_0/WEIGHTS_0 (module docs)."""
+
+    def extend(builder: GlbBuilder) -> None:
+        document = builder.document
+        count = len(skin.joint_names)
+        weights = np.asarray(skin.weights, np.float64)
+        joints = np.asarray(skin.joints, np.int64)
+        total = weights.sum(axis=1)
+        still = total <= 0
+        character_joint = bool(still.any())  # the Character node takes the vertices no joint moves
+        weights = np.where(still[:, None], [[1.0, 0.0, 0.0, 0.0]], weights / np.where(still, 1.0, total)[:, None])
+        joints = np.where(still[:, None], [[count, 0, 0, 0]], joints)
+        joints = np.where(weights > 0, joints, 0)
+        weights = weights.astype(np.float32)
+        # The heaviest weight takes float32's rounding, so each row sums to 1 as glTF asks.
+        weights[:, 0] = (1.0 - weights[:, 1:].astype(np.float64).sum(axis=1)).astype(np.float32)
+
+        character = len(document.nodes)
+        character_matrix = gltf_matrices(skin.character_matrix)
+        document.nodes.append(_transform_node(skin.character_name, character_matrix))
+        first = len(document.nodes)
+        for joint_name, parent, local in zip(skin.joint_names, skin.parents.tolist(),
+                                             gltf_matrices(skin.local_matrices())):
+            document.nodes.append(_transform_node(joint_name, local))
+            document.nodes[character if parent < 0 else first + parent].children.append(len(document.nodes) - 1)
+        nets = gltf_matrices(skin.bind_matrices)
+        joint_nodes = list(range(first, first + count))
+        if character_joint:
+            nets = np.concatenate([nets, character_matrix[None]])
+            joint_nodes.append(character)
+        inverse = np.linalg.inv(nets)
+        inverse[:, :3, 3], inverse[:, 3, 3] = 0.0, 1.0  # glTF's column-major last row, exactly
+        document.skins.append(gl.Skin(name=skin.character_name, joints=joint_nodes,
+                                      inverseBindMatrices=builder.accessor(inverse.reshape(-1, 16).astype(np.float32),
+                                                                           "MAT4", FLOAT, target=None)))
+        index_type = (np.uint8, UNSIGNED_BYTE) if len(joint_nodes) <= 256 else (np.uint16, UNSIGNED_SHORT)
+        attributes = document.meshes[0].primitives[0].attributes
+        attributes.JOINTS_0 = builder.accessor(joints.astype(index_type[0]), "VEC4", index_type[1])
+        attributes.WEIGHTS_0 = builder.accessor(weights, "VEC4", FLOAT)
+        document.nodes[0].skin = 0
+        document.scenes[0].nodes.append(character)
+
+    return extend
+
+
+def _transform_node(name: str, matrix: np.ndarray) -> gl.Node:
+    """A node at ``matrix`` (glTF's frame, row vectors): TRS where it holds one, left out
+    where it is the identity."""
+    node = gl.Node(name=name, children=[])
+    if np.allclose(matrix, np.eye(4), rtol=0.0, atol=1e-12):
+        return node
+    parts = trs(matrix)
+    if parts is None:
+        node.matrix = [float(v) for v in np.asarray(matrix, np.float64).ravel()]
+    else:
+        node.translation, node.rotation, node.scale = parts["translation"], parts["rotation"], parts["scale"]
+    return node
 
 
 def add_binormals(model: NodePath, sign: float = 1.0) -> int:
