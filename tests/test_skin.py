@@ -33,7 +33,7 @@ WALK = "models/panda-walk"
 # The issue's bound on how far the posed LOD's held-out PSNR may fall below the bind
 # pose's, and the bound this LOD meets (see test_posed_lod_psnr_stays_near_the_bind_pose).
 ISSUE_BOUND_DB = 2.0
-MEASURED_BOUND_DB = 3.5
+MEASURED_BOUND_DB = 3.0
 
 
 def test_nearest_surface_points_match_brute_force():
@@ -196,7 +196,7 @@ def test_posed_lod_psnr_stays_near_the_bind_pose(posed):
     """Held-out PSNR (the job's: 16 views of its held-out seed, mid-gray background, 8-bit
     sRGB over covered pixels) of the posed LOD against the posed source, per frame,
     against the bind pose's. Measured on the 2-core CPU (llvmpipe, Xvfb): bind 19.02 dB,
-    frames 15.98-16.91 dB, i.e. 2.1-3.0 dB lower; the issue asks for 2 dB
+    frames 16.32-17.24 dB, i.e. 1.78-2.70 dB lower; the issue asks for 2 dB
     (test_posed_lod_psnr_within_the_issues_2_db, expected to fail: docs/SKINNING.md)."""
     bind = posed["bind"]["psnr"]
     assert bind > 17.0, posed["bind"]
@@ -204,12 +204,62 @@ def test_posed_lod_psnr_stays_near_the_bind_pose(posed):
         assert frame["psnr"] >= bind - MEASURED_BOUND_DB, (frame, bind)
 
 
-@pytest.mark.xfail(strict=True, reason="the posed --steps 0 LOD falls 2.1-3.0 dB below its bind-pose PSNR "
-                                       "(arms against the body: docs/SKINNING.md)")
+@pytest.mark.xfail(strict=True, reason="the posed --steps 0 LOD falls 1.78-2.70 dB below its bind-pose PSNR; "
+                                       "decimating for poses (lod.scenario.DECIMATE_FOR_POSES) meets 2 dB but costs the "
+                                       "bind pose and the demo 0.7 dB (docs/SKINNING.md)")
 def test_posed_lod_psnr_within_the_issues_2_db(posed):
     bind = posed["bind"]["psnr"]
     for frame in posed["frames"]:
         assert frame["psnr"] >= bind - ISSUE_BOUND_DB, (frame, bind)
+
+
+def test_decimating_a_bending_tube_keeps_vertices_at_its_joint():
+    """A tube along x, skinned half to a root joint and half to a child at x = 0 with a
+    blend between: decimated for its poses (the child turned), more of the LOD's vertices
+    stay near the bend than plain quadric decimation keeps, which finds the tube straight
+    everywhere in the bind pose."""
+    from optimizer.lod.deforming import decimate_deforming, dense_weights, sample_poses, skin_moves
+    from optimizer.lod.geometry import decimate
+    rings, around = 41, 12
+    x = np.linspace(-2.0, 2.0, rings)
+    angle = np.linspace(0.0, 2 * np.pi, around, endpoint=False)
+    positions = np.stack([np.repeat(x, around), 0.3 * np.tile(np.cos(angle), rings),
+                          0.3 * np.tile(np.sin(angle), rings)], axis=1)
+    triangles = []
+    for r in range(rings - 1):
+        for a in range(around):
+            p, q = r * around + a, r * around + (a + 1) % around
+            triangles += [[p, q, q + around], [p, q + around, p + around]]
+    triangles = np.array(triangles)
+    child = np.clip((positions[:, 0] + 0.25) / 0.5, 0.0, 1.0)
+    bind = np.stack([np.eye(4), np.eye(4)])
+    skin = Skin("tube", ["root", "child"], np.array([-1, 0], np.int32), bind, np.eye(4),
+                np.stack([np.zeros(len(positions)), np.ones(len(positions)), np.zeros(len(positions)),
+                          np.zeros(len(positions))], 1).astype(np.int32),
+                np.stack([1 - child, child, np.zeros_like(child), np.zeros_like(child)], 1).astype(np.float32))
+    moves = skin_moves(skin, sample_poses(skin, count=8, degrees=60.0), 1.0, np.zeros(3))
+    points, faces = decimate_deforming(positions, triangles, 120, dense_weights(skin), moves)
+    assert 100 <= len(faces) <= 120 and faces.max() < len(points)
+    plain, _ = decimate(positions, triangles, 120)
+    near = lambda p: int(np.sum(np.abs(p[:, 0]) < 0.5))
+    assert near(points) > near(plain), (near(points), near(plain))
+
+
+def test_transfer_by_normal_takes_the_side_a_vertex_faces():
+    """Two parallel plates 0.04 apart (the source's radius about 0.7), the lower facing
+    -z, the upper +z, each held by its own joint; a LOD triangle facing +z lies 0.01 above
+    the lower plate: by distance alone its vertices take the lower plate's joint, by
+    distance and normals (the reach 0.05 radii) the upper plate's, the side they face."""
+    plate = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float64)
+    positions = np.concatenate([plate, plate + [0, 0, 0.04]])
+    triangles = np.array([[0, 2, 1], [3, 4, 5]])  # lower faces -z, upper faces +z
+    skin = Skin("c", ["low", "high"], np.full(2, -1, np.int32), np.tile(np.eye(4), (2, 1, 1)), np.eye(4),
+                np.array([[0, 0, 0, 0]] * 3 + [[1, 0, 0, 0]] * 3, np.int32),
+                np.tile([1.0, 0, 0, 0], (6, 1)).astype(np.float32))
+    lod = np.array([[0.2, 0.2, 0.01], [0.6, 0.2, 0.01], [0.2, 0.6, 0.01]])  # a triangle facing +z, by the lower plate
+    plain = transfer_weights(skin, positions, triangles, lod)
+    facing = transfer_weights(skin, positions, triangles, lod, np.array([[0, 1, 2]]))
+    assert np.all(plain.joints[:, 0] == 0) and np.all(facing.joints[:, 0] == 1)
 
 
 def test_component_lod_model_and_lod_node_stay_animated(tmp_path):

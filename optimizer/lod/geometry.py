@@ -51,6 +51,12 @@ def weld(positions: np.ndarray, triangles: np.ndarray, tolerance: float) -> tupl
     return welded, triangles[keep].astype(np.int32)
 
 
+def weld_first(positions: np.ndarray, tolerance: float) -> np.ndarray:
+    """For each vertex ``weld`` keeps, the index of the input vertex it was taken from."""
+    keys = np.round(np.asarray(positions, np.float64) / tolerance).astype(np.int64)
+    return np.unique(keys, axis=0, return_index=True)[1]
+
+
 def decimate(positions: np.ndarray, triangles: np.ndarray, target: int,
              keep_borders: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Quadric-error decimation to about ``target`` triangles (fast-simplification).
@@ -202,14 +208,24 @@ def _normalise(vectors: np.ndarray, fallback, normals=None) -> np.ndarray:
 
 
 def build_lod(positions: np.ndarray, triangles: np.ndarray, target_triangles: int, texture_size: int,
-              weld_tolerance: float, shape_views=None) -> tuple[LodGeometry, Decimation]:
+              weld_tolerance: float, shape_views=None, skinning=None) -> tuple[LodGeometry, Decimation]:
     """The initial LOD of a mesh: welded, decimated to about ``target_triangles`` (with
     ``shape_views``, borders kept or free by ``decimate_keeping_shape``), unwrapped for a
-    ``texture_size``^2 atlas, with normals and tangent frames; and the decimation."""
+    ``texture_size``^2 atlas, with normals and tangent frames; and the decimation.
+    ``skinning``: (weights (V, J) per vertex of ``positions``, moves (1 + P, J, 4, 4)) of a
+    skinned mesh, decimated by its quadrics over the bind and P sample poses instead
+    (deforming.decimate_deforming; open borders free)."""
     welded, welded_triangles = weld(positions, triangles, weld_tolerance)
     if len(welded_triangles) == 0:
         raise SgeError("the model has no triangles of non-zero size; give a model with real faces")
-    decimation = decimate_keeping_shape(welded, welded_triangles, target_triangles, shape_views)
+    if skinning is not None:
+        from .deforming import decimate_deforming
+        weights, moves = skinning
+        decimation = Decimation(*decimate_deforming(welded, welded_triangles, target_triangles,
+                                                    np.asarray(weights)[weld_first(positions, weld_tolerance)], moves),
+                                kept_borders=False, iou=None)
+    else:
+        decimation = decimate_keeping_shape(welded, welded_triangles, target_triangles, shape_views)
     points, faces = decimation.positions, decimation.triangles
     if len(faces) == 0:
         raise SgeError(f"decimating to {target_triangles} triangles left none; ask for more --triangles")

@@ -31,6 +31,7 @@ from ..surface.mesh import Mesh, ModelReference
 from ..metrics import psnr_covered, silhouette_iou, ssim_covered
 from ..parameters import Settings
 from ..sge import Optimizer
+from .deforming import dense_weights, sample_poses, skin_moves
 from .skin import transfer_weights
 from ..source import SourceMesh, reference_model
 from ..surface.texture import TextureSet, float_texture
@@ -39,6 +40,12 @@ from ..view import eye_position, perspective, random_direction, random_rotation,
 CAMERA_DISTANCE = 2.8   # in bounding-sphere radii
 TAN_HALF_FOV = 0.45     # the sphere fills about 80% of the image
 AMBIENT = 0.3
+# A skinned source decimated for sample poses as well as its bind pose (deforming.py)
+# rather than by fast-simplification in the bind pose. Off: measured on the panda
+# (docs/SKINNING.md), it brings the posed --steps 0 LOD within the 2 dB of its
+# bind pose (0.87-1.69 dB below, every posed frame 0.06-0.82 dB better than now), but
+# costs 0.7 dB in the bind pose, and the demo's optimised LOD 0.74 dB held-out PSNR.
+DECIMATE_FOR_POSES = False
 BACKGROUND = (0.5, 0.5, 0.5, 1.0)  # mid gray: black and white parts both keep a silhouette
 FLAT_NORMAL = (0.5, 0.5, 1.0)      # tangent-space +z, encoded
 HELD_OUT_VIEWS = 16
@@ -145,9 +152,15 @@ class LodScenario:
         if lod is None:
             positions, triangles = (unit_source.positions, source.triangles) if decimate_from is None else \
                 (self.to_unit(decimate_from[0]), np.asarray(decimate_from[1]))
+            skinning = None
+            if DECIMATE_FOR_POSES and source.skin is not None and decimate_from is None:
+                # Decimated for its poses too (deforming.py): the bind pose and sample poses.
+                skinning = (dense_weights(source.skin),
+                            skin_moves(source.skin, sample_poses(source.skin), 1.0 / self.radius,
+                                       -np.asarray(self.center, np.float64) / self.radius))
             self.geometry, decimation = build_lod(positions, triangles, s.triangles,
                                                   s.texture_size, weld_tolerance=WELD_TOLERANCE,
-                                                  shape_views=self.shape_views())
+                                                  shape_views=self.shape_views(), skinning=skinning)
             self.kept_borders = decimation.kept_borders
         else:
             self.geometry = given_lod(self.to_unit(lod.positions), lod.triangles, lod.uvs, lod.normals, s.texture_size)
@@ -561,7 +574,7 @@ class LodScenario:
         if skin is not None:
             # Per welded position, so the copies of a vertex split at a UV seam move as one.
             welded = transfer_weights(skin, self.source.positions, self.source.triangles,
-                                      self.to_source(state["positions"]))
+                                      self.to_source(state["positions"]), g.position_index[g.triangles])
             arrays["skin"] = welded.with_influences(welded.joints[g.position_index], welded.weights[g.position_index])
         return arrays
 
