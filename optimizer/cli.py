@@ -242,14 +242,15 @@ lod_options = _lod_options
 
 
 def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every=None, resume=None,
-             force=False):
+             force=False, decimate_for_poses=False):
     """Run the LOD job (``triangles``: the budgets of --triangles; more than one: a LOD
     chain, optimizer.lod.chain), print the report's path; after Ctrl-C, say where it
     stopped and exit 130."""
     from .lod.job import run_lod_job
     from .lod.scenario import LodSettings
     budgets = (triangles,) if isinstance(triangles, int) else tuple(triangles)
-    settings = LodSettings(triangles=budgets[0], texture_size=texture_size, steps=steps, resolution=res, seed=seed)
+    settings = LodSettings(triangles=budgets[0], texture_size=texture_size, steps=steps, resolution=res, seed=seed,
+                           decimate_for_poses=decimate_for_poses)
     if len(budgets) > 1:
         if checkpoint_every is not None or resume is not None:
             raise click.UsageError("--checkpoint-every and --resume take one --triangles budget, not a chain; "
@@ -300,7 +301,11 @@ FORCE_FLAG = click.option("--force", is_flag=True,
               help="Write the whole state to OUT.checkpoint/ every N steps (atomically).")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue from OUT.checkpoint (its settings are used); ends as an uninterrupted run would.")
-def optimize(source, triangles, texture_size, steps, res, seed, out, force, checkpoint_every, resume):
+@click.option("--decimate-for-poses", is_flag=True,
+              help="Skinned sources: decimate for sample poses of the skeleton too, keeping vertices where joints "
+                   "bend (posed quality for some bind-pose PSNR: docs/SKINNING.md).")
+def optimize(source, triangles, texture_size, steps, res, seed, out, force, checkpoint_every, resume,
+             decimate_for_poses):
     """Make an optimised LOD of SOURCE (a model file, or a name on Panda3D's model-path
     such as models/panda): decimate, unwrap, optimise geometry, albedo and normal map
     against the source, and write .bam/.egg/.obj/.glb, textures, report.png and
@@ -308,7 +313,8 @@ def optimize(source, triangles, texture_size, steps, res, seed, out, force, chec
     chain (--triangles 4000,1000,250) every level goes into its own subfolder (lod0/,
     lod1/, ...) beside NAME.lods.bam, a LODNode holding them with switch distances. Ctrl-C stops the
     optimisation, writes the LOD of the last finished step and exits with status 130."""
-    _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every, resume, force)
+    _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every, resume, force,
+             decimate_for_poses)
 
 
 DEMO_SOURCE = "models/panda"

@@ -169,18 +169,28 @@ def test_a_skin_that_does_not_fit_the_lod_is_one_clear_error(tmp_path):
         write_lod(tmp_path, **lod, skin=skin)
 
 
-@pytest.fixture(scope="module")
-def posed(tmp_path_factory) -> dict:
-    """A --steps 0 LOD of the panda (1000 triangles, 256^2 maps), its .bam copied alone,
+def pose_lod(folder: Path, *options: str) -> dict:
+    """A --steps 0 LOD of the panda (1000 triangles, 256^2 maps, ``options``), its .bam,
     posed with the source by posed_script.py at 8 frames of the walk, 16 held-out views."""
-    folder = tmp_path_factory.mktemp("posed")
     result = run_sge(["optimize", "models/panda", "--triangles", "1000", "--texture-size", "256", "--steps", "0",
-                      "--out", str(folder / "lod")], folder, timeout=120)
+                      *options, "--out", str(folder / "lod")], folder, timeout=120)
     assert result.returncode == 0, result.stderr
     result = run_in_x([str(Path(__file__).with_name("posed_script.py")), "models/panda", str(folder / "lod/panda.bam"),
                        "--anim", WALK, "--frames", "8"], folder, timeout=120)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def posed(tmp_path_factory) -> dict:
+    """The job's default LOD, posed."""
+    return pose_lod(tmp_path_factory.mktemp("posed"))
+
+
+@pytest.fixture(scope="module")
+def posed_for_poses(tmp_path_factory) -> dict:
+    """The LOD decimated for sample poses too (--decimate-for-poses), posed."""
+    return pose_lod(tmp_path_factory.mktemp("posed-for-poses"), "--decimate-for-poses")
 
 
 def test_posed_lod_vertices_move_with_the_source(posed):
@@ -196,21 +206,24 @@ def test_posed_lod_psnr_stays_near_the_bind_pose(posed):
     """Held-out PSNR (the job's: 16 views of its held-out seed, mid-gray background, 8-bit
     sRGB over covered pixels) of the posed LOD against the posed source, per frame,
     against the bind pose's. Measured on the 2-core CPU (llvmpipe, Xvfb): bind 19.02 dB,
-    frames 16.32-17.24 dB, i.e. 1.78-2.70 dB lower; the issue asks for 2 dB
-    (test_posed_lod_psnr_within_the_issues_2_db, expected to fail: docs/SKINNING.md)."""
+    frames 16.35-17.28 dB, i.e. 1.74-2.67 dB lower; the issue's 2 dB holds with
+    --decimate-for-poses (test_posed_lod_psnr_within_the_issues_2_db; docs/SKINNING.md)."""
     bind = posed["bind"]["psnr"]
     assert bind > 17.0, posed["bind"]
     for frame in posed["frames"]:
         assert frame["psnr"] >= bind - MEASURED_BOUND_DB, (frame, bind)
 
 
-@pytest.mark.xfail(strict=True, reason="the posed --steps 0 LOD falls 1.78-2.70 dB below its bind-pose PSNR; "
-                                       "decimating for poses (lod.scenario.DECIMATE_FOR_POSES) meets 2 dB but costs the "
-                                       "bind pose and the demo 0.7 dB (docs/SKINNING.md)")
-def test_posed_lod_psnr_within_the_issues_2_db(posed):
-    bind = posed["bind"]["psnr"]
-    for frame in posed["frames"]:
+def test_posed_lod_psnr_within_the_issues_2_db(posed_for_poses):
+    """The issue's bound, with --decimate-for-poses: per frame, the posed LOD's held-out
+    PSNR stays within 2 dB of its bind-pose figure. Measured on the 2-core CPU (llvmpipe,
+    Xvfb): bind 18.32 dB, frames 16.71-17.46 dB, 0.86-1.61 dB lower; its vertices move
+    with the source's as the default LOD's do."""
+    bind = posed_for_poses["bind"]["psnr"]
+    assert bind > 17.0, posed_for_poses["bind"]
+    for frame in posed_for_poses["frames"]:
         assert frame["psnr"] >= bind - ISSUE_BOUND_DB, (frame, bind)
+        assert abs(frame["lod_moved"] / frame["source_moved"] - 1.0) < 0.03, frame
 
 
 def test_decimating_a_bending_tube_keeps_vertices_at_its_joint():

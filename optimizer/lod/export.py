@@ -57,6 +57,8 @@ from panda3d.core import (
     TextureAttrib,
     TextureStage,
     getDefaultCoordinateSystem,
+    loadPrcFileData,
+    unloadPrcFile,
 )
 from panda3d.egg import (EggData, EggGroup, EggMaterial, EggPolygon, EggTexture, EggVertex, EggVertexPool, EggVertexUV,
                          loadEggData)
@@ -309,7 +311,13 @@ def _character_root(mesh: LodMesh, name: str, skin: Skin, state: RenderState) ->
     Character, its joint bundle, vertex data whose transform_blend column names each
     vertex's blend of joints), each Geom given ``state``: the tree is written without
     textures, so the loader looks for no image files."""
-    loaded = NodePath(loadEggData(_lod_egg(mesh, name, skin, textured=False)))
+    # The egg loader rounds every joint weight to tenths by default
+    # (egg-vertex-membership-quantize 0.1): the LOD's transferred weights are kept whole.
+    unquantized = loadPrcFileData("sge-skin", "egg-vertex-membership-quantize 0")
+    try:
+        loaded = NodePath(loadEggData(_lod_egg(mesh, name, skin, textured=False)))
+    finally:
+        unloadPrcFile(unquantized)
     if loaded.find("**/+Character").isEmpty():
         raise SgeError(f"Panda3D's egg loader built no Character from the LOD's {len(skin.joint_names)} joints")
     for geom_path in loaded.findAllMatches("**/+GeomNode"):

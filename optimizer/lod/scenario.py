@@ -40,12 +40,6 @@ from ..view import eye_position, perspective, random_direction, random_rotation,
 CAMERA_DISTANCE = 2.8   # in bounding-sphere radii
 TAN_HALF_FOV = 0.45     # the sphere fills about 80% of the image
 AMBIENT = 0.3
-# A skinned source decimated for sample poses as well as its bind pose (deforming.py)
-# rather than by fast-simplification in the bind pose. Off: measured on the panda
-# (docs/SKINNING.md), it brings the posed --steps 0 LOD within the issue's 2 dB of its
-# bind pose (0.87-1.69 dB below, every posed frame 0.06-0.82 dB better than now), but
-# costs 0.7 dB in the bind pose, and the demo's optimised LOD 0.74 dB held-out PSNR.
-DECIMATE_FOR_POSES = False
 BACKGROUND = (0.5, 0.5, 0.5, 1.0)  # mid gray: black and white parts both keep a silhouette
 FLAT_NORMAL = (0.5, 0.5, 1.0)      # tangent-space +z, encoded
 HELD_OUT_VIEWS = 16
@@ -103,6 +97,13 @@ class LodSettings:
     # Steps between looks for triangles the steps turned over (LodScenario.unfold; each
     # bake looks too); 0: at the bakes only.
     unfold_every: int = 50
+    # A skinned source decimated for sample poses of its skeleton as well as its bind pose
+    # (deforming.py) rather than by fast-simplification in the bind pose: it keeps vertices
+    # where joints bend. Off by default: measured on the panda (docs/SKINNING.md), it
+    # brings the posed --steps 0 LOD within 2 dB of its bind-pose PSNR, every posed frame
+    # better, but costs 0.7 dB in the bind pose, and the demo's optimised LOD 0.74 dB
+    # held-out (bind-pose) PSNR. `sge optimize --decimate-for-poses`.
+    decimate_for_poses: bool = False
 
     def validate(self) -> None:
         """Refuse settings no job can run; a budget at or above the source's own triangle
@@ -153,7 +154,7 @@ class LodScenario:
             positions, triangles = (unit_source.positions, source.triangles) if decimate_from is None else \
                 (self.to_unit(decimate_from[0]), np.asarray(decimate_from[1]))
             skinning = None
-            if DECIMATE_FOR_POSES and source.skin is not None and decimate_from is None:
+            if s.decimate_for_poses and source.skin is not None and decimate_from is None:
                 # Decimated for its poses too (deforming.py): the bind pose and sample poses.
                 skinning = (dense_weights(source.skin),
                             skin_moves(source.skin, sample_poses(source.skin), 1.0 / self.radius,
