@@ -183,6 +183,13 @@ def _lod_options(function=None, *, steps_help: str = "Optimisation steps."):
     return function
 
 
+def lod_settings(triangles, texture_size, steps, res, seed):
+    """The job's LodSettings from the values of ``_lod_options``: `sge optimize` and every
+    asset of `sge batch` run with these, so the two take the same options."""
+    from .scenarios.lod import LodSettings
+    return LodSettings(triangles=triangles, texture_size=texture_size, steps=steps, resolution=res, seed=seed)
+
+
 # The exit status of a job Ctrl-C stopped (128 + SIGINT, as shells report it); its LOD of
 # the last finished step is written all the same.
 INTERRUPTED_EXIT = 130
@@ -193,11 +200,9 @@ def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_
     """Run the LOD job, print the report's path; after Ctrl-C, say where it stopped and
     exit 130."""
     from .job import run_lod_job
-    from .scenarios.lod import LodSettings
     progress = _CliProgress()
     try:
-        metrics = run_lod_job(source, out, LodSettings(triangles=triangles, texture_size=texture_size, steps=steps,
-                                                       resolution=res, seed=seed), progress,
+        metrics = run_lod_job(source, out, lod_settings(triangles, texture_size, steps, res, seed), progress,
                               checkpoint_every=checkpoint_every, resume=resume, force=force)
     finally:
         progress.close()
@@ -230,6 +235,96 @@ def optimize(source, triangles, texture_size, steps, res, seed, out, force, chec
     A source already within --triangles keeps its own triangles. Ctrl-C stops the
     optimisation, writes the LOD of the last finished step and exits with status 130."""
     _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every, resume, force)
+
+
+class _BatchProgress:
+    """A line per asset as it ends, on stderr; on a terminal, a progress bar over the
+    assets below them."""
+
+    def __init__(self):
+        self.bar = None
+        self.total = 0
+
+    def message(self, text: str) -> None:
+        self._line(text)
+
+    def retry(self, asset, error: str) -> None:
+        self._line(f"{asset.name}: failed ({error}); running it once more")
+
+    def asset(self, asset, finished: int, total: int) -> None:
+        row = asset.row
+        if row["status"] in ("done", "skipped"):
+            text = f"{asset.name}: {row['status']}, {row['triangles']} triangles, PSNR {row['psnr_before']:.2f} / " \
+                   f"{row['psnr_baseline']:.2f} -> {row['psnr_after']:.2f} dB, {row['seconds']:.1f} s on {row['worker']}"
+        else:
+            text = f"{asset.name}: {row['status']}" + (f" ({row['error']})" if row["error"] else "")
+            if row.get("again"):
+                text += "; so it did in the last run, with the same file and options: not run again (--retry-failed)"
+        self._line(f"[{finished}/{total}] {text}")
+        if sys.stderr.isatty():
+            if self.bar is None:
+                self.bar = click.progressbar(length=total, label="assets", file=sys.stderr, show_pos=True)
+                self.bar.__enter__()
+            self.bar.update(finished - self.bar.pos)
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:  # over the bar's line; the bar is drawn again below it
+            click.echo("\r\033[K" + text, err=True)
+            self.bar.render_progress()
+        else:
+            click.echo(text, err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@_lod_options
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output directory: OUT/<asset name>/ per asset (each written whole or not at all), "
+                   "OUT/summary.csv and OUT/summary.json.")
+@FORCE_FLAG
+@click.option("--workers", type=POSITIVE, default=None,
+              help="Assets optimised at once: worker processes of a local Ray (default: one per CPU core); with "
+                   "--address, the most tasks in flight (default: as many as the cluster runs).")
+@click.option("--address", default=None,
+              help="Join this Ray cluster (auto, or HOST:PORT of its head) instead of starting a local Ray.")
+@click.option("--gpus-per-task", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="GPUs each asset's task asks Ray for (1: one GPU per task); refused at once where there are none.")
+@click.option("--retry-failed", is_flag=True,
+              help="Run again the assets whose job failed in the last run with the same file and options (by "
+                   "default a rerun reports them failed without running them: they would fail the same way).")
+def batch(sources, out, force, workers, address, gpus_per_task, retry_failed, **lod_options):
+    """Make the LOD of every model in SOURCES (files, or names on Panda3D's model-path) on
+    Ray, with the options of sge optimize. Each asset's outputs go to OUT/NAME, NAME its
+    file's name without extensions (same names: numbered -2, -3, ... in the order of their
+    full paths). A failed asset is run once more, then reported; the batch goes on. A rerun
+    skips assets whose outputs are complete for the same source bytes and options, and
+    those whose job failed in the last run with them (unless --retry-failed). Ctrl-C
+    stops the tasks in flight, whose assets write nothing, and exits with status 130.
+    Prints the summary's path; exits with status 1 when an asset failed."""
+    from .batch import FAILED, SUMMARY_CSV, run_batch
+    progress = _BatchProgress()
+    try:
+        result = run_batch(list(sources), out, lod_options, workers=workers, address=address,
+                           gpus_per_task=gpus_per_task, force=force, retry_failed=retry_failed, progress=progress)
+    finally:
+        progress.close()
+    click.echo(str(out / SUMMARY_CSV))
+    done, skipped, failed = (result.count(status) for status in ("done", "skipped", FAILED))
+    if result.interrupted:
+        click.echo(f"interrupted: {done} assets done, {skipped} skipped as already done, "
+                   f"{len(result.assets) - done - skipped - failed} not finished (nothing of theirs written); "
+                   f"the same command again finishes them", err=True)
+        sys.exit(INTERRUPTED_EXIT)
+    if failed:
+        names = ", ".join(asset.name for asset in result.assets if asset.row["status"] == FAILED)
+        raise click.ClickException(f"{failed} of {len(result.assets)} assets failed ({names}); "
+                                   f"{out / SUMMARY_CSV} says why")
+    click.echo(f"{done} assets done, {skipped} skipped as already done", err=True)
 
 
 @main.command()
