@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ JSON_FIELDS = ["source_sha256", "cause"]
 CAUSE_JOB, CAUSE_RAY, CAUSE_SOURCE, CAUSE_WRITE = "job", "ray", "source", "write"
 WAIT_SECONDS = 0.5  # the driver's longest wait on Ray before it looks for a Ctrl-C again
 ERROR_LENGTH = 400  # characters of an error kept in its one line
+CONNECT_SECONDS = 10  # for a cluster's address to answer at all
 
 
 @dataclass
@@ -122,11 +124,10 @@ def run_batch(sources: list[str], out: Path, options: dict, *, workers: int | No
             except SgeError as error:
                 asset.row.update(status=FAILED, error=_one_line(str(error)), cause=CAUSE_SOURCE)
         batch.finish(asset)
-    batch.write_summary()
     result = BatchResult(batch.assets)
     if to_run:
         result.interrupted = _run_on_ray(batch, to_run, options, workers, address, gpus_per_task, force)
-        batch.write_summary()
+    batch.write_summary()
     return result
 
 
@@ -231,7 +232,8 @@ def _run_on_ray(batch: _Batch, to_run: list[Asset], options: dict, workers: int 
     workers = workers or (cores if local else None)
     _connect(ray, workers, address)
     try:
-        _check_gpus(ray, gpus_per_task, address)
+        _check_gpus(ray, gpus_per_task, address)  # before anything is written
+        batch.write_summary()  # the assets to run as pending: a summary to read while it runs
         # Each task asks for one CPU; locally Ray has `workers` of them, so that many run at
         # once. llvmpipe renders with as many threads as there are cores unless told: each
         # worker gets its share of them (on a cluster, the one CPU its task asked for).
@@ -288,6 +290,8 @@ def _connect(ray, workers: int | None, address: str | None) -> None:
     # No dashboard (ray[default] is not installed) and no worker logs on the terminal: the
     # job's own lines would interleave there; errors come back with each task's result.
     settings = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    if address is not None:
+        _check_reachable(address)
     try:
         if address is None:
             ray.init(num_cpus=workers, **settings)
@@ -297,6 +301,20 @@ def _connect(ray, workers: int | None, address: str | None) -> None:
         where = f"join the Ray cluster at {address}" if address else "start a local Ray"
         raise SgeError(f"cannot {where} ({_one_line(str(error) or type(error).__name__)})"
                        + ("; check the address (ray status on its head node prints it)" if address else "")) from None
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse, in one line, a HOST:PORT (or ray://HOST:PORT) where nothing answers: Ray
+    itself retries such an address for many minutes (measured: over 10 at Ray 2.60)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as error:
+        raise SgeError(f"cannot join the Ray cluster at {address}: nothing answers there "
+                       f"({error.strerror or type(error).__name__}); check the address (ray status on its head node "
+                       f"prints it)") from None
 
 
 def _check_gpus(ray, gpus_per_task: float | None, address: str | None) -> None:

@@ -311,6 +311,10 @@ def batch(sources, out, force, workers, address, gpus_per_task, retry_failed, **
     try:
         result = run_batch(list(sources), out, lod_options, workers=workers, address=address,
                            gpus_per_task=gpus_per_task, force=force, retry_failed=retry_failed, progress=progress)
+    except KeyboardInterrupt:  # outside the task loop (Ray starting), or a second Ctrl-C
+        progress.close()
+        click.echo("interrupted; the assets finished before it are kept, nothing is half-written", err=True)
+        sys.exit(INTERRUPTED_EXIT)
     finally:
         progress.close()
     click.echo(str(out / SUMMARY_CSV))
