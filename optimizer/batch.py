@@ -19,8 +19,11 @@ import json
 import logging
 import os
 import shutil
+import re
 import signal
 import socket
+import sys
+import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -34,7 +37,7 @@ RECORD_FILE = "batch.json"  # in each asset's folder: what it was made from (the
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"
 SUMMARY_FIELDS = ["asset", "source", "status", "error", "attempts", "triangles", "psnr_before", "psnr_baseline",
-                  "psnr_after", "seconds", "worker"]
+                  "psnr_after", "written", "seconds", "worker"]
 # Row statuses: done (written by this run), skipped (complete from an earlier run with the
 # same source bytes and options), failed, interrupted (Ctrl-C came first; nothing written),
 # pending (not finished yet: seen only in a summary read while the batch runs).
@@ -242,7 +245,8 @@ def _run_on_ray(batch: _Batch, to_run: list[Asset], options: dict, workers: int 
             num_cpus=1, num_gpus=gpus_per_task or 0,
             max_retries=0,  # retried here instead, so that the summary can say how often it ran
             runtime_env={"env_vars": {"LP_NUM_THREADS": str(threads)}})
-        where = f"the Ray cluster at {address}" if address else f"a local Ray of {workers} worker processes"
+        where = f"the Ray cluster at {address}" if address else \
+            f"a local Ray of {workers} worker process{'es' if workers > 1 else ''}"
         batch.progress.message(
             f"{len(to_run)} of {len(batch.assets)} assets to optimise on {where}"
             + (f", {gpus_per_task:g} GPU each" if gpus_per_task else "")
@@ -292,15 +296,53 @@ def _connect(ray, workers: int | None, address: str | None) -> None:
     settings = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     if address is not None:
         _check_reachable(address)
-    try:
-        if address is None:
-            ray.init(num_cpus=workers, **settings)
-        else:
-            ray.init(address=address, **settings)
-    except Exception as error:  # ConnectionError, ValueError, RuntimeError: Ray's own words, in one line
-        where = f"join the Ray cluster at {address}" if address else "start a local Ray"
-        raise SgeError(f"cannot {where} ({_one_line(str(error) or type(error).__name__)})"
-                       + ("; check the address (ray status on its head node prints it)" if address else "")) from None
+    # Ray's C++ client writes a warning line to stderr every second while it retries (a
+    # token the cluster refuses: 20 lines), past its logging settings: kept aside, and the
+    # last of them said in the one line of the error.
+    with _stderr_aside() as aside:
+        try:
+            if address is None:
+                ray.init(num_cpus=workers, **settings)
+            else:
+                ray.init(address=address, **settings)
+            return
+        except Exception as error:  # ConnectionError, ValueError, RuntimeError: Ray's own words
+            reason = _one_line(str(error) or type(error).__name__)
+    detail = _last_log_message(aside.text)
+    where = f"join the Ray cluster at {address}" if address else "start a local Ray"
+    raise SgeError(f"cannot {where} ({reason}{': ' + detail if detail else ''})"
+                   + ("; check the address (ray status on its head node prints it), and for a cluster with token "
+                      "authentication, this machine's token (docs/SCALE_OUT.md)" if address else ""))
+
+
+class _stderr_aside:
+    """File descriptor 2 (C++ libraries write there too) into a temporary file; ``text``
+    holds what was written once the block ends."""
+
+    def __enter__(self):
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        self.file = tempfile.TemporaryFile()
+        os.dup2(self.file.fileno(), 2)
+        self.text = ""
+        return self
+
+    def __exit__(self, *exc):
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        self.file.seek(0)
+        self.text = self.file.read().decode("utf-8", "replace")
+        self.file.close()
+        return False
+
+
+def _last_log_message(text: str) -> str:
+    """The message of the last line of Ray's log output ("[time W pid tid] file.cc:N: ...")."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return _one_line(re.sub(r"^\[[^]]*\]\s*\S+:\d+:\s*", "", lines[-1]))[:200]
 
 
 def _check_reachable(address: str) -> None:
@@ -350,7 +392,8 @@ def _write_asset(batch: _Batch, asset: Asset, result: dict, force: bool) -> str 
     metrics = result["metrics"]
     row = dict(asset.row, status=DONE, error="", triangles=metrics.get("triangles"),
                psnr_before=metrics.get("psnr_before"), psnr_baseline=metrics.get("psnr_baseline"),
-               psnr_after=metrics.get("psnr_after"), seconds=result["seconds"], worker=result["worker"],
+               psnr_after=metrics.get("psnr_after"), written=metrics.get("written"), seconds=result["seconds"],
+               worker=result["worker"],
                source_sha256=metrics.get("source_sha256", asset.sha256))
     record = {"source": asset.source, "source_sha256": row["source_sha256"], "options": batch.options,
               "files": sorted(result["files"]), "row": _plain(row)}

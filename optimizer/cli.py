@@ -254,8 +254,10 @@ class _BatchProgress:
     def asset(self, asset, finished: int, total: int) -> None:
         row = asset.row
         if row["status"] in ("done", "skipped"):
-            text = f"{asset.name}: {row['status']}, {row['triangles']} triangles, PSNR {row['psnr_before']:.2f} / " \
-                   f"{row['psnr_baseline']:.2f} -> {row['psnr_after']:.2f} dB, {row['seconds']:.1f} s on {row['worker']}"
+            psnr = " / ".join(f"{row.get(key) or 0:.2f}" for key in ("psnr_before", "psnr_baseline"))
+            text = f"{asset.name}: {row['status']}, {row.get('triangles')} triangles, PSNR {psnr} -> " \
+                   f"{row.get('psnr_after') or 0:.2f} dB (written: {row.get('written')}), " \
+                   f"{row.get('seconds') or 0:.1f} s on {row.get('worker')}"
         else:
             text = f"{asset.name}: {row['status']}" + (f" ({row['error']})" if row["error"] else "")
             if row.get("again"):
