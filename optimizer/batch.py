@@ -302,7 +302,7 @@ def _connect(ray, workers: int | None, address: str | None) -> None:
     with _stderr_aside() as aside:
         try:
             if address is None:
-                ray.init(num_cpus=workers, **settings)
+                ray.init(address="local", num_cpus=workers, **settings)  # never a cluster found on this machine
             else:
                 ray.init(address=address, **settings)
             return

@@ -330,7 +330,7 @@ def batch(sources, out, force, workers, address, gpus_per_task, retry_failed, **
         names = ", ".join(asset.name for asset in result.assets if asset.row["status"] == FAILED)
         raise click.ClickException(f"{failed} of {len(result.assets)} assets failed ({names}); "
                                    f"{out / SUMMARY_CSV} says why")
-    click.echo(f"{done} assets done, {skipped} skipped as already done", err=True)
+    click.echo(f"{done} done, {skipped} skipped as already done (of {len(result.assets)} assets)", err=True)
 
 
 @main.command()
