@@ -18,8 +18,8 @@ import io
 import json
 import logging
 import os
-import shutil
 import re
+import shutil
 import signal
 import socket
 import sys
