@@ -121,7 +121,7 @@ def test_a_batch_ends_with_three_done_and_one_failed(runs):
     document = first.document
     assert document["counts"] == {"done": 3, "skipped": 0, "failed": 1, "interrupted": 0, "pending": 0}
     assert document["options"] == {"triangles": 80, "texture_size": 32, "steps": 20, "res": 32, "seed": 0}
-    assert first.seconds <= 90.0  # measured 9.8 s on the 2-core CPU
+    assert first.seconds <= 90.0  # 7 to 17 s on the 2-core CPU, shared or not
 
 
 def test_a_second_run_does_no_work(runs):
@@ -141,7 +141,7 @@ def test_a_second_run_does_no_work(runs):
     assert all(float(rows[name]["psnr_after"]) > 10.0 for name in ("pebble", "stone", "rock"))
     assert {name: time for name, time in second.files.items() if not name.startswith("summary.")} == \
         {name: time for name, time in first.files.items() if not name.startswith("summary.")}
-    assert second.seconds < 20.0  # measured 1.3 s (no Ray start-up: 3-5 s on its own)
+    assert second.seconds < 20.0  # 0.2 s by hand: no Ray start-up (3-5 s on its own)
 
 
 def test_the_skip_needs_the_same_bytes_options_and_files(runs):
