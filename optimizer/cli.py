@@ -247,10 +247,9 @@ def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_
     chain, optimizer.lod.chain), print the report's path; after Ctrl-C, say where it
     stopped and exit 130."""
     from .lod.job import run_lod_job
-    from .lod.scenario import LodSettings
     budgets = (triangles,) if isinstance(triangles, int) else tuple(triangles)
-    settings = LodSettings(triangles=budgets[0], texture_size=texture_size, steps=steps, resolution=res, seed=seed,
-                           decimate_for_poses=decimate_for_poses)
+    from .lod.scenario import lod_settings
+    settings = lod_settings(budgets, texture_size, steps, res, seed, decimate_for_poses)
     if len(budgets) > 1:
         if checkpoint_every is not None or resume is not None:
             raise click.UsageError("--checkpoint-every and --resume take one --triangles budget, not a chain; "
@@ -289,6 +288,10 @@ def _run_chain(source, out, settings, budgets, force=False):
 
 FORCE_FLAG = click.option("--force", is_flag=True,
                           help="Replace --out even when it is a folder sge did not write (its files are lost).")
+DECIMATE_FOR_POSES_FLAG = click.option(
+    "--decimate-for-poses", is_flag=True,
+    help="Skinned sources: decimate for sample poses of the skeleton too, keeping vertices where joints bend "
+         "(posed quality for some bind-pose PSNR: docs/SKINNING.md).")
 
 
 @main.command()
@@ -301,9 +304,7 @@ FORCE_FLAG = click.option("--force", is_flag=True,
               help="Write the whole state to OUT.checkpoint/ every N steps (atomically).")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue from OUT.checkpoint (its settings are used); ends as an uninterrupted run would.")
-@click.option("--decimate-for-poses", is_flag=True,
-              help="Skinned sources: decimate for sample poses of the skeleton too, keeping vertices where joints "
-                   "bend (posed quality for some bind-pose PSNR: docs/SKINNING.md).")
+@DECIMATE_FOR_POSES_FLAG
 def optimize(source, triangles, texture_size, steps, res, seed, out, force, checkpoint_every, resume,
              decimate_for_poses):
     """Make an optimised LOD of SOURCE (a model file, or a name on Panda3D's model-path
@@ -315,6 +316,103 @@ def optimize(source, triangles, texture_size, steps, res, seed, out, force, chec
     optimisation, writes the LOD of the last finished step and exits with status 130."""
     _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every, resume, force,
              decimate_for_poses)
+
+
+class _BatchProgress:
+    """A line per asset as it ends, on stderr; on a terminal, a progress bar over the
+    assets below them."""
+
+    def __init__(self):
+        self.bar = None
+        self.total = 0
+
+    def message(self, text: str) -> None:
+        self._line(text)
+
+    def retry(self, asset, error: str) -> None:
+        self._line(f"{asset.name}: failed ({error}); running it once more")
+
+    def asset(self, asset, finished: int, total: int) -> None:
+        row = asset.row
+        if row["status"] in ("done", "skipped"):
+            psnr = " / ".join(f"{row.get(key) or 0:.2f}" for key in ("psnr_before", "psnr_baseline"))
+            text = f"{asset.name}: {row['status']}, {row.get('triangles')} triangles, PSNR {psnr} -> " \
+                   f"{row.get('psnr_after') or 0:.2f} dB (written: {row.get('written')}), " \
+                   f"{row.get('seconds') or 0:.1f} s on {row.get('worker')}"
+        else:
+            text = f"{asset.name}: {row['status']}" + (f" ({row['error']})" if row["error"] else "")
+            if row.get("again"):
+                text += "; so it did in the last run, with the same file and options: not run again (--retry-failed)"
+        self._line(f"[{finished}/{total}] {text}")
+        if sys.stderr.isatty():
+            if self.bar is None:
+                self.bar = click.progressbar(length=total, label="assets", file=sys.stderr, show_pos=True)
+                self.bar.__enter__()
+            self.bar.update(finished - self.bar.pos)
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:  # over the bar's line; the bar is drawn again below it
+            click.echo("\r\033[K" + text, err=True)
+            self.bar.render_progress()
+        else:
+            click.echo(text, err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@_lod_options
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output directory: OUT/<asset name>/ per asset (each written whole or not at all), "
+                   "OUT/summary.csv and OUT/summary.json.")
+@FORCE_FLAG
+@DECIMATE_FOR_POSES_FLAG
+@click.option("--workers", type=POSITIVE, default=None,
+              help="Assets optimised at once: worker processes of a local Ray (default: one per CPU core); with "
+                   "--address, the most tasks in flight (default: as many as the cluster runs).")
+@click.option("--address", default=None,
+              help="Join this Ray cluster (auto, or HOST:PORT of its head) instead of starting a local Ray.")
+@click.option("--gpus-per-task", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="GPUs each asset's task asks Ray for (1: one GPU per task); refused at once where there are none.")
+@click.option("--retry-failed", is_flag=True,
+              help="Run again the assets whose job failed in the last run with the same file and options (by "
+                   "default a rerun reports them failed without running them: they would fail the same way).")
+def batch(sources, out, force, workers, address, gpus_per_task, retry_failed, **lod_options):
+    """Make the LOD of every model in SOURCES (files, or names on Panda3D's model-path) on
+    Ray, with the options of sge optimize. Each asset's outputs go to OUT/NAME, NAME its
+    file's name without extensions (same names: numbered -2, -3, ... in the order of their
+    full paths). A failed asset is run once more, then reported; the batch goes on. A rerun
+    skips assets whose outputs are complete for the same source bytes and options, and
+    those whose job failed in the last run with them (unless --retry-failed). Ctrl-C
+    stops the tasks in flight, whose assets write nothing, and exits with status 130.
+    Prints the summary's path; exits with status 1 when an asset failed."""
+    from .lod.batch import FAILED, SUMMARY_CSV, run_batch
+    progress = _BatchProgress()
+    try:
+        result = run_batch(list(sources), out, lod_options, workers=workers, address=address,
+                           gpus_per_task=gpus_per_task, force=force, retry_failed=retry_failed, progress=progress)
+    except KeyboardInterrupt:  # outside the task loop (Ray starting), or a second Ctrl-C
+        progress.close()
+        click.echo("interrupted; the assets finished before it are kept, nothing is half-written", err=True)
+        sys.exit(INTERRUPTED_EXIT)
+    finally:
+        progress.close()
+    click.echo(str(out / SUMMARY_CSV))
+    done, skipped, failed = (result.count(status) for status in ("done", "skipped", FAILED))
+    if result.interrupted:
+        click.echo(f"interrupted: {done} assets done, {skipped} skipped as already done, "
+                   f"{len(result.assets) - done - skipped - failed} not finished (nothing of theirs written); "
+                   f"the same command again finishes them", err=True)
+        sys.exit(INTERRUPTED_EXIT)
+    if failed:
+        names = ", ".join(asset.name for asset in result.assets if asset.row["status"] == FAILED)
+        raise click.ClickException(f"{failed} of {len(result.assets)} assets failed ({names}); "
+                                   f"{out / SUMMARY_CSV} says why")
+    click.echo(f"{done} done, {skipped} skipped as already done (of {len(result.assets)} assets)", err=True)
 
 
 DEMO_SOURCE = "models/panda"

@@ -103,13 +103,19 @@ class SourceMesh:
 
     def file_hash(self) -> str:
         """sha256 (hex) of the source file's bytes, as stored (a .pz file compressed)."""
-        if self.path.is_file():
-            data = self.path.read_bytes()
-        else:  # a file inside a multifile mounted on the model-path
-            data = VirtualFileSystem.getGlobalPtr().readFile(Filename.fromOsSpecific(str(self.path)), False)
-        if not data:  # a model made in memory (source_from_model): hash the geometry
-            data = self.positions.tobytes() + self.triangles.tobytes()
-        return hashlib.sha256(data).hexdigest()
+        return file_sha256(self.path) or hashlib.sha256(  # a model made in memory (source_from_model): its geometry
+            self.positions.tobytes() + self.triangles.tobytes()).hexdigest()
+
+
+def file_sha256(path: Path) -> str | None:
+    """sha256 (hex) of a model file's bytes as stored, on disk or inside a multifile mounted
+    on the model-path; None when there are none to read."""
+    path = Path(path)
+    if path.is_file():
+        data = path.read_bytes()
+    else:
+        data = VirtualFileSystem.getGlobalPtr().readFile(Filename.fromOsSpecific(str(path)), False)
+    return hashlib.sha256(data).hexdigest() if data else None
 
 
 def load_source(source: str | Path) -> SourceMesh:
