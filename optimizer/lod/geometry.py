@@ -38,6 +38,23 @@ class LodGeometry:
         return self.positions[self.position_index]
 
 
+def row_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The dot product of each row of two (..., 3) arrays, summed x + y + z in that order.
+    np.einsum's SIMD kernels sum by the arrays' memory alignment, so their last bits
+    changed from run to run (and between a run and its resume): host-side arithmetic that
+    feeds an output is written out element by element."""
+    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
+
+
+def weighted_rows(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """sum_k weights[:, k] * rows[:, k] for (N, K) weights and (N, K, C) rows, in order of
+    k (row_dot says why not einsum)."""
+    total = weights[:, 0, None] * rows[:, 0]
+    for k in range(1, weights.shape[1]):
+        total = total + weights[:, k, None] * rows[:, k]
+    return total
+
+
 def weld(positions: np.ndarray, triangles: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
     """Merge vertices closer than ``tolerance`` (on a grid of that size): models split
     vertices at every UV and material seam, and a decimator would open those seams.

@@ -26,6 +26,7 @@ from ..errors import SgeError
 from ..gpu import GpuContext, read_pages
 from ..images import linear_to_srgb, linear_to_srgb8, srgb_to_linear
 from .geometry import (LodGeometry, budget_keeping_shape, build_lod, face_vectors, fill_holes, given_lod, tangent_frames,
+                       weighted_rows,
                    vertex_normals, weld)
 from ..surface.mesh import Mesh, ModelReference
 from ..metrics import psnr_covered, silhouette_iou, ssim_covered
@@ -459,7 +460,7 @@ class LodScenario:
         weights = np.stack([barycentric[:, 0], barycentric[:, 1], 1.0 - barycentric.sum(axis=1)], axis=1)
         frame = []
         for attribute in (g.tangents, g.binormals, g.normals):
-            vector = np.einsum("pk,pkc->pc", weights, attribute[corners].astype(np.float64))
+            vector = weighted_rows(weights, attribute[corners].astype(np.float64))
             frame.append(vector / np.maximum(np.linalg.norm(vector, axis=1, keepdims=True), 1e-12))
         # Solve [T -B N] x = n by Cramer's rule, for every pixel at once: green runs along
         # the negated binormal column, as in surface.frag and Panda3D's shader generator.

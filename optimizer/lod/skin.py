@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from panda3d.core import CharacterJoint, Geom, GeomVertexData, InternalName, JointVertexTransform, NodePath
+from .geometry import row_dot, weighted_rows
 
 MAX_INFLUENCES = 4  # what Panda3D's egg loader, glTF and most engines' skinning take per vertex
 _INDEX_TYPES = {Geom.NT_uint8: np.uint8, Geom.NT_uint16: np.uint16, Geom.NT_uint32: np.uint32}
@@ -84,7 +85,10 @@ def skinned_positions(skin: Skin, positions: np.ndarray, posed_matrices: np.ndar
     (J, 4, 4); a vertex with no influence stays."""
     moving = np.linalg.inv(skin.bind_matrices) @ posed_matrices  # (J, 4, 4)
     points = np.concatenate([np.asarray(positions, np.float64), np.ones((len(positions), 1))], axis=1)
-    moved = np.einsum("vk,vkij,vi->vj", skin.weights.astype(np.float64), moving[skin.joints], points)
+    # Each influence's matrix applied (row vectors, p M), then blended by weight.
+    per_influence = np.stack([(points[:, :, None] * moving[skin.joints[:, k]]).sum(axis=1)
+                              for k in range(skin.joints.shape[1])], axis=1)          # (V, K, 4)
+    moved = weighted_rows(skin.weights.astype(np.float64), per_influence)
     still = skin.weights.sum(axis=1) == 0
     moved[still] = points[still]
     return moved[:, :3]
@@ -274,7 +278,7 @@ def nearest_surface_points(vertices: np.ndarray, triangles: np.ndarray, points: 
     def cost(rows: np.ndarray, candidates: np.ndarray, squared: np.ndarray) -> np.ndarray:
         if face_normals is None:
             return squared
-        cosine = np.einsum("ij,ij->i", normals[start + rows], face_normals[candidates])
+        cosine = row_dot(normals[start + rows], face_normals[candidates])
         return squared + normal_reach ** 2 * (1.0 - cosine)
 
     found_triangle = np.zeros(len(points), np.int64)
@@ -304,11 +308,11 @@ def _point_triangle(points: np.ndarray, corners: np.ndarray) -> tuple[np.ndarray
     5.1.5: by the Voronoi region of the triangle the point projects into)."""
     a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
     ab, ac, ap = b - a, c - a, points - a
-    d1, d2 = np.einsum("ij,ij->i", ab, ap), np.einsum("ij,ij->i", ac, ap)
+    d1, d2 = row_dot(ab, ap), row_dot(ac, ap)
     bp = points - b
-    d3, d4 = np.einsum("ij,ij->i", ab, bp), np.einsum("ij,ij->i", ac, bp)
+    d3, d4 = row_dot(ab, bp), row_dot(ac, bp)
     cp = points - c
-    d5, d6 = np.einsum("ij,ij->i", ab, cp), np.einsum("ij,ij->i", ac, cp)
+    d5, d6 = row_dot(ab, cp), row_dot(ac, cp)
     va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
 
     def safe(numerator, denominator):
@@ -330,6 +334,6 @@ def _point_triangle(points: np.ndarray, corners: np.ndarray) -> tuple[np.ndarray
     ]
     for inside, make, parameter in regions:
         bary = np.where(inside[:, None], make(parameter), bary)
-    nearest = np.einsum("nk,nkj->nj", bary, corners)
+    nearest = weighted_rows(bary, corners)
     return np.square(points - nearest).sum(axis=1), bary
 

@@ -282,6 +282,11 @@ def reference_node(model: NodePath, albedo=None, lit: bool = False, roughness=No
     model.setTwoSided(True)
     model.node().setBounds(OmniBoundingVolume())
     model.node().setFinal(True)
+    # Drawn in scene-graph order: the default opaque bin sorts draws by render state,
+    # comparing some attributes by address, so where two of the model's parts coincide
+    # (z-fighting) the part that won a pixel changed with the process's memory layout, and
+    # a resumed run baked other maps than the run it continues.
+    model.setBin("unsorted", 0)
     return model
 
 
