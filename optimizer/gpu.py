@@ -182,6 +182,18 @@ def _close(engine: GraphicsEngine, host: GraphicsOutput) -> None:
 
 
 # --- buffer textures ---------------------------------------------------------------------
+def float_image(name: str, size: tuple[int, int], channels: int = 4) -> Texture:
+    """A 2D float texture of ``size`` (width, height) that passes write and read as an
+    image (R32F, RG32F or RGBA32F; nothing on the host)."""
+    formats = {1: Texture.F_r32, 2: Texture.F_rg32, 4: Texture.F_rgba32}
+    texture = Texture(name)
+    texture.setup2dTexture(size[0], size[1], Texture.T_float, formats[channels])
+    texture.setMinfilter(Texture.FT_nearest)
+    texture.setMagfilter(Texture.FT_nearest)
+    texture.setClearColor((0, 0, 0, 0))
+    return texture
+
+
 def buffer_texture(name: str, values: np.ndarray) -> Texture:
     """A buffer texture holding ``values`` (float32 -> r32f, int32 -> r32i) on the GPU."""
     values = np.ascontiguousarray(values).ravel()

@@ -120,6 +120,10 @@ class Optimizer:
             stamp in the ID target says this step drew it, else the background, so the
             run is bit-identical; at 1024^2 on an H100 the clears cost ~2.7 ms a step.
             Frames the host reads back (``show``, ``snapshot``, ``loss_pair``) always clear.
+        delta_pass: the per-pixel estimator computes each pixel's Delta_p and coverage in a
+            core pass of its own (core/loss.comp, into an image every domain's G reads)
+            instead of in each domain's G from the targets (the default, measured faster:
+            docs/BENCHMARKS.md); the results are the same.
         depth_weight, depth_limit: with a weight > 0, each sub-sample that the perturbed
             render and the reference both cover adds weight * min(|z - z_ref|, limit)^2 to
             the pixel loss (z: eye-space depth, the ID target's .z), a pull of the surface
@@ -138,7 +142,7 @@ class Optimizer:
                  epsilon_schedule: Callable[[int], float] = lambda step: 1.0,
                  supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), loss_space: str = "linear",
                  steps_per_frame: int = 1, clear_every_step: bool = True, depth_weight: float = 0.0,
-                 depth_limit: float = 0.05):
+                 depth_limit: float = 0.05, delta_pass: bool = False):
         if estimator not in ESTIMATORS:
             raise SgeError(f"unknown estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
         if loss_space not in ("linear", "srgb"):
@@ -209,6 +213,18 @@ class Optimizer:
         if estimator == "global":
             gradient_passes.append(gpu.compute_node("loss", self._compute("core/loss.comp", sampling), groups,
                                                     {**targets, **partials}))
+        elif delta_pass:
+            # The core's pass records the loss and stores (Delta_p, covered) per pixel; each
+            # domain's G reads them there rather than from the targets.
+            self.pixel_deltas = gpu.float_image("pixel-deltas", resolution, channels=2)
+            delta = {"pixel_deltas": self.pixel_deltas}
+            gradient_passes.append(gpu.compute_node("delta", self._compute("core/loss.comp", {
+                **sampling, "WRITE_PIXEL_DELTA": True}), groups, {**targets, **partials, **delta}))
+            for domain in asset.domains:
+                gradient_passes.append(gpu.compute_node(
+                    f"gradient:{domain.name}", self._compute(domain.gradient_shader, {
+                        **sampling, **domain.gradient_defines, "CORE_DELTA": True}),
+                    groups, {**targets, **partials, **delta, "records_loss": 0, **domain.gradient_inputs(targets)}))
         else:
             # The first domain's pass also records the loss, so the targets are read once.
             for index, domain in enumerate(asset.domains):

@@ -50,8 +50,23 @@ void record_loss(PixelSample s) {
 // the pixel, so it names no contributors.
 uniform int records_loss;
 
+#ifdef CORE_DELTA
+// Optimizer(delta_pass=True): the core's pass (loss.comp) computed Delta_p and coverage
+// and recorded the loss; here they are read back (loss_plus carries Delta_p).
+layout(rg32f) uniform readonly image2D pixel_deltas;
+
+bool covered_sample(ivec2 pixel, out PixelSample s) {
+    s.inside = all(lessThan(pixel, imageSize(pixel_deltas)));
+    vec2 d = s.inside ? imageLoad(pixel_deltas, pixel).xy : vec2(0.0);
+    s.covered = d.y > 0.5;
+    s.loss_plus = d.x;
+    s.loss_minus = 0.0;
+    return s.covered;
+}
+#else
 bool covered_sample(ivec2 pixel, out PixelSample s) {
     s = read_pixel(pixel);
     if (records_loss != 0) record_loss(s);  // reached by every invocation: it has barriers
     return s.covered;
 }
+#endif
