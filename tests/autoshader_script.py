@@ -34,7 +34,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from panda3d.core import (AmbientLight, DirectionalLight, Filename, LPoint3f, LVecBase4f, LVector3f, NodePath,
+from panda3d.core import (AntialiasAttrib, AmbientLight, DirectionalLight, Filename, LPoint3f, LVecBase4f, LVector3f, NodePath,
                           PerspectiveLens, Texture, TextureAttrib, TextureStage, loadPrcFileData)
 
 from optimizer.surface.mesh import shading_defines
@@ -98,6 +98,45 @@ def views(center, radius: float, count: int):
         yield center + CAMERA_DISTANCE * radius * direction, light / np.linalg.norm(light)
 
 
+def lit_window(name: str, size: int, background, srgb: bool = False, multisamples: int = 0):
+    """A ShowBase window (GLX: Xvfb) that draws with Panda3D's auto-shader under the job's
+    lights, one directional (1 - AMBIENT) and an ambient one (AMBIENT), seen through a lens
+    of the job's field of view: (base, the directional light's node, the lens). ``srgb``:
+    an sRGB framebuffer; ``multisamples``: multisampled antialiasing."""
+    loadPrcFileData(name, f"""
+load-display pandagl
+audio-library-name null
+sync-video false
+win-size {size} {size}
+framebuffer-srgb {'true' if srgb else 'false'}
+framebuffer-multisample {'true' if multisamples else 'false'}
+multisamples {multisamples}
+textures-power-2 none
+print-pipe-types false
+notify-level-device fatal
+""")
+    from direct.showbase.ShowBase import ShowBase
+
+    base = ShowBase()
+    base.disableMouse()
+    base.setBackgroundColor(*background)
+    render = base.render
+    render.setShaderAuto()
+    if multisamples:
+        render.setAntialias(AntialiasAttrib.MMultisample)
+    sun = DirectionalLight("sun")
+    sun.setColor((1.0 - AMBIENT, 1.0 - AMBIENT, 1.0 - AMBIENT, 1.0))
+    sun_path = render.attachNewNode(sun)
+    ambient = AmbientLight("ambient")
+    ambient.setColor((AMBIENT, AMBIENT, AMBIENT, 1.0))
+    render.setLight(sun_path)
+    render.setLight(render.attachNewNode(ambient))
+    lens = PerspectiveLens()
+    lens.setFov(math.degrees(2.0 * math.atan(TAN_HALF_FOV)))
+    base.cam.node().setLens(lens)
+    return base, sun_path, lens
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("models", nargs="+", help="SOURCE LOD.bam pairs")
@@ -109,33 +148,8 @@ def main() -> None:
     if len(args.models) % 2:
         parser.error("give SOURCE LOD.bam pairs")
 
-    loadPrcFileData("autoshader-script", f"""
-load-display pandagl
-audio-library-name null
-sync-video false
-win-size {args.size} {args.size}
-framebuffer-srgb {'true' if args.linear else 'false'}
-textures-power-2 none
-print-pipe-types false
-notify-level-device fatal
-""")
-    from direct.showbase.ShowBase import ShowBase
-
-    base = ShowBase()
-    base.disableMouse()
-    base.setBackgroundColor(*BACKGROUND)
+    base, sun_path, lens = lit_window("autoshader-script", args.size, BACKGROUND, srgb=args.linear)
     render = base.render
-    render.setShaderAuto()
-    sun = DirectionalLight("sun")
-    sun.setColor((1.0 - AMBIENT, 1.0 - AMBIENT, 1.0 - AMBIENT, 1.0))
-    sun_path = render.attachNewNode(sun)
-    ambient = AmbientLight("ambient")
-    ambient.setColor((AMBIENT, AMBIENT, AMBIENT, 1.0))
-    render.setLight(sun_path)
-    render.setLight(render.attachNewNode(ambient))
-    lens = PerspectiveLens()
-    lens.setFov(math.degrees(2.0 * math.atan(TAN_HALF_FOV)))
-    base.cam.node().setLens(lens)
 
     for source_name, lod_name in zip(args.models[0::2], args.models[1::2]):
         on_disk = Path(source_name).exists()  # else a name on the model-path, as sge optimize takes

@@ -28,12 +28,11 @@ import math
 from pathlib import Path
 
 import numpy as np
-from panda3d.core import (AmbientLight, DirectionalLight, Filename, LPoint3f, LVector3f, NodePath, PerspectiveLens,
-                          TextureStage, loadPrcFileData)
+from panda3d.core import Filename, LPoint3f, LVector3f, NodePath, TextureStage
 
-from autoshader_script import BACKGROUND, flat_normal_map, screen, stage_textures, type_srgb, views
+from autoshader_script import BACKGROUND, flat_normal_map, lit_window, screen, stage_textures, type_srgb, views
 from optimizer.lod.glb import add_binormals
-from optimizer.lod.scenario import AMBIENT, CAMERA_DISTANCE, TAN_HALF_FOV
+from optimizer.lod.scenario import CAMERA_DISTANCE
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -65,34 +64,10 @@ def main() -> None:
     parser.add_argument("--shots", help="a directory to save each view's images in (a look by hand)")
     args = parser.parse_args()
 
-    loadPrcFileData("glb-script", f"""
-load-display pandagl
-audio-library-name null
-sync-video false
-win-size {args.size} {args.size}
-framebuffer-srgb true
-textures-power-2 none
-print-pipe-types false
-notify-level-device fatal
-""")
     import gltf
-    from direct.showbase.ShowBase import ShowBase
 
-    base = ShowBase()
-    base.disableMouse()
-    base.setBackgroundColor(*BACKGROUND)
+    base, sun_path, lens = lit_window("glb-script", args.size, BACKGROUND, srgb=True)
     render = base.render
-    render.setShaderAuto()
-    sun = DirectionalLight("sun")
-    sun.setColor((1.0 - AMBIENT, 1.0 - AMBIENT, 1.0 - AMBIENT, 1.0))
-    sun_path = render.attachNewNode(sun)
-    ambient = AmbientLight("ambient")
-    ambient.setColor((AMBIENT, AMBIENT, AMBIENT, 1.0))
-    render.setLight(sun_path)
-    render.setLight(render.attachNewNode(ambient))
-    lens = PerspectiveLens()
-    lens.setFov(math.degrees(2.0 * math.atan(TAN_HALF_FOV)))
-    base.cam.node().setLens(lens)
 
     bam = base.loader.loadModel(Filename.fromOsSpecific(str(Path(args.bam).resolve())), noCache=True)
     type_srgb(bam)

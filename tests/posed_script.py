@@ -28,14 +28,13 @@ import math
 from pathlib import Path
 
 import numpy as np
-from panda3d.core import (AmbientLight, DirectionalLight, Filename, Geom, InternalName, LPoint3f, LVector3f,
-                          PerspectiveLens, Thread, loadPrcFileData)
+from panda3d.core import Filename, Geom, InternalName, LPoint3f, LVector3f, Thread
 
 from autoshader_script import BACKGROUND as MASK_BACKGROUND  # this script's folder (tests/) is on sys.path
-from autoshader_script import screen, views
+from autoshader_script import lit_window, screen, views
 from optimizer.assets import geom_node_paths
 from optimizer.metrics import psnr_covered
-from optimizer.lod.scenario import AMBIENT, BACKGROUND, CAMERA_DISTANCE, TAN_HALF_FOV
+from optimizer.lod.scenario import BACKGROUND, CAMERA_DISTANCE
 from optimizer.source import _column, _matrix, _triangle_indices
 from optimizer.view import random_direction, random_rotation
 
@@ -94,38 +93,10 @@ def main() -> None:
     args = parser.parse_args()
     size = 512 if args.picture else args.size
 
-    loadPrcFileData("posed-script", f"""
-load-display pandagl
-audio-library-name null
-sync-video false
-win-size {size} {size}
-textures-power-2 none
-framebuffer-multisample {'true' if args.multisamples else 'false'}
-multisamples {args.multisamples}
-print-pipe-types false
-notify-level-device fatal
-""")
     from direct.actor.Actor import Actor
-    from direct.showbase.ShowBase import ShowBase
 
-    base = ShowBase()
-    base.disableMouse()
-    base.setBackgroundColor(*BACKGROUND)
+    base, sun_path, lens = lit_window("posed-script", size, BACKGROUND, multisamples=args.multisamples)
     render = base.render
-    render.setShaderAuto()
-    if args.multisamples:
-        from panda3d.core import AntialiasAttrib
-        render.setAntialias(AntialiasAttrib.MMultisample)
-    sun = DirectionalLight("sun")
-    sun.setColor((1.0 - AMBIENT, 1.0 - AMBIENT, 1.0 - AMBIENT, 1.0))
-    sun_path = render.attachNewNode(sun)
-    ambient = AmbientLight("ambient")
-    ambient.setColor((AMBIENT, AMBIENT, AMBIENT, 1.0))
-    render.setLight(sun_path)
-    render.setLight(render.attachNewNode(ambient))
-    lens = PerspectiveLens()
-    lens.setFov(math.degrees(2.0 * math.atan(TAN_HALF_FOV)))
-    base.cam.node().setLens(lens)
 
     def model_name(name: str):
         return Filename.fromOsSpecific(str(Path(name).resolve())) if Path(name).exists() else name
