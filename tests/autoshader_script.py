@@ -137,6 +137,38 @@ notify-level-device fatal
     return base, sun_path, lens
 
 
+def shoot(base, sun_path, models: dict, center, eye, light) -> dict:
+    """One view of each of ``models`` (name -> NodePath), each drawn alone: the camera at
+    ``eye`` looking at ``center`` (+Z up), the sun shining along -``light`` (from the light
+    towards the model); name -> the screen (H, W, 3) uint8."""
+    base.camera.setPos(*eye)
+    base.camera.lookAt(LPoint3f(*center), LVector3f(0, 0, 1))
+    sun_path.lookAt(LPoint3f(*(-np.asarray(light))))
+    shots = {}
+    for name, model in models.items():
+        model.reparentTo(base.render)
+        base.graphicsEngine.renderFrame()
+        base.graphicsEngine.renderFrame()
+        shots[name] = screen(base)
+        model.detachNode()
+    return shots
+
+
+def covered_pixels(images: dict) -> np.ndarray:
+    """Where any of ``images`` (name -> (N, H, W, 3)) is not the background."""
+    background = np.round(np.array(BACKGROUND) * 255).astype(np.int64)
+    covered = np.zeros(next(iter(images.values())).shape[:3], bool)
+    for image in images.values():
+        covered |= np.abs(image - background).max(axis=-1) > 0
+    return covered
+
+
+def save_row(shots: dict, path: Path) -> None:
+    """One view's images side by side, for a look by hand."""
+    from PIL import Image
+    Image.fromarray(np.concatenate(list(shots.values()), axis=1).astype(np.uint8)).save(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("models", nargs="+", help="SOURCE LOD.bam pairs")
@@ -149,7 +181,6 @@ def main() -> None:
         parser.error("give SOURCE LOD.bam pairs")
 
     base, sun_path, lens = lit_window("autoshader-script", args.size, BACKGROUND, srgb=args.linear)
-    render = base.render
 
     for source_name, lod_name in zip(args.models[0::2], args.models[1::2]):
         on_disk = Path(source_name).exists()  # else a name on the model-path, as sge optimize takes
@@ -180,25 +211,15 @@ def main() -> None:
         lens.setNearFar(0.2 * radius, (CAMERA_DISTANCE + 3.0) * radius)
         shots = {name: [] for name in ("reference", "with", "without", "ours")}
         for index, (eye, light) in enumerate(views(center, radius, args.views)):
-            base.camera.setPos(*eye)
-            base.camera.lookAt(LPoint3f(*center), LVector3f(0, 0, 1))
-            sun_path.lookAt(LPoint3f(*(-light)))  # shines along -light: from the light towards the model
             ours.setShaderInput("light", LVecBase4f(LVector3f(*light), AMBIENT))  # the LOD's frame is the world's
-            for name, model in (("reference", source), ("with", lod), ("without", without), ("ours", ours)):
-                model.reparentTo(render)
-                base.graphicsEngine.renderFrame()
-                base.graphicsEngine.renderFrame()
-                shots[name].append(screen(base))
-                model.detachNode()
+            view = shoot(base, sun_path, {"reference": source, "with": lod, "without": without, "ours": ours},
+                         center, eye, light)
+            for name, image in view.items():
+                shots[name].append(image)
             if args.shots:
-                from PIL import Image
-                row = np.concatenate([shots[name][-1] for name in shots], axis=1).astype(np.uint8)
-                Image.fromarray(row).save(Path(args.shots) / f"{Path(lod_name).stem}-{index}.png")
+                save_row(view, Path(args.shots) / f"{Path(lod_name).stem}-{index}.png")
         images = {name: np.stack(shot) for name, shot in shots.items()}
-        background = np.round(np.array(BACKGROUND) * 255).astype(np.int64)
-        covered = np.zeros(images["reference"].shape[:3], bool)
-        for image in images.values():
-            covered |= np.abs(image - background).max(axis=-1) > 0
+        covered = covered_pixels(images)
         reference = images["reference"][covered] / 255.0
 
         def mse(name: str) -> float:

@@ -28,9 +28,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-from panda3d.core import Filename, LPoint3f, LVector3f, NodePath, TextureStage
+from panda3d.core import Filename, NodePath, TextureStage
 
-from autoshader_script import BACKGROUND, flat_normal_map, lit_window, screen, stage_textures, type_srgb, views
+from autoshader_script import (BACKGROUND, covered_pixels, flat_normal_map, lit_window, save_row, shoot, stage_textures,
+                               type_srgb, views)
 from optimizer.lod.glb import add_binormals
 from optimizer.lod.scenario import CAMERA_DISTANCE
 
@@ -67,7 +68,6 @@ def main() -> None:
     import gltf
 
     base, sun_path, lens = lit_window("glb-script", args.size, BACKGROUND, srgb=True)
-    render = base.render
 
     bam = base.loader.loadModel(Filename.fromOsSpecific(str(Path(args.bam).resolve())), noCache=True)
     type_srgb(bam)
@@ -85,24 +85,13 @@ def main() -> None:
     lens.setNearFar(0.2 * radius, (CAMERA_DISTANCE + 3.0) * radius)
     shots = {name: [] for name in ("bam", "glb", "flipped", "flat")}
     for index, (eye, light) in enumerate(views(center, radius, args.views)):
-        base.camera.setPos(*eye)
-        base.camera.lookAt(LPoint3f(*center), LVector3f(0, 0, 1))
-        sun_path.lookAt(LPoint3f(*(-light)))
-        for name, model in (("bam", bam), ("glb", glb), ("flipped", flipped), ("flat", flat)):
-            model.reparentTo(render)
-            base.graphicsEngine.renderFrame()
-            base.graphicsEngine.renderFrame()
-            shots[name].append(screen(base))
-            model.detachNode()
+        view = shoot(base, sun_path, {"bam": bam, "glb": glb, "flipped": flipped, "flat": flat}, center, eye, light)
+        for name, image in view.items():
+            shots[name].append(image)
         if args.shots:
-            from PIL import Image
-            row = np.concatenate([shots[name][-1] for name in shots], axis=1).astype(np.uint8)
-            Image.fromarray(row).save(Path(args.shots) / f"{Path(args.glb).stem}-{index}.png")
+            save_row(view, Path(args.shots) / f"{Path(args.glb).stem}-{index}.png")
     images = {name: np.stack(shot) for name, shot in shots.items()}
-    background = np.round(np.array(BACKGROUND) * 255).astype(np.int64)
-    covered = np.zeros(images["bam"].shape[:3], bool)
-    for image in images.values():
-        covered |= np.abs(image - background).max(axis=-1) > 0
+    covered = covered_pixels(images)
     reference = images["bam"][covered]
     print(json.dumps({
         "triangles": triangles,
