@@ -510,6 +510,8 @@ class Optimizer:
         frame (frames that only look: a bake draws the reference's shading normals there,
         so one frame shows theta, the reference and its normals); None draws theta- again.
         The node draws as a reference does (shader input ``target_page``)."""
+        if node is None and self._substitute is None:
+            return
         if self._substitute is not None:
             self._substitute.removeNode()
             self._substitute = None

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from panda3d.core import NodePath
 from PIL import Image
 
 from ..errors import SgeError
@@ -210,6 +211,7 @@ class LodScenario:
         self.oriented = length[:, 0] > 1e-12
         self.initial_face_normals = face / np.where(self.oriented[:, None], length, 1.0)
         self.safe_positions = g.positions.astype(np.float64)
+        self._reference_normals: NodePath | None = None  # the bake's (project_reference)
         self.unfolded = 0  # vertices the last bake's unfold moved back
 
     # --- frames -------------------------------------------------------------------------
@@ -412,7 +414,9 @@ class LodScenario:
         with self._looking():
             if normals:
                 # The reference's shading normals in theta-'s page: one frame per view.
-                self.optimizer.substitute_render(self.reference.make_node(output_normal=True))
+                if self._reference_normals is None:  # made once: a copy of the whole source
+                    self._reference_normals = self.reference.make_node(output_normal=True)
+                self.optimizer.substitute_render(self._reference_normals)
             for _ in range(view_count):
                 view, _ = next(views)
                 self.optimizer.show(view, light=unlit)
