@@ -14,12 +14,18 @@ from panda3d.core import (
     Camera,
     ComputeNode,
     FrameBufferProperties,
+    Geom,
     GeomEnums,
+    GeomNode,
+    GeomTriangles,
+    GeomVertexData,
+    GeomVertexFormat,
     GraphicsEngine,
     GraphicsOutput,
     GraphicsPipe,
     GraphicsPipeSelection,
     NodePath,
+    OmniBoundingVolume,
     OrthographicLens,
     ShaderInput,
     Texture,
@@ -179,6 +185,25 @@ def _close(engine: GraphicsEngine, host: GraphicsOutput) -> None:
     """Close every output at exit, the host active again so that its context is current."""
     host.setActive(True)
     engine.removeAllWindows()
+
+
+# --- vertex pulling --------------------------------------------------------------------
+def pulled_geometry(name: str, vertex_count: int) -> NodePath:
+    """A node of ``vertex_count`` dummy vertices in triangles, for a kind whose vertex
+    shader reads its real data (by gl_VertexID, gl_InstanceID) from the buffers P writes,
+    so the parameters never leave the GPU. Never culled: the dummy vertices say nothing
+    about where the kind draws."""
+    vertex_data = GeomVertexData(name, GeomVertexFormat.getV3(), Geom.UH_static)
+    vertex_data.setNumRows(vertex_count)  # dummy rows: gl_VertexID is what counts
+    primitive = GeomTriangles(Geom.UH_static)
+    primitive.addNextVertices(vertex_count)
+    geom = Geom(vertex_data)
+    geom.addPrimitive(primitive)
+    node = GeomNode(name)
+    node.addGeom(geom)
+    node.setBounds(OmniBoundingVolume())
+    node.setFinal(True)
+    return NodePath(node)
 
 
 # --- buffer textures ---------------------------------------------------------------------

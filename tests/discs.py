@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from panda3d.core import Geom, GeomEnums, GeomNode, GeomTriangles, GeomVertexData, GeomVertexFormat, NodePath
-from panda3d.core import OmniBoundingVolume, Texture
+from panda3d.core import GeomEnums, NodePath, Texture
 
 from optimizer import gpu
 from optimizer.kind import Kind
@@ -75,17 +74,7 @@ class Discs(Kind):
         return [s for s in (self.centres, self.colors) if not s.frozen]
 
     def make_node(self) -> NodePath:
-        data = GeomVertexData("disc-quad", GeomVertexFormat.getV3(), Geom.UH_static)
-        data.setNumRows(6)  # dummy rows: the vertex shader places the corners
-        quad = GeomTriangles(Geom.UH_static)
-        quad.addNextVertices(6)
-        geom = Geom(data)
-        geom.addPrimitive(quad)
-        node = GeomNode("discs")
-        node.addGeom(geom)
-        node.setBounds(OmniBoundingVolume())
-        node.setFinal(True)
-        path = NodePath(node)
+        path = gpu.pulled_geometry("discs", 6)  # one quad, instanced: the shader places the corners
         path.setInstanceCount(self.count)
         path.setShader(raster_shader(SHADERS / "discs.vert", SHADERS / "discs.frag"))
         path.setShaderInputs(centres=self.centres.perturbed, colors=self.colors.perturbed, radius=self.radius,

@@ -191,18 +191,7 @@ class Mesh(Kind):
         """A node drawing this mesh from the GPU buffers; set ``side`` 0/1 above it. With
         ``panda_camera`` it is drawn by whatever Panda3D camera sees it (with its own
         transform) instead of the optimizer's per-step view."""
-        vertex_data = GeomVertexData("pulled", GeomVertexFormat.getV3(), Geom.UH_static)
-        vertex_data.setNumRows(3 * self.triangle_count)  # dummy rows: gl_VertexID is what counts
-        primitive = GeomTriangles(Geom.UH_static)
-        primitive.addNextVertices(3 * self.triangle_count)
-        geom = Geom(vertex_data)
-        geom.addPrimitive(primitive)
-        node = GeomNode("sge-mesh")
-        node.addGeom(geom)
-        # The dummy vertices say nothing about where the mesh is: never cull it.
-        node.setBounds(OmniBoundingVolume())
-        node.setFinal(True)
-        path = NodePath(node)
+        path = gpu.pulled_geometry("sge-mesh", 3 * self.triangle_count)
         # The optimizer's renders stamp their ID target (surface.frag); a Panda3D camera's don't.
         defines = {**self._defines, "PANDA_CAMERA": True} if panda_camera else {**self._defines, "STAMPED": True}
         path.setShader(raster_shader("surface/mesh.vert", "surface/surface.frag", defines))
