@@ -151,6 +151,14 @@ def _padded(data: bytes, fill: bytes) -> bytes:
     return data + fill * (-len(data) % 4)
 
 
+def textured_bumpy_obj(folder) -> Path:
+    """The tests' usual job source: the bumpy sphere (1280 triangles, bumps 0.25) as
+    folder/bumpy.obj with its .mtl and a 64^2 checker texture (checker.png)."""
+    positions, triangles, uvs, normals = bumpy_sphere(3, 0.25)
+    return write_obj(Path(folder) / "bumpy.obj", positions, triangles, uvs, normals, texture_png="checker.png",
+                     texture_rgb8=checker_texture(64))
+
+
 def write_glb(path, positions, triangles, uvs=None, normals=None, texture_rgb8: np.ndarray | None = None) -> Path:
     """A binary glTF 2.0 file: one mesh, one primitive, one material (with the PNG of
     ``texture_rgb8`` embedded as its baseColorTexture when given).

@@ -19,7 +19,7 @@ from optimizer.errors import SgeError
 from optimizer.lod.job import LodSession, checkpoint_path, read_checkpoint
 from optimizer.lod.scenario import LodSettings
 from optimizer.source import load_source
-from procedural import bumpy_sphere, checker_texture, write_obj
+from procedural import bumpy_sphere, textured_bumpy_obj, write_obj
 from test_cli import run_sge
 from test_lod import _env
 
@@ -28,10 +28,7 @@ JOB = ["--triangles", "80", "--texture-size", "64", "--res", "64", "--steps", "4
 
 @pytest.fixture(scope="module")
 def bumpy(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("checkpoint-assets")
-    positions, triangles, uvs, normals = bumpy_sphere(3, 0.25)
-    return write_obj(folder / "bumpy.obj", positions, triangles, uvs, normals, texture_png="checker.png",
-                     texture_rgb8=checker_texture(64))
+    return textured_bumpy_obj(tmp_path_factory.mktemp("checkpoint-assets"))
 
 
 def outputs(directory) -> dict:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from panda3d.core import NodePath
 
-from procedural import bumpy_sphere, checker_texture, vertex_normals, write_corrupt, write_glb, write_obj
+from procedural import bumpy_sphere, checker_texture, textured_bumpy_obj, vertex_normals, write_corrupt, write_glb
 from test_cli import run_sge
 from test_export import column, geoms, load, triangles
 from test_export import triangle_count as count_triangles
@@ -29,11 +29,8 @@ SMALL_JOB = ["--triangles", "80", "--texture-size", "64", "--res", "64"]
 def assets(tmp_path_factory):
     """A bumpy textured sphere (1280 triangles) as .obj (+ .mtl, .png) and as .glb."""
     folder = tmp_path_factory.mktemp("assets")
-    positions, triangles, uvs, normals = bumpy_sphere(3, 0.25)
-    texture = checker_texture(64)
-    write_obj(folder / "bumpy.obj", positions, triangles, uvs, normals, texture_png="checker.png", texture_rgb8=texture)
-    write_glb(folder / "bumpy.glb", positions, triangles, uvs, normals,
-              texture_rgb8=texture)
+    textured_bumpy_obj(folder)
+    write_glb(folder / "bumpy.glb", *bumpy_sphere(3, 0.25), texture_rgb8=checker_texture(64))
     return folder
 
 

@@ -14,7 +14,7 @@ from optimizer.lod.export import write_lod
 from optimizer.lod.job import LodSession, Progress
 from optimizer.lod.scenario import LodSettings
 from optimizer.source import load_source
-from procedural import bumpy_sphere, checker_texture, write_obj
+from procedural import textured_bumpy_obj
 from test_cli import run_sge
 
 COMPARED = ("bumpy.obj", "bumpy_albedo.png", "bumpy_normal.png")  # the .obj holds the positions and frames in full
@@ -31,10 +31,7 @@ class Messages(Progress):
 
 @pytest.fixture(scope="module")
 def bumpy(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("written-assets")
-    positions, triangles, uvs, normals = bumpy_sphere(3, 0.25)
-    return write_obj(folder / "bumpy.obj", positions, triangles, uvs, normals, texture_png="checker.png",
-                     texture_rgb8=checker_texture(64))
+    return textured_bumpy_obj(tmp_path_factory.mktemp("written-assets"))
 
 
 def files(directory) -> dict:
