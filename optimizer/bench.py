@@ -91,12 +91,14 @@ def bench_texture(resolution: int, steps: int, seed: int = 0, contributors: str 
     }
 
 
-def bench_scale(texture_size: int, resolution: int, steps: int, profile: bool = False) -> dict:
+def bench_scale(texture_size: int, resolution: int, steps: int, profile: bool = False, color_bits: int = 16,
+                reuse_reference: bool = True) -> dict:
     """A texture of texture_size^2 RGBA parameters: ms per step, split into P and pixels."""
     from .scenarios.scale import ScaleScenario
     started = time.perf_counter()
     context = GpuContext.headless()
-    scenario = ScaleScenario(context, texture_size, resolution)
+    scenario = ScaleScenario(context, texture_size, resolution, color_bits=color_bits,
+                             reuse_reference=reuse_reference)
     log(f"scale: {scenario.params} parameters, {resolution}x{resolution} images")
     timing = scenario.run(steps)
     scenario.optimizer.verify_shaders()
@@ -105,6 +107,8 @@ def bench_scale(texture_size: int, resolution: int, steps: int, profile: bool = 
         "scenario": "scale",
         "params": scenario.params,
         "texture_size": texture_size,
+        "color_bits": color_bits,
+        "reuse_reference": reuse_reference,
         **timing,
         "steps_per_s": 1000.0 / timing["ms_per_step"],
         "p_ns_per_param": 1e6 * timing["p_ms_per_step"] / scenario.params,

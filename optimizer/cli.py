@@ -135,12 +135,17 @@ def texture(steps, res, seed, contributors, mipmaps, profile, as_json):
               help="Width and height of the RGBA texture being optimised.")
 @click.option("--res", default=1024, show_default=True, type=RESOLUTION, help="Image width and height in pixels.")
 @click.option("--steps", default=20, show_default=True, type=POSITIVE, help="Timed steps (each phase).")
+@click.option("--color-bits", default=16, show_default=True, type=click.Choice(["16", "32"]),
+              help="Float size of the colour plane's channels.")
+@click.option("--redraw-reference", is_flag=True,
+              help="Draw the reference every step (by default its page is reused: the view is fixed).")
 @PROFILE_FLAG
 @JSON_FLAG
-def scale(texture_size, res, steps, profile, as_json):
+def scale(texture_size, res, steps, color_bits, redraw_reference, profile, as_json):
     """A texture_size^2 RGBA texture (67M parameters at 4096): ms per step, P vs pixels."""
     from .bench import bench_scale
-    _print_json(bench_scale(texture_size, res, steps, profile=profile), as_json)
+    _print_json(bench_scale(texture_size, res, steps, profile=profile, color_bits=int(color_bits),
+                            reuse_reference=not redraw_reference), as_json)
 
 
 @bench.command()

@@ -318,22 +318,24 @@ class PassBuffer:
     """
 
     def __init__(self, context: GpuContext, name: str, sort: int, render_size: tuple[int, int], slots: int,
-                 background=(0.0, 0.0, 0.0, 1.0), planes: tuple[str, ...] = ()):
+                 background=(0.0, 0.0, 0.0, 1.0), planes: tuple[str, ...] = (), color_bits: int = 32):
         if len(planes) > len(KIND_PLANES):
             raise SgeError(f"a kind may write at most {len(KIND_PLANES)} planes of its own, got {len(planes)}")
         props = FrameBufferProperties()
-        props.setRgbaBits(32, 32, 32, 32)
+        props.setRgbaBits(color_bits, color_bits, color_bits, color_bits)
         props.setFloatColor(True)
         props.setAuxFloat(1 + len(planes))
         props.setDepthBits(24)
         self.name = name
+        self.color_bits = color_bits
         self.background = background
         self.render_size = render_size
         self.buffer = context.make_buffer(name, sort, render_size, props)
         self.buffer.setClearColorActive(False)  # each render region clears the pages
         self.buffer.setClearDepthActive(False)
         # The core's planes (color; sample: element, depth, stamp), then the kind's.
-        self.color = self._target(f"{name}-color", GraphicsOutput.RTP_color, slots)
+        self.color = self._target(f"{name}-color", GraphicsOutput.RTP_color, slots,
+                                  Texture.F_rgba16 if color_bits == 16 else Texture.F_rgba32)
         self.sample = self._target(f"{name}-sample", GraphicsOutput.RTP_aux_float_0, slots)
         self.planes = {plane: self._target(f"{name}-{plane}", attachment, slots)
                        for plane, attachment in zip(planes, KIND_PLANES)}
@@ -344,9 +346,9 @@ class PassBuffer:
         self.regions: list = []
         self.render_regions: list = []
 
-    def _target(self, name: str, plane, pages: int) -> Texture:
+    def _target(self, name: str, plane, pages: int, texture_format=Texture.F_rgba32) -> Texture:
         texture = Texture(name)
-        texture.setup2dTextureArray(*self.render_size, pages, Texture.T_float, Texture.F_rgba32)
+        texture.setup2dTextureArray(*self.render_size, pages, Texture.T_float, texture_format)
         texture.setMinfilter(Texture.FT_nearest)
         texture.setMagfilter(Texture.FT_nearest)
         self.buffer.addRenderTexture(texture, GraphicsOutput.RTM_bind_layered, plane)

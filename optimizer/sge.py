@@ -71,7 +71,7 @@ class StepState:
     """The per-step uniforms of every pass, in two PTAs (see common.glsl)."""
 
     def __init__(self):
-        self.ints = PTA_int.emptyArray(8)
+        self.ints = PTA_int.emptyArray(9)
         self.floats = PTA_float.emptyArray(4)
         # Written through numpy views of the PTAs' memory: two copies per step.
         self._ints = np.frombuffer(self.ints, np.int32)
@@ -82,9 +82,12 @@ class StepState:
         self.write((seed, previous_seed, parity, apply_update, step_index, slot, previous_slot),
                    (learning_rate_scale, previous_epsilon_scale, epsilon_scale))
 
-    def stamp(self, value: int) -> None:
-        """The stamp this step's renders write into the ID target's .w (targets.glsl)."""
+    def stamp(self, value: int, reference: int | None = None) -> None:
+        """The stamp this step's renders write into the ID target's .w (targets.glsl), and
+        the one G expects on the reference's page: the same, or that of the step that last
+        drew the reference where this step reuses its page (``reuse_reference``)."""
         self._ints[7] = value
+        self._ints[8] = value if reference is None else reference
 
     def write(self, ints: tuple, scalars: tuple) -> None:
         """The values of ``set``, in its order (the per-step path)."""
@@ -124,6 +127,14 @@ class Optimizer:
             core pass of its own (core/loss.comp, into an image every domain's G reads)
             instead of in each domain's G from the targets (the default, measured faster:
             docs/BENCHMARKS.md); the results are the same.
+        reuse_reference: with targets not cleared every step, a step whose view and light
+            are those of the last reference render does not draw the reference again: G
+            reads the page that render left (its stamp). Only for a reference that does
+            not change between steps (``invalidate_reference()`` after changing it); the
+            results are bit-identical to drawing it each step.
+        color_bits: 32 (default) or 16, the float size of the colour plane's channels (a
+            16-bit plane is cheaper to fill; Delta_p then carries its rounding, about
+            5e-4 of a colour).
         depth_weight, depth_limit: with a weight > 0, each sub-sample that the perturbed
             render and the reference both cover adds weight * min(|z - z_ref|, limit)^2 to
             the pixel loss (z: eye-space depth, the ID target's .z), a pull of the surface
@@ -142,7 +153,8 @@ class Optimizer:
                  epsilon_schedule: Callable[[int], float] = lambda step: 1.0,
                  supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), loss_space: str = "linear",
                  steps_per_frame: int = 1, clear_every_step: bool = True, depth_weight: float = 0.0,
-                 depth_limit: float = 0.05, delta_pass: bool = False):
+                 depth_limit: float = 0.05, delta_pass: bool = False, reuse_reference: bool = False,
+                 color_bits: int = 32):
         if estimator not in ESTIMATORS:
             raise SgeError(f"unknown estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
         if loss_space not in ("linear", "srgb"):
@@ -153,6 +165,8 @@ class Optimizer:
             raise SgeError(f"supersampling must be an integer from 1 to 8, got {supersampling}")
         if not (isinstance(steps_per_frame, int) and 1 <= steps_per_frame <= MAX_STEPS_PER_FRAME):
             raise SgeError(f"steps_per_frame must be an integer from 1 to {MAX_STEPS_PER_FRAME}, got {steps_per_frame}")
+        if color_bits not in (16, 32):
+            raise SgeError(f"color_bits must be 16 or 32, got {color_bits}")
         if not asset.parameter_sets:
             raise SgeError("nothing to optimise: every parameter set of the asset is frozen")
         render_size = (resolution[0] * supersampling, resolution[1] * supersampling)
@@ -191,7 +205,8 @@ class Optimizer:
 
         # The renders: three pages of one set of layered targets. theta+ and theta- draw
         # one node (instanced), the reference its own.
-        self.passes = gpu.PassBuffer(context, "sge-passes", SORT_PASSES, render_size, 3, background, asset.planes)
+        self.passes = gpu.PassBuffer(context, "sge-passes", SORT_PASSES, render_size, 3, background, asset.planes,
+                                     color_bits=color_bits)
         self.plus_pass, self.minus_pass, self.reference_pass = self.passes.slots
         self.asset_node = asset.make_node()
         self.reference = reference
@@ -267,6 +282,10 @@ class Optimizer:
         self._steps_in_frame = steps_per_frame
         self._last_chain = 0
         self._stamp = 0
+        self.reuse_reference = reuse_reference
+        self._reference_key = None  # (view, light) of the reference's page, when reusable
+        self._reference_stamp = 0
+        self._reference_drawn = [True] * steps_per_frame  # per step of the frame
         self.clear_every_step = clear_every_step
         self._clearing = True
         self._use_steps(1)
@@ -306,7 +325,7 @@ class Optimizer:
         for name, parts in self._parts.items():
             for k, part in enumerate(parts):
                 # Hidden, not stashed: unstashing would move a part after its neighbours.
-                if self._passes_on[name] and k < count:
+                if self._passes_on[name] and k < count and (name != "reference" or self._reference_drawn[k]):
                     part.show()
                 else:
                     part.hide()
@@ -395,11 +414,40 @@ class Optimizer:
             chain.state.write((next_seed, seed, step % 2, apply_update, step, step % HISTORY_LENGTH,
                                (step - 1) % HISTORY_LENGTH),
                               (self.schedule(step - 1), epsilon_scale, next_epsilon_scale))
-            chain.state.stamp(self._next_stamp())
             seed, epsilon_scale, apply_update, step = next_seed, next_epsilon_scale, 1, step + 1
         set_views([chain.view for chain in self.chains[:count]], matrices)
+        drawn = []
+        for chain in self.chains[:count]:
+            stamp = self._next_stamp()
+            key = self._reference_page_key(chain.view)
+            if key is not None and key == self._reference_key:
+                chain.state.stamp(stamp, self._reference_stamp)
+                drawn.append(False)
+            else:
+                chain.state.stamp(stamp)
+                self._reference_key, self._reference_stamp = key, stamp
+                drawn.append(True)
+        if drawn != self._reference_drawn[:count]:
+            self._reference_drawn[:count] = drawn
+            self._apply_switches()
         self.step_index, self.pending_update = step, True
         self._last_chain = count - 1
+
+    def _reference_page_key(self, view: View):
+        """What the reference's render depends on (with ``reuse_reference``): its view and
+        light; None where its page cannot be reused (cleared each step, or the pass off)."""
+        if not self.reuse_reference or self.clear_every_step or not self._passes_on["reference"]:
+            return None
+        return view.matrix_values.tobytes() + view.light_values.tobytes() + view.camera_values.tobytes()
+
+    @property
+    def reference_drawn(self) -> tuple[bool, ...]:
+        """Per step of the last frame: whether it drew the reference (False: it reused the page)."""
+        return tuple(self._reference_drawn[:self._steps_in_frame])
+
+    def invalidate_reference(self) -> None:
+        """Draw the reference again at the next step (after changing it, with ``reuse_reference``)."""
+        self._reference_key = None
 
     def finish(self) -> None:
         """Apply the last step's pending update now, so theta reflects every step taken."""
@@ -445,6 +493,10 @@ class Optimizer:
         chain.view.set(model_view_projection)
         self._set_state(chain.state, self.step_index, apply_update, perturb)
         chain.state.stamp(self._next_stamp())
+        self._reference_key = None  # this frame clears the targets and draws the reference
+        if not self._reference_drawn[0]:
+            self._reference_drawn[0] = True
+            self._apply_switches()
         self._clear_targets(True)  # the host reads these frames' targets back
 
     def _next_stamp(self) -> int:

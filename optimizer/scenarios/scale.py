@@ -29,7 +29,8 @@ def pattern(size: int, seed: int = 0) -> np.ndarray:
 
 
 class ScaleScenario:
-    def __init__(self, context: GpuContext, texture_size: int = 4096, resolution: int = 1024):
+    def __init__(self, context: GpuContext, texture_size: int = 4096, resolution: int = 1024, color_bits: int = 16,
+                 reuse_reference: bool = True):
         self.context = context
         truth = pattern(texture_size)
         self.albedo = TextureSet("albedo", np.full_like(truth, 0.5), Settings(0.02, 0.01, (0.0, 1.0)))
@@ -38,7 +39,9 @@ class ScaleScenario:
         reference = ModelReference(geom_node("reference", QUAD, QUAD_TRIANGLES, uvs=uvs),
                                    albedo=float_texture("pattern", truth), lit=self.mesh.lit)
         self.optimizer = Optimizer(context, self.mesh, reference, (resolution, resolution),
-                                   clear_every_step=False)  # the targets' clears cost more than the renders
+                                   clear_every_step=False,  # the targets' clears cost more than the renders
+                                   # The view is fixed: the reference's page is drawn once.
+                                   reuse_reference=reuse_reference, color_bits=color_bits)
         del truth
         # The quad fills the view: tan(half fov) 0.4 at distance 2.2 sees +-0.88.
         self.view = perspective(0.4) @ translation(0, 0, -2.2)
@@ -53,8 +56,9 @@ class ScaleScenario:
         total = sum(s.gpu_bytes for s in self.mesh._sets)
         width, height = self.optimizer.resolution
         s = self.optimizer.supersampling
-        # Three renders, each RGBA32F color + ID + UV and a 32-bit depth buffer.
-        total += 3 * (width * s) * (height * s) * (3 * 16 + 4)
+        # Three renders, each RGBA16F/32F color + RGBA32F ID and UV, a 32-bit depth buffer.
+        color_bytes = 4 * self.optimizer.passes.color_bits // 8
+        total += 3 * (width * s) * (height * s) * (color_bytes + 2 * 16 + 4)
         total += self.optimizer.loss_history.getExpectedRamImageSize()
         return total / 2 ** 20
 

@@ -11,10 +11,12 @@
 // step_state[5] loss-history slot this step's loss pass writes
 // step_state[6] loss-history slot of the previous step (the global estimator reads it)
 // step_state[7] the stamp this step's renders write into the ID target's .w (targets.glsl)
+// step_state[8] the stamp on the reference's page: step_state[7], or that of the step that
+//               last drew it where this step reuses the page (Optimizer: reuse_reference)
 // step_scalars[0] learning-rate scale of the update P applies (the schedule)
 // step_scalars[1] epsilon scale of the previous step (the update divides by its 2 eps)
 // step_scalars[2] epsilon scale of this step's perturbation
-uniform int step_state[8];
+uniform int step_state[9];
 #define STEP_SEED step_state[0]
 #define PREVIOUS_SEED step_state[1]
 #define PARITY step_state[2]
@@ -23,6 +25,7 @@ uniform int step_state[8];
 #define HISTORY_SLOT step_state[5]
 #define PREVIOUS_HISTORY_SLOT step_state[6]
 #define RENDER_STAMP step_state[7]
+#define REFERENCE_STAMP step_state[8]
 #define LEARNING_RATE_SCALE step_scalars[0]
 #define PREVIOUS_EPSILON_SCALE step_scalars[1]
 #define EPSILON_SCALE step_scalars[2]

@@ -28,7 +28,8 @@ uniform vec4 target_background;      // the renders' clear color
 // reads as the clear value (the background, zeros) elsewhere, whether cleared or stale.
 vec4 sample_at(int render, ivec2 q) {
     vec4 sample_plane = texelFetch(target_sample, ivec3(q, render), 0);
-    return sample_plane.w == float(RENDER_STAMP) ? sample_plane : vec4(0.0);
+    int stamp = render == REFERENCE ? REFERENCE_STAMP : RENDER_STAMP;
+    return sample_plane.w == float(stamp) ? sample_plane : vec4(0.0);
 }
 
 struct PixelSample {
