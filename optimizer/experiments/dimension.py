@@ -463,7 +463,8 @@ def _panel(draw, font, box, rows, title, baseline_rows=()) -> None:
         for x, y in final:
             draw.ellipse([(x - 3, y - 3), (x + 3, y + 3)], fill=color)
         draw.line([(plot_right - 110, legend_y + 6), (plot_right - 90, legend_y + 6)], fill=color, width=2)
-        draw.text((plot_right - 86, legend_y), f"{estimator} final", fill=INK, font=font)
+        draw.text((plot_right - 86, legend_y), f"{estimator}, equal estimates" if baseline else f"{estimator} final",
+                  fill=INK, font=font)
         legend_y += 14
     draw.text((plot_right - 86, legend_y), "dotted: initial", fill=AXIS, font=font)
 
