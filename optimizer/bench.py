@@ -20,21 +20,47 @@ def _profile(optimizer, step, steps: int, steps_per_call: int = 1) -> dict:
     return profile_passes(optimizer, step, steps, steps_per_call)
 
 
+CUBE_SECONDS = (0.1, 0.3, 1.0, 2.0, 4.0, 10.0)
+
+
+def error_at_seconds(runs, seconds=CUBE_SECONDS) -> dict:
+    """The error of each run at a stepping time t: that of its last report step reached
+    by t (an upper bound on the error at t with the error falling between report steps),
+    the mean over runs; null where a run stopped before t or had no report step by t."""
+    result = {}
+    for t in seconds:
+        values = []
+        for run in runs:
+            done = [step for step, at in run.seconds_at.items() if at <= t]
+            if not done or run.seconds < t:
+                values = None
+                break
+            values.append(run.errors[max(done)])
+        result[f"{t:g}"] = statistics.fmean(values) if values else None
+    return result
+
+
 def bench_cube(resolution: int, steps: int, seeds: int, estimator: str, first_seed: int = 0,
-               profile: bool = False, steps_per_frame: int = 1) -> dict:
-    """The cube fit over ``seeds`` runs: mean error at the report steps, median ms/step;
-    ``steps_per_frame`` steps run in each frame."""
+               profile: bool = False, steps_per_frame: int = 1, report_steps=REPORT_STEPS,
+               average_eta: float | None | str = "default", until_seconds: float | None = None) -> dict:
+    """The cube fit over ``seeds`` runs: mean error at the report steps (and the last
+    step), the median stepping seconds to reach each (``wall_s_at``), the error at fixed
+    stepping times, median ms/step; ``steps_per_frame`` steps run in each frame.
+    ``average_eta``: CubeSettings' iterate averaging unless given (None: off).
+    ``until_seconds``: each run stops at its first report step after that much stepping."""
+    from .scenarios.cube import CubeSettings
     started = time.perf_counter()
     context = GpuContext.headless()
-    scenario = CubeScenario(context, resolution, estimator, steps_per_frame=steps_per_frame)
+    settings = CubeSettings() if average_eta == "default" else CubeSettings(average_eta=average_eta)
+    scenario = CubeScenario(context, resolution, estimator, settings=settings, steps_per_frame=steps_per_frame)
     runs = []
     for seed in range(first_seed, first_seed + seeds):
-        run = scenario.run(seed, steps, progress=lambda s, step, err: log(
+        run = scenario.run(seed, steps, report_steps, until_seconds=until_seconds, progress=lambda s, step, err: log(
             f"cube seed {s}: step {step}" + (f", err {err:.5f}" if err is not None else "")))
         runs.append(run)
         log(f"cube seed {seed}: {run.ms_per_step:.3f} ms/step")
     scenario.optimizer.verify_shaders()
-    reached = [s for s in REPORT_STEPS if s <= steps]
+    reached = sorted(set.intersection(*(set(run.errors) for run in runs)))
     ms_per_step = statistics.median(run.ms_per_step for run in runs)
     extra = {}
     if profile:  # after the runs: switching passes off leaves the state meaningless
@@ -46,12 +72,18 @@ def bench_cube(resolution: int, steps: int, seeds: int, estimator: str, first_se
         "scenario": "cube",
         "err": {str(s): statistics.fmean(run.errors[s] for run in runs) for s in reached},
         "err_per_seed": {str(s): [run.errors[s] for run in runs] for s in reached},
+        "err_iterate": {str(s): statistics.fmean(run.iterate_errors[s] for run in runs) for s in reached},
+        "wall_s_at": {str(s): statistics.median(run.seconds_at[s] for run in runs) for s in reached},
+        "err_at_seconds": error_at_seconds(runs),
+        "average_eta": settings.average_eta,
         "ms_per_step": ms_per_step,
         "steps_per_s": 1000.0 / ms_per_step if ms_per_step > 0 else None,
         "device": context.renderer,
         "estimator": estimator,
         "res": resolution,
         "steps": steps,
+        "steps_per_seed": [run.steps for run in runs],
+        "until_seconds": until_seconds,
         "seeds": seeds,
         "steps_per_frame": steps_per_frame,
         **extra,

@@ -107,12 +107,30 @@ def _print_json(result: dict, as_json: bool) -> None:
               help="Per-pixel SGE or global SPSA.")
 @click.option("--steps-per-frame", default=1, show_default=True, type=click.IntRange(1, MAX_STEPS_PER_FRAME),
               help="SGE steps run inside one engine frame (small scenes: the engine's per-frame work is shared).")
+@click.option("--report-steps", default=None, metavar="N,N,...",
+              help="Steps at which err and wall_s_at are reported (default 100,300,1000,2000,4000,8000,16000; "
+                   "the last step always).")
+@click.option("--average-eta", default=None, metavar="ETA|off",
+              help="Iterate averaging of the output (polynomial-decay eta >= 0) or 'off' (default: the cube's).")
+@click.option("--until-seconds", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Stop each run at the first report step after this much stepping time; the report "
+                   "steps are then a dense grid (x1.2 from 100) unless given.")
 @PROFILE_FLAG
 @JSON_FLAG
-def cube(res, steps, seeds, estimator, steps_per_frame, profile, as_json):
-    """nvdiffrast's cube fit (SPEC.md): err at steps 100/300/1000, ms per step."""
+def cube(res, steps, seeds, estimator, steps_per_frame, report_steps, average_eta, until_seconds, profile, as_json):
+    """nvdiffrast's cube fit (SPEC.md): err and stepping seconds at the report steps, err at
+    0.1-10 s of stepping, ms per step."""
     from .bench import bench_cube
-    _print_json(bench_cube(res, steps, seeds, estimator, profile=profile, steps_per_frame=steps_per_frame), as_json)
+    from .scenarios.cube import REPORT_STEPS, dense_report_steps
+    try:
+        default_steps = REPORT_STEPS if until_seconds is None else dense_report_steps(steps)
+        steps_list = default_steps if report_steps is None else tuple(int(v) for v in report_steps.split(","))
+        eta = "default" if average_eta is None else None if average_eta == "off" else float(average_eta)
+    except ValueError:
+        raise SgeError("--report-steps takes integers separated by commas and --average-eta a number or 'off', "
+                       f"got '{report_steps}' and '{average_eta}'")
+    _print_json(bench_cube(res, steps, seeds, estimator, profile=profile, steps_per_frame=steps_per_frame,
+                           report_steps=steps_list, average_eta=eta, until_seconds=until_seconds), as_json)
 
 
 @bench.command()
@@ -447,14 +465,42 @@ def experiment():
 @click.option("--steps", default=300, show_default=True, type=POSITIVE, help="Optimisation steps per run.")
 @click.option("--seeds", default=1, show_default=True, type=POSITIVE, help="Seeds per configuration (0..K-1).")
 @click.option("--res", default=128, show_default=True, type=RESOLUTION, help="Render width and height in pixels.")
+@click.option("--equal-estimates", "estimates", default=None, type=click.FloatRange(min=1), metavar="E",
+              help="Equal estimates per parameter: each run takes E / f steps, f the fraction of the parameters "
+                   "a step names (measured first), so a parameter is named in E steps on average "
+                   "(writes dimension_equal.csv/png); default: STEPS for every size (equal compute).")
+@click.option("--texture-sizes", default=None, metavar="S,S,...", help="Texture sizes to run (default: all).")
+@click.option("--subdivisions", default=None, metavar="K,K,...",
+              help="Icosphere subdivision levels to run, 10 * 4^K + 2 vertices (default: all).")
+@click.option("--include", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A CSV of earlier runs (other sizes) to plot with these.")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A CSV of equal-compute runs (dimension.csv) to draw beside these, thin.")
+@click.option("--steps-per-frame", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Steps per engine frame (the same results, faster on a GPU).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output directory: dimension.csv and dimension.png.")
-def dimension(quick, steps, seeds, res, out):
+def dimension(quick, steps, seeds, res, estimates, texture_sizes, subdivisions, include, baseline,
+              steps_per_frame, out):
     """Final error against parameter count for per-pixel SGE and global SPSA: the texture
     fit at 8^2 .. 1024^2 texels and a bumpy-sphere fit at 162 .. 163,842 vertices."""
-    from .experiments.dimension import DimensionSettings, run_dimension
-    run_dimension(out, quick, DimensionSettings(steps=steps, seeds=seeds, resolution=res))
-    click.echo(str(out / "dimension.png"))
+    from .experiments.dimension import DimensionSettings, read_csv, run_dimension
+    try:
+        sizes = None if texture_sizes is None else tuple(int(v) for v in texture_sizes.split(",") if v)
+        levels = None if subdivisions is None else tuple(int(v) for v in subdivisions.split(",") if v)
+    except ValueError:
+        raise SgeError(f"--texture-sizes and --subdivisions take integers separated by commas, "
+                       f"got '{texture_sizes}' and '{subdivisions}'")
+    try:
+        included = [row for path in include for row in read_csv(path)]
+        baseline_rows = read_csv(baseline) if baseline else []
+    except (KeyError, ValueError) as error:
+        raise SgeError(f"--include/--baseline: not a dimension CSV ({error}); give a file this command wrote")
+    settings = DimensionSettings(steps=steps, seeds=seeds, resolution=res, estimates_per_parameter=estimates,
+                                 steps_per_frame=steps_per_frame)
+    run_dimension(out, quick, settings, texture_sizes=sizes, subdivisions=levels, include_rows=included,
+                  baseline_rows=baseline_rows)
+    click.echo(str(out / ("dimension_equal.png" if estimates else "dimension.png")))
 
 
 @experiment.command()

@@ -49,6 +49,11 @@ class Settings:
     betas: tuple[float, float] = ADAM_BETAS
     # Sets of different groups are perturbed in turns, one group per step (see Optimizer).
     group: int = 0
+    # Iterate averaging: None (off) or eta >= 0, P then keeps theta_average, a
+    # polynomial-decay average of theta over about the last t / (eta + 1) of the set's t
+    # updates (perturb.comp); ``ParameterSet.output_values`` reads it. The steps themselves
+    # are unchanged.
+    average_eta: float | None = None
 
     def __post_init__(self):
         if not (self.epsilon > 0 and math.isfinite(self.epsilon)):
@@ -58,6 +63,8 @@ class Settings:
         low, high = self.value_range
         if not low < high:
             raise SgeError(f"value range must be (low, high) with low < high, got {self.value_range}")
+        if self.average_eta is not None and not (self.average_eta >= 0 and math.isfinite(self.average_eta)):
+            raise SgeError(f"average_eta must be None or a non-negative finite number, got {self.average_eta}")
 
 
 class ContributorDomain:
@@ -113,6 +120,9 @@ class ParameterSet:
         self.first_moment = gpu.buffer_texture(f"{name}-m", np.zeros(values.size, np.float32))
         self.second_moment = gpu.buffer_texture(f"{name}-v", np.zeros(values.size, np.float32))
         self.perturbed = self._make_copies(values)
+        # theta_average (Settings.average_eta): made only for sets that average.
+        self.averaging = not frozen and settings is not None and settings.average_eta is not None
+        self.theta_average = gpu.buffer_texture(f"{name}-average", values.ravel()) if self.averaging else None
         if domain is not None and not frozen:
             if values.shape[0] != domain.element_count:
                 raise SgeError(f"{name}: {values.shape[0]} elements but its domain {domain.name} has {domain.element_count}")
@@ -125,7 +135,7 @@ class ParameterSet:
     @property
     def gpu_bytes(self) -> int:
         """Bytes this set keeps on the GPU (state, copies, and its domain's accumulators)."""
-        total = 3 * self.theta.getExpectedRamImageSize() + self._copies_bytes()
+        total = (4 if self.averaging else 3) * self.theta.getExpectedRamImageSize() + self._copies_bytes()
         if self.domain is not None and self.domain.parameter_sets and self.domain.parameter_sets[0] is self:
             total += self.domain.accumulator.getExpectedRamImageSize()
         return total
@@ -142,6 +152,8 @@ class ParameterSet:
         binds it: a readback before that returns (and keeps) the old theta."""
         values = np.asarray(values, np.float32).reshape(self.shape)
         gpu.upload(self.theta, values.ravel())
+        if self.averaging:  # the average starts again from the new theta
+            gpu.upload(self.theta_average, values.ravel())
         self.upload_copies(values, values)
 
     def load(self, values: np.ndarray) -> None:
@@ -153,13 +165,18 @@ class ParameterSet:
     def state(self, context: gpu.GpuContext) -> dict[str, np.ndarray]:
         """theta and Adam's moments, read back (checkpoints)."""
         first_moment, second_moment = self.moments(context)
-        return {"theta": self.values(context), "m": first_moment, "v": second_moment}
+        state = {"theta": self.values(context), "m": first_moment, "v": second_moment}
+        if self.averaging:
+            state["average"] = self.output_values(context)
+        return state
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore what ``state`` read: theta, Adam's moments, and copies = theta."""
         self.move(state["theta"])
         gpu.upload(self.first_moment, np.asarray(state["m"], np.float32).ravel())
         gpu.upload(self.second_moment, np.asarray(state["v"], np.float32).ravel())
+        if self.averaging and "average" in state:
+            gpu.upload(self.theta_average, np.asarray(state["average"], np.float32).ravel())
 
     def upload_copies(self, plus: np.ndarray, minus: np.ndarray) -> None:
         """Set theta+ and theta- explicitly (checks such as finite differences)."""
@@ -168,6 +185,11 @@ class ParameterSet:
     def values(self, context: gpu.GpuContext) -> np.ndarray:
         """theta, read back from the GPU."""
         return gpu.read_buffer(context, self.theta).reshape(self.shape)
+
+    def output_values(self, context: gpu.GpuContext) -> np.ndarray:
+        """What the run outputs: the iterate average where the set averages
+        (Settings.average_eta), else theta. Call ``Optimizer.finish()`` first."""
+        return gpu.read_buffer(context, self.theta_average if self.averaging else self.theta).reshape(self.shape)
 
     def moments(self, context: gpu.GpuContext) -> tuple[np.ndarray, np.ndarray]:
         return tuple(gpu.read_buffer(context, moment).reshape(self.shape)
@@ -198,6 +220,8 @@ class ParameterSet:
             "adam": LVecBase3f(self.settings.betas[0], self.settings.betas[1], ADAM_EPSILON),
             "perturbation_period": period,
             "perturbation_phase": phase,
+            **({"theta_average": self.theta_average, "average_eta": float(self.settings.average_eta)}
+               if self.averaging else {}),
         }
 
     # Extra #defines of this kind's P shader.

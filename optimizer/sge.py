@@ -194,7 +194,8 @@ class Optimizer:
         turns = sorted({parameter_set.settings.group for parameter_set in asset.parameter_sets})
         perturb_passes = []  # the P dispatches and the passes that follow them
         for parameter_set in asset.parameter_sets:
-            shader = self._compute("core/perturb.comp", {**defines, **parameter_set.perturb_defines},
+            averaging = {"THETA_AVERAGE": True} if getattr(parameter_set, "averaging", False) else {}
+            shader = self._compute("core/perturb.comp", {**defines, **parameter_set.perturb_defines, **averaging},
                                    includes={"copies.glsl": parameter_set.copy_writer})
             phase = turns.index(parameter_set.settings.group)
             node = gpu.compute_node(f"perturb:{parameter_set.name}", shader, parameter_set.perturb_groups(),

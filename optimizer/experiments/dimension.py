@@ -65,6 +65,33 @@ class DimensionSettings:
     position_epsilon: float = 0.02
     position_learning_rate: float = 0.002
     supersampling: int = 2
+    # Equal estimates per parameter (None: equal compute, ``steps`` for every size): a run
+    # takes ceil(estimates / f) steps, f the fraction of the parameters that a step's
+    # per-pixel G names (contributor count > 0), measured as the mean over NAMED_VIEWS
+    # held-out views before the run; so a parameter is named, on average, in
+    # ``estimates_per_parameter`` steps at every size, for both estimators.
+    estimates_per_parameter: float | None = None
+    steps_per_frame: int = 1  # engine frames carry this many steps (same results, faster)
+
+    def steps_for(self, named_fraction: float) -> int:
+        if self.estimates_per_parameter is None:
+            return self.steps
+        return int(math.ceil(self.estimates_per_parameter / max(named_fraction, 1e-6)))
+
+
+NAMED_VIEWS = 8
+
+
+def named_fraction(optimizer: Optimizer, domain, stream, views: int = NAMED_VIEWS) -> float:
+    """The mean fraction of ``domain``'s elements a per-pixel step names, over ``views``
+    views of ``stream``: each show() frame's G counts them (no update)."""
+    fractions = []
+    for _ in range(views):
+        view = next(stream)
+        optimizer.show(*view) if isinstance(view, tuple) else optimizer.show(view)
+        _, counts = read_accumulator(optimizer.context, domain, optimizer.step_index % 2)
+        fractions.append(float(np.mean(counts > 0)))
+    return float(np.mean(fractions))
 
 
 # --- assets ------------------------------------------------------------------------------
@@ -135,6 +162,7 @@ class TextureSeries:
         self.arrays = mesh_arrays(self.model)
         self.source = texture_linear_rgb(model_texture(self.model))
         self._seen_masks: dict[tuple[int, int], np.ndarray] = {}
+        self._fractions: dict[tuple[int, int], float] = {}
 
     def run(self, size: int, estimator: str, seed: int) -> dict:
         s = self.settings
@@ -144,21 +172,23 @@ class TextureSeries:
         mesh = Mesh(self.arrays["positions"], self.arrays["triangles"], uvs=self.arrays["uvs"],
                     normals=self.arrays["normals"], albedo=albedo)
         reference = ModelReference(self.model, albedo=float_texture(f"truth-{size}", truth), lit=mesh.lit)
-        optimizer = Optimizer(self.context, mesh, reference, (s.resolution, s.resolution), estimator, seed)
+        optimizer = Optimizer(self.context, mesh, reference, (s.resolution, s.resolution), estimator, seed,
+                              steps_per_frame=s.steps_per_frame)
         try:
             seen = self._seen(size, seed, optimizer if estimator == "per-pixel" else None)
+            steps = s.steps_for(self._fractions[(size, seed)])
             initial = _rmse(start, truth, seen)
             stream = views(seed, lit=True)
             started = time.perf_counter()
-            for _ in range(s.steps):
-                optimizer.step(*next(stream))
+            _run_steps(optimizer, stream, steps, s.steps_per_frame)
             optimizer.sync()
             seconds = time.perf_counter() - started
             optimizer.finish()
             final = _rmse(albedo.texture_values(self.context), truth, seen)
         finally:
             optimizer.release()
-        return {"params": albedo.count, "initial_error": initial, "final_error": final, "seconds": seconds}
+        return {"params": albedo.count, "steps": steps, "initial_error": initial, "final_error": final,
+                "seconds": seconds}
 
     def _seen(self, size: int, seed: int, optimizer=None) -> np.ndarray:
         """Texels that 8 held-out views name: each show() frame's per-pixel G counts
@@ -177,15 +207,18 @@ class TextureSeries:
         domain = optimizer.asset.albedo.domain
         seen = np.zeros((size, size), bool)
         held_out = views(seed + 10_000, lit=True)
+        fractions = []
         try:
             for _ in range(HELD_OUT_VIEWS):
                 optimizer.show(*next(held_out))
                 _, counts = read_accumulator(self.context, domain, optimizer.step_index % 2)
                 seen |= (counts > 0).reshape(seen.shape)
+                fractions.append(float(np.mean(counts > 0)))
         finally:
             if own:
                 optimizer.release()
         self._seen_masks[key] = seen
+        self._fractions[key] = float(np.mean(fractions))  # named per step (steps_for)
         return seen
 
 
@@ -195,6 +228,29 @@ class GeometrySeries:
     def __init__(self, context: GpuContext, settings: DimensionSettings):
         self.context = context
         self.settings = settings
+        self._fractions: dict[tuple[int, int], float] = {}
+
+    def _named_fraction(self, subdivisions: int, seed: int, optimizer=None) -> float:
+        """Fraction of the vertices a per-pixel step names (held-out views; the global
+        estimator's runs take the per-pixel optimizer's figure, from one made here)."""
+        key = (subdivisions, seed)
+        if key not in self._fractions:
+            own = optimizer is None
+            if own:
+                directions, triangles = icosphere(subdivisions)
+                colors = surface_colors(directions)
+                mesh = Mesh(directions.astype(np.float32), triangles, colors, position_settings=Settings(0.02, 0.0))
+                reference = geom_node("bumpy-sphere", directions * bump_radius(directions)[:, None], triangles, colors)
+                optimizer = Optimizer(self.context, mesh, ModelReference(reference, lit=False),
+                                      (self.settings.resolution,) * 2, seed=seed,
+                                      supersampling=self.settings.supersampling, background=(0.5, 0.5, 0.5, 1.0))
+            try:
+                stream = (view for view, _ in views(seed + 10_000, lit=False))
+                self._fractions[key] = named_fraction(optimizer, optimizer.asset.domain, stream)
+            finally:
+                if own:
+                    optimizer.release()
+        return self._fractions[key]
 
     def run(self, subdivisions: int, estimator: str, seed: int) -> dict:
         s = self.settings
@@ -205,21 +261,30 @@ class GeometrySeries:
         mesh = Mesh(start, triangles, colors, position_settings=Settings(s.position_epsilon, s.position_learning_rate))
         reference = geom_node("bumpy-sphere", target, triangles, colors)
         optimizer = Optimizer(self.context, mesh, ModelReference(reference, lit=mesh.lit), (s.resolution, s.resolution),
-                              estimator, seed,
-                              supersampling=s.supersampling, background=(0.5, 0.5, 0.5, 1.0))
+                              estimator, seed, supersampling=s.supersampling, background=(0.5, 0.5, 0.5, 1.0),
+                              steps_per_frame=s.steps_per_frame)
         try:
+            steps = s.steps_for(self._named_fraction(subdivisions, seed, optimizer if estimator == "per-pixel" else None)
+                                if s.estimates_per_parameter is not None else 1.0)
             initial = radial_error(start)
-            stream = views(seed, lit=False)
+            stream = (view for view, _ in views(seed, lit=False))
             started = time.perf_counter()
-            for _ in range(s.steps):
-                optimizer.step(next(stream)[0])
+            _run_steps(optimizer, stream, steps, s.steps_per_frame)
             optimizer.sync()
             seconds = time.perf_counter() - started
             optimizer.finish()
             final = radial_error(mesh.positions.values(self.context))
         finally:
             optimizer.release()
-        return {"params": mesh.positions.count, "initial_error": initial, "final_error": final, "seconds": seconds}
+        return {"params": mesh.positions.count, "steps": steps, "initial_error": initial, "final_error": final,
+                "seconds": seconds}
+
+
+def _run_steps(optimizer: Optimizer, stream, steps: int, per_frame: int) -> None:
+    """``steps`` steps from the view stream, ``per_frame`` to an engine frame (the same
+    results as one per frame: tests/test_cube.py)."""
+    for first in range(0, steps, per_frame):
+        optimizer.steps([next(stream) for _ in range(min(per_frame, steps - first))])
 
 
 def radial_error(positions: np.ndarray) -> float:
@@ -236,9 +301,11 @@ def _rmse(values: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
 # --- the experiment ----------------------------------------------------------------------
 def run_dimension(out: Path, quick: bool = False, settings: DimensionSettings | None = None,
                   texture_sizes=None, subdivisions=None, estimators=ESTIMATORS,
-                  context: GpuContext | None = None) -> list[dict]:
+                  context: GpuContext | None = None, include_rows=(), baseline_rows=()) -> list[dict]:
     """Both series with both estimators; writes OUT/dimension.csv and OUT/dimension.png
-    and returns the rows."""
+    (OUT/dimension_equal.* at equal estimates per parameter) and returns the rows.
+    ``include_rows`` (earlier runs' rows, e.g. other sizes from another machine) are
+    plotted with them; ``baseline_rows`` (e.g. the equal-compute runs) are drawn thin."""
     settings = settings or DimensionSettings()
     if texture_sizes is None:
         texture_sizes = QUICK_TEXTURE_SIZES if quick else TEXTURE_SIZES
@@ -258,13 +325,19 @@ def run_dimension(out: Path, quick: bool = False, settings: DimensionSettings | 
                     result = runner.run(size, estimator, seed)
                     label = f"{size}^2" if name == "texture" else f"{10 * 4 ** size + 2} vertices"
                     rows.append({"series": name, "estimator": estimator, "size": label, "seed": seed,
-                                 "steps": settings.steps, "resolution": settings.resolution, **result})
-                    log(f"{name} {label} {estimator} seed {seed}: {result['params']} params, error "
+                                 "resolution": settings.resolution, **result})
+                    log(f"{name} {label} {estimator} seed {seed}: {result['params']} params, "
+                        f"{result['steps']} steps, error "
                         f"{result['initial_error']:.4f} -> {result['final_error']:.4f} "
                         f"({result['seconds']:.1f} s; {time.perf_counter() - started:.0f} s total)")
-    write_csv(out / "dimension.csv", rows)
-    write_plot(out / "dimension.png", rows, f"{settings.steps} steps, {settings.seeds} seed(s), "
-               f"{settings.resolution}^2 renders; {context.renderer.split(' (')[0]}")
+    equal = settings.estimates_per_parameter is not None
+    name = "dimension_equal" if equal else "dimension"
+    write_csv(out / f"{name}.csv", rows)
+    steps = (f"steps = {settings.estimates_per_parameter:g} / (fraction named per step)" if equal
+             else f"{settings.steps} steps")
+    write_plot(out / f"{name}.png", rows + list(include_rows), f"{steps}, {settings.seeds} seed(s), "
+               f"{settings.resolution}^2 renders; {context.renderer.split(' (')[0]}", baseline_rows,
+               "equal estimates per parameter" if equal else "equal compute")
     if own:
         context.release()
     log(f"dimension: {time.perf_counter() - started:.0f} s wall")
@@ -283,28 +356,44 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write(path, write)
 
 
+def read_csv(path: Path) -> list[dict]:
+    """Rows written by ``write_csv`` (numbers as numbers)."""
+    rows = []
+    with open(path, newline="") as stream:
+        for row in csv.DictReader(stream):
+            for key in ("params", "seed", "steps", "resolution"):
+                row[key] = int(row[key])
+            for key in ("initial_error", "final_error", "seconds"):
+                row[key] = float(row[key])
+            rows.append(row)
+    return rows
+
+
 # --- the plot (PIL; the style of report.py) -----------------------------------------------
 BACKGROUND, INK, AXIS, GRID = (255, 255, 255), (40, 40, 40), (110, 110, 110), (225, 225, 225)
 LINE_COLORS = {"per-pixel": (25, 65, 160), "global": (200, 70, 40)}
 
 
-def write_plot(path: Path, rows: list[dict], subtitle: str = "") -> None:
+def write_plot(path: Path, rows: list[dict], subtitle: str = "", baseline_rows=(), mode: str = "") -> None:
     """One panel per series: final error (and the initial error, dotted) against the
-    parameter count, log-log, one line per estimator (median over seeds)."""
+    parameter count, log-log, one line per estimator (median over seeds); the
+    ``baseline_rows``' final errors (another regime, e.g. equal compute) as thin lines
+    with open markers."""
     series = [name for name in ("texture", "geometry") if any(r["series"] == name for r in rows)]
     panel_width, panel_height, margin = 420, 300, 12
     font = ImageFont.load_default()
     canvas = Image.new("RGB", (len(series) * (panel_width + margin) + margin, panel_height + 3 * margin + 30),
                        BACKGROUND)
     draw = ImageDraw.Draw(canvas)
-    draw.text((margin, margin // 2), "final error vs parameter count (per-pixel SGE vs global SPSA)", fill=INK,
-              font=font)
+    title = "final error vs parameter count (per-pixel SGE vs global SPSA)" + (f", {mode}" if mode else "")
+    draw.text((margin, margin // 2), title, fill=INK, font=font)
     draw.text((margin, margin // 2 + 14), subtitle, fill=AXIS, font=font)
     for index, name in enumerate(series):
         left = margin + index * (panel_width + margin)
         _panel(draw, font, (left, 3 * margin + 20, left + panel_width, 3 * margin + 20 + panel_height),
                [r for r in rows if r["series"] == name],
-               "texture: RMSE of seen texels" if name == "texture" else "geometry: mean radial error")
+               "texture: RMSE of seen texels" if name == "texture" else "geometry: mean radial error",
+               [r for r in baseline_rows if r["series"] == name])
     atomic_write(path, lambda stream: canvas.save(stream, format="PNG"))
 
 
@@ -321,13 +410,14 @@ def _curves(rows: list[dict]) -> dict[str, list[tuple[float, float, float]]]:
     return curves
 
 
-def _panel(draw, font, box, rows, title) -> None:
+def _panel(draw, font, box, rows, title, baseline_rows=()) -> None:
     left, top, right, bottom = box
     curves = _curves(rows)
+    baseline = _curves(baseline_rows) if baseline_rows else {}
     plot_left, plot_right, plot_top, plot_bottom = left + 48, right - 8, top + 18, bottom - 30
     draw.text((left, top), title, fill=INK, font=font)
-    xs = [p[0] for points in curves.values() for p in points]
-    ys = [v for points in curves.values() for p in points for v in p[1:] if v > 0]
+    xs = [p[0] for points in (*curves.values(), *baseline.values()) for p in points]
+    ys = [v for points in (*curves.values(), *baseline.values()) for p in points for v in p[1:] if v > 0]
     if not xs or not ys:
         return
     x_low, x_high = math.floor(math.log10(min(xs))), math.ceil(math.log10(max(xs)))
@@ -350,7 +440,16 @@ def _panel(draw, font, box, rows, title) -> None:
         draw.text((left, y - 5), f"{10.0 ** tick:.2g}", fill=INK, font=font)
     draw.line([(plot_left, plot_top), (plot_left, plot_bottom), (plot_right, plot_bottom)], fill=AXIS)
     draw.text(((plot_left + plot_right) // 2 - 40, plot_bottom + 16), "parameters (log)", fill=INK, font=font)
-    legend_y = plot_bottom - 14 * (len(curves) + 1) - 4  # bottom right: clear of the rising lines
+    legend_y = plot_bottom - 14 * (len(curves) + len(baseline) + 1) - 4  # bottom right: clear of the rising lines
+    for estimator, points in baseline.items():
+        color = tuple((c + 2 * 255) // 3 for c in LINE_COLORS.get(estimator, INK))  # paler
+        final = [point(x, y) for x, y, _ in points]
+        draw.line(final if len(final) > 1 else final * 2, fill=color, width=1)
+        for x, y in final:
+            draw.ellipse([(x - 3, y - 3), (x + 3, y + 3)], outline=color)
+        draw.line([(plot_right - 110, legend_y + 6), (plot_right - 90, legend_y + 6)], fill=color, width=1)
+        draw.text((plot_right - 86, legend_y), f"{estimator}, equal compute", fill=INK, font=font)
+        legend_y += 14
     for estimator, points in curves.items():
         color = LINE_COLORS.get(estimator, INK)
         final = [point(x, y) for x, y, _ in points]
@@ -364,7 +463,8 @@ def _panel(draw, font, box, rows, title) -> None:
         for x, y in final:
             draw.ellipse([(x - 3, y - 3), (x + 3, y + 3)], fill=color)
         draw.line([(plot_right - 110, legend_y + 6), (plot_right - 90, legend_y + 6)], fill=color, width=2)
-        draw.text((plot_right - 86, legend_y), f"{estimator} final", fill=INK, font=font)
+        draw.text((plot_right - 86, legend_y), f"{estimator}, equal estimates" if baseline else f"{estimator} final",
+                  fill=INK, font=font)
         legend_y += 14
     draw.text((plot_right - 86, legend_y), "dotted: initial", fill=AXIS, font=font)
 

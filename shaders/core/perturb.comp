@@ -53,9 +53,18 @@ void check_finite(float value) {
     }
 }
 
+#ifdef THETA_AVERAGE
+// Iterate averaging (Settings.average_eta = eta): after each of this set's updates t =
+// 1, 2, ..., theta_average += w (theta - theta_average), w = (eta + 1) / (t + eta), a
+// polynomial-decay average (Shamir & Zhang 2013) over roughly the last t / (eta + 1)
+// updates. The optimiser steps theta; the average is what a scenario may output.
+layout(r32f) uniform imageBuffer theta_average;
+uniform float average_eta;
+#endif
+
 // Finishes the previous step for parameter i (Adam update, if it was perturbed then and
 // had contributions) and returns its theta.
-float updated_theta(int i, int element) {
+float adam_theta(int i, int element) {
     float value = imageLoad(theta, i).x;
     check_finite(value);  // every parameter, every step: also those no pixel sees
     int previous_step = STEP_INDEX - 1;
@@ -85,6 +94,19 @@ float updated_theta(int i, int element) {
     imageStore(theta, i, vec4(value));
     imageStore(first_moment, i, vec4(m));
     imageStore(second_moment, i, vec4(v));
+    return value;
+}
+
+float updated_theta(int i, int element) {
+    float value = adam_theta(i, element);
+#ifdef THETA_AVERAGE
+    int previous_step = STEP_INDEX - 1;
+    if (APPLY_UPDATE != 0 && previous_step % perturbation_period == perturbation_phase) {
+        float t = float(previous_step / perturbation_period + 1);  // this set's update count
+        float average = imageLoad(theta_average, i).x;
+        imageStore(theta_average, i, vec4(average + (average_eta + 1.0) / (t + average_eta) * (value - average)));
+    }
+#endif
     return value;
 }
 

@@ -30,10 +30,33 @@ uniform int barycentric_weights;               // 0: every contributing pixel we
 
 const int CHANNELS = 2;
 
+#ifdef DITHERED_SUMS
+// Rounding to the fixed-point quantum by a dither hashed from the term's identity (pixel,
+// vertex, channel, entry, step): unbiased however small the term (round-to-nearest drops
+// every |term| < 2^-25), still order-independent and bit-reproducible.
+uint dither_key = 0u;
+int to_fixed_dithered(float value, uint entry) {
+    float scaled = clamp(value, -FIXED_LIMIT, FIXED_LIMIT) * FIXED_SCALE;
+    uint h = pcg_hash(dither_key ^ pcg_hash(entry));
+    return int(floor(scaled + float(h >> 8u) * (1.0 / 16777216.0)));
+}
+#define TO_FIXED(value, entry) to_fixed_dithered(value, entry)
+#else
+#define TO_FIXED(value, entry) to_fixed(value)
+#endif
+
 void accumulate(int vertex, int channel, float delta, float weight) {
     int base = ((PARITY * element_count + vertex) * CHANNELS + channel) * ACCUMULATOR_ENTRIES;
-    ATOMIC_ADD_FIXED(accumulator, base, to_fixed(weight * delta));
-    ATOMIC_ADD_FIXED(accumulator, base + 2, to_fixed(weight));
+#ifdef EPSILON_GAIN
+    // Both sums of the step with the weights scaled by 1 / (this step's epsilon scale): P
+    // divides one by the other, so the gain cancels there, but a shrinking epsilon (the
+    // cube's schedule) shrinks every Delta_p with it, and terms w_p Delta_p below the
+    // fixed-point quantum 2^-24 round to 0 (a dead zone near the optimum). At most 100x:
+    // a weight (<= 1) times the gain stays below to_fixed's clamp (127).
+    if (EPSILON_SCALE > 0.0) weight *= min(1.0 / EPSILON_SCALE, 100.0);
+#endif
+    ATOMIC_ADD_FIXED(accumulator, base, TO_FIXED(weight * delta, uint(4 * (vertex * CHANNELS + channel))));
+    ATOMIC_ADD_FIXED(accumulator, base + 2, TO_FIXED(weight, uint(4 * (vertex * CHANNELS + channel) + 1)));
 }
 
 // The sub-samples of one pixel name the same few vertices over and over: their weights
@@ -106,6 +129,13 @@ void accumulate_subpixel(ivec2 q, float share) {
     ivec3 minus = id_m >= 0 ? corners(id_m) : ivec3(-1);
     vec3 plus_w = share * geometry_weights(plus_b);
     vec3 minus_w = share * geometry_weights(minus_b);
+#ifdef FLIP_WEIGHT_POWER
+    // Sub-samples whose coverage flips weigh (epsilon scale)^power: their Delta is a
+    // whole sub-sample's, large and rare once epsilon is small.
+    float flip = pow(max(EPSILON_SCALE, 1e-6), FLIP_WEIGHT_POWER);
+    plus_w *= flip;
+    minus_w *= flip;
+#endif
     for (int k = 0; k < 3; ++k) {
         if (plus[k] < 0) break;
         float weight = plus_w[k];
@@ -121,6 +151,9 @@ void accumulate_subpixel(ivec2 q, float share) {
 
 void main() {
     ivec2 pixel = ivec2(gl_GlobalInvocationID.xy);
+#ifdef DITHERED_SUMS
+    dither_key = pcg_hash(uint(pixel.y * 65536 + pixel.x) ^ pcg_hash(uint(STEP_SEED)));
+#endif
     PixelSample s;
     if (!covered_sample(pixel, s)) return;
     pixel_delta = s.loss_plus - s.loss_minus;
