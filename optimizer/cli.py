@@ -155,6 +155,33 @@ def lod(res, steps, profile, as_json):
     _print_json(bench_lod(res, steps, profile=profile), as_json)
 
 
+@bench.command()
+@click.option("--cage-triangles", default=500, show_default=True, type=POSITIVE,
+              help="Triangles of the cage decimated from the reference.")
+@click.option("--levels", default=2, show_default=True, type=click.IntRange(1, 4), help="Catmull-Clark levels.")
+@click.option("--res", default=128, show_default=True, type=RESOLUTION, help="Render width and height (2x2 supersampled).")
+@click.option("--steps", default=1000, show_default=True, type=POSITIVE, help="Optimisation steps (each fit).")
+@click.option("--texture-size", default=512, show_default=True, type=click.IntRange(8, 8192),
+              help="Albedo and normal map size.")
+@click.option("--displacement-size", default=None, type=click.IntRange(8, 8192),
+              help="Displacement map size [default: --texture-size].")
+@click.option("--seconds", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Stop each fit's stepping after this many seconds.")
+@click.option("--report-every", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Held-out PSNR every this many seconds of stepping (the curve).")
+@click.option("--no-lod", is_flag=True, help="Skip the LOD job's fit at the same final triangle count.")
+@click.option("--source", default=None, help="Fit this model instead of the procedural bumpy torus.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Run seed.")
+@PROFILE_FLAG
+@JSON_FLAG
+def subdivision(cage_triangles, levels, res, steps, texture_size, displacement_size, seconds, report_every, no_lod,
+                source, seed, profile, as_json):
+    """The subdivision scenario: a displaced Catmull-Clark cage against the LOD job at equal triangles."""
+    from .bench import bench_subdivision
+    _print_json(bench_subdivision(cage_triangles, levels, res, steps, texture_size, displacement_size, seconds,
+                                  report_every, not no_lod, source, seed, profile=profile), as_json)
+
+
 class _CliProgress:
     """Phases as lines on stderr; steps as a progress bar on a terminal, else as a plain
     line every tenth of the run."""

@@ -1,0 +1,67 @@
+"""Fitting a scenario (the subdivision kind's or the plain LOD's) and measuring it on
+held-out views, for the comparisons the subdivision job and ``sge bench subdivision``
+report: held-out PSNR before and after, and against the wall time of the steps."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+CHUNK = 25  # steps between looks at the clock (one GPU sync each)
+
+
+def fit(scenario, steps: int, seconds: float | None = None, report_every: float | None = None,
+        log: Callable[[str], None] = lambda text: None, label: str = "") -> dict:
+    """Bake, score, step (bakes at the settings' round ends, as the LOD job does), score.
+
+    ``seconds``: stop stepping once the steps (bakes included) took this long.
+    ``report_every``: held-out PSNR every this many seconds of stepping (the scoring
+    itself not counted). Returns psnr/ssim/iou before and after, the steps taken,
+    ms_per_step and ``curve`` [(seconds, step, psnr)]."""
+    held_out = scenario.held_out_views()
+    s = scenario.settings
+    scenario.bake()
+    before = scenario.evaluate(held_out)
+    log(f"{label}: before {before['psnr']:.2f} dB")
+    initial = None
+    if hasattr(scenario, "initialise"):  # the subdivision kind: interpolating cage, displacement baked
+        scenario.initialise()
+        initial = scenario.evaluate(held_out)
+        log(f"{label}: initialised {initial['psnr']:.2f} dB")
+    scenario.step()  # first frame: shader compilation and uploads, not timed
+    scenario.optimizer.sync()
+    bake_steps = sorted(set(s.bake_steps()))
+    curve = [(0.0, 0, (initial or before)["psnr"])]
+    stepping, step_seconds, step = 0.0, 0.0, 1
+    next_report = report_every
+    while step < steps and (seconds is None or stepping < seconds):
+        started = time.perf_counter()
+        chunk = min(CHUNK, steps - step)
+        for _ in range(chunk):
+            scenario.step()
+        scenario.optimizer.sync()
+        step_seconds += time.perf_counter() - started
+        crossed = [b for b in bake_steps if step < b <= step + chunk]
+        step += chunk
+        if crossed and step < steps:
+            scenario.bake(s.round_bake_views)
+        stepping += time.perf_counter() - started
+        if next_report is not None and stepping >= next_report:
+            psnr = scenario.evaluate(held_out)["psnr"]
+            curve.append((stepping, step, psnr))
+            log(f"{label}: {stepping:.1f} s, step {step}: {psnr:.2f} dB")
+            while next_report <= stepping:
+                next_report += report_every
+    scenario.optimizer.finish()
+    started = time.perf_counter()
+    scenario.bake()
+    bake_seconds = time.perf_counter() - started
+    after = scenario.evaluate(held_out)
+    curve.append((stepping + bake_seconds, step, after["psnr"]))
+    log(f"{label}: after {step} steps {after['psnr']:.2f} dB")
+    return {"psnr_before": before["psnr"], "ssim_before": before["ssim"], "iou_before": before["iou"],
+            "psnr_after": after["psnr"], "ssim_after": after["ssim"], "iou_after": after["iou"],
+            **({f"{key}_initial": value for key, value in initial.items()} if initial else {}),
+            "steps": step, "ms_per_step": 1000.0 * step_seconds / max(1, step - 1),
+            "stepping_seconds": stepping, "final_bake_seconds": bake_seconds,
+            "curve": [[round(t, 3), k, round(p, 4)] for t, k, p in curve]}
