@@ -11,17 +11,26 @@ CHUNK = 25  # steps between looks at the clock (one GPU sync each)
 
 
 def fit(scenario, steps: int, seconds: float | None = None, report_every: float | None = None,
-        log: Callable[[str], None] = lambda text: None, label: str = "") -> dict:
+        log: Callable[[str], None] = lambda text: None, label: str = "", report_views=None) -> dict:
     """Bake, score, step (bakes at the settings' round ends, as the LOD job does), score.
 
     ``seconds``: stop stepping once the steps (bakes included) took this long.
     ``report_every``: held-out PSNR every this many seconds of stepping (the scoring
-    itself not counted). Returns psnr/ssim/iou before and after, the steps taken,
+    itself not counted). ``report_views``: also render these (view, light) pairs before
+    and after (``renders``: {"before": [(ours, reference)], "after": [...]}, 8-bit sRGB). Returns psnr/ssim/iou before and after, the steps taken,
     ms_per_step and ``curve`` [(seconds, step, psnr)]."""
     held_out = scenario.held_out_views()
     s = scenario.settings
     scenario.bake()
     before = scenario.evaluate(held_out)
+    renders = {}
+
+    def render(stage):
+        if report_views:
+            with scenario._looking():
+                renders[stage] = [scenario.render(view, light, 1)[:2] for view, light in report_views]
+
+    render("before")
     log(f"{label}: before {before['psnr']:.2f} dB")
     initial = None
     if hasattr(scenario, "initialise"):  # the subdivision kind: interpolating cage, displacement baked
@@ -57,6 +66,7 @@ def fit(scenario, steps: int, seconds: float | None = None, report_every: float 
     scenario.bake()
     bake_seconds = time.perf_counter() - started
     after = scenario.evaluate(held_out)
+    render("after")
     curve.append((stepping + bake_seconds, step, after["psnr"]))
     log(f"{label}: after {step} steps {after['psnr']:.2f} dB")
     return {"psnr_before": before["psnr"], "ssim_before": before["ssim"], "iou_before": before["iou"],
@@ -64,4 +74,5 @@ def fit(scenario, steps: int, seconds: float | None = None, report_every: float 
             **({f"{key}_initial": value for key, value in initial.items()} if initial else {}),
             "steps": step, "ms_per_step": 1000.0 * step_seconds / max(1, step - 1),
             "stepping_seconds": stepping, "final_bake_seconds": bake_seconds,
-            "curve": [[round(t, 3), k, round(p, 4)] for t, k, p in curve]}
+            "curve": [[round(t, 3), k, round(p, 4)] for t, k, p in curve],
+            **({"renders": renders} if report_views else {})}
