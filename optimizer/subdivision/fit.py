@@ -11,7 +11,8 @@ CHUNK = 25  # steps between looks at the clock (one GPU sync each)
 
 
 def fit(scenario, steps: int, seconds: float | None = None, report_every: float | None = None,
-        log: Callable[[str], None] = lambda text: None, label: str = "", report_views=None) -> dict:
+        log: Callable[[str], None] = lambda text: None, label: str = "", report_views=None,
+        held_out_count: int | None = None) -> dict:
     """Bake, score, step (bakes at the settings' round ends, as the LOD job does), score.
 
     ``seconds``: stop stepping once the steps (bakes included) took this long.
@@ -19,7 +20,7 @@ def fit(scenario, steps: int, seconds: float | None = None, report_every: float 
     itself not counted). ``report_views``: also render these (view, light) pairs before
     and after (``renders``: {"before": [(ours, reference)], "after": [...]}, 8-bit sRGB). Returns psnr/ssim/iou before and after, the steps taken,
     ms_per_step and ``curve`` [(seconds, step, psnr)]."""
-    held_out = scenario.held_out_views()
+    held_out = scenario.held_out_views() if held_out_count is None else scenario.held_out_views(held_out_count)
     s = scenario.settings
     scenario.bake()
     before = scenario.evaluate(held_out)

@@ -113,6 +113,11 @@ class SubdivisionSurface(Kind):
         cage_settings / displacement_settings: None freezes that set.
         albedo, normal_map: ``TextureSet``s as a ``Mesh`` takes them.
         stencil_contributors: the cage vertices each refined corner names in G.
+        lit: shade with the displaced surface's normals (False: unlit, e.g. checks on
+            the depth term alone).
+        uniform_weights: every element a pixel names counts 1 (not barycentric x
+            stencil or bilinear weight): the un-normalised accumulation is then SPEC's
+            estimate of the summed loss's gradient (finite-difference checks).
     """
 
     planes = ("uv",)
@@ -120,7 +125,8 @@ class SubdivisionSurface(Kind):
     def __init__(self, cage, refinement: Refinement, position_index, triangles, uvs, tangents, binormals,
                  displacement, cage_settings: Settings | None, displacement_settings: Settings | None,
                  albedo=None, normal_map=None, albedo_srgb: bool = True,
-                 stencil_contributors: int = STENCIL_CONTRIBUTORS, weight_power: float = 2.0):
+                 stencil_contributors: int = STENCIL_CONTRIBUTORS, weight_power: float = 2.0, lit: bool = True,
+                 uniform_weights: bool = False):
         cage = np.asarray(cage, np.float32)
         if cage.ndim != 2 or cage.shape[1] != 3 or cage.shape[0] != refinement.stencils.shape[1]:
             raise SgeError(f"the cage needs ({refinement.stencils.shape[1]}, 3) positions, got {cage.shape}")
@@ -153,14 +159,19 @@ class SubdivisionSurface(Kind):
                                                                               top_cages.astype(np.int32)),
                                       gpu.buffer_texture("subdivision-top-weights", top_weights.astype(np.float32)),
                                       stencil_contributors, weight_power)
+        if uniform_weights:
+            self.cage_domain.gradient_defines["UNIFORM_WEIGHTS"] = True
         height, width = displacement.shape
         self.displacement_domain = DisplacementDomain(width, height, corners, vertex_uvs)
+        if uniform_weights:
+            self.displacement_domain.gradient_defines["UNIFORM_WEIGHTS"] = True
         self.cage = CageSet("cage", cage, self.cage_domain, cage_settings, frozen=cage_settings is None)
         self.displacement = DisplacementMap(displacement[..., None], displacement_settings,
                                             self.displacement_domain if displacement_settings else None)
 
         positions, normals = self.surface(cage, displacement)
-        self.mesh = Mesh(positions, self.triangles, uvs=self.uvs, normals=normals[self.position_index],
+        self.lit = lit
+        self.mesh = Mesh(positions, self.triangles, uvs=self.uvs, normals=normals[self.position_index] if lit else None,
                          tangents=tangents, binormals=binormals, position_index=self.position_index,
                          albedo=albedo, normal_map=normal_map, albedo_srgb=albedo_srgb)
         # The draw reads what the passes after P write: theta+- of the displaced positions

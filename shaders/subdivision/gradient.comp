@@ -110,5 +110,10 @@ void main() {
     pixel_delta = s.loss_plus - s.loss_minus;
     float share = 1.0 / float(SUPERSAMPLING * SUPERSAMPLING);
     for (int k = 0; k < SUPERSAMPLING * SUPERSAMPLING; ++k) accumulate_subpixel(subpixel(pixel, k), share);
+#ifdef UNIFORM_WEIGHTS
+    // Each named element counts once per pixel: sum_p Delta_p, SPEC's gradient estimate.
+    for (int k = 0; k < contributor_count; ++k) accumulate(contributor_element[k], pixel_delta, 1.0);
+#else
     for (int k = 0; k < contributor_count; ++k) accumulate(contributor_element[k], pixel_delta, contributor_weight[k]);
+#endif
 }
