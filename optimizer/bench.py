@@ -155,7 +155,7 @@ def bench_lod(resolution: int, steps: int, profile: bool = False, source: str = 
 def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: int = 128, steps: int = 1000,
                       texture_size: int = 512, displacement_size: int | None = None, seconds: float | None = None,
                       report_every: float | None = None, compare_lod: bool = True, source: str | None = None,
-                      seed: int = 0, profile: bool = False) -> dict:
+                      seed: int = 0, profile: bool = False, bake_views: int = 48) -> dict:
     """The subdivision scenario (SCENARIOS.md): a cage of ``cage_triangles`` decimated from
     the procedural bumpy torus (or ``source``), ``levels`` of Catmull-Clark, displaced;
     held-out PSNR before (the un-optimised refined cage, maps baked) and after, beside the
@@ -169,7 +169,7 @@ def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: in
     context = GpuContext.headless()
     mesh = bumpy_torus() if source is None else load_source(source)
     settings = LodSettings(triangles=cage_triangles, texture_size=texture_size, steps=steps, resolution=resolution,
-                           seed=seed)
+                           seed=seed, bake_views=bake_views, round_bake_views=max(1, bake_views // 2))
     scenario = SubdivisionScenario(context, mesh, settings, SubdivisionSettings(levels=levels,
                                                                                 displacement_size=displacement_size))
     triangles = scenario.triangle_count
@@ -200,12 +200,13 @@ def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: in
     }
     if compare_lod:
         lod = LodScenario(context, mesh, LodSettings(triangles=triangles, texture_size=texture_size, steps=steps,
-                                                     resolution=resolution, seed=seed))
+                                                     resolution=resolution, seed=seed, bake_views=bake_views,
+                                                     round_bake_views=max(1, bake_views // 2)))
         log(f"lod: {len(lod.geometry.triangles)} triangles")
         lod_result = fit(lod, steps, seconds, report_every, log, "lod")
         out["lod"] = {"triangles": int(len(lod.geometry.triangles)), **lod_result}
         out["psnr_gain_over_lod"] = result["psnr_after"] - lod_result["psnr_after"]
         lod.optimizer.release()
-    out.update({"device": context.renderer, "res": resolution, "seed": seed, **extra,
+    out.update({"device": context.renderer, "res": resolution, "seed": seed, "bake_views": bake_views, **extra,
                 "wall_s": time.perf_counter() - started})
     return out

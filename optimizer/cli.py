@@ -172,14 +172,17 @@ def lod(res, steps, profile, as_json):
 @click.option("--no-lod", is_flag=True, help="Skip the LOD job's fit at the same final triangle count.")
 @click.option("--source", default=None, help="Fit this model instead of the procedural bumpy torus.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Run seed.")
+@click.option("--bake-views", default=48, show_default=True, type=POSITIVE,
+              help="Views of each bake (maps, displacement); the bakes between rounds take half.")
 @PROFILE_FLAG
 @JSON_FLAG
 def subdivision(cage_triangles, levels, res, steps, texture_size, displacement_size, seconds, report_every, no_lod,
-                source, seed, profile, as_json):
+                source, seed, bake_views, profile, as_json):
     """The subdivision scenario: a displaced Catmull-Clark cage against the LOD job at equal triangles."""
     from .bench import bench_subdivision
     _print_json(bench_subdivision(cage_triangles, levels, res, steps, texture_size, displacement_size, seconds,
-                                  report_every, not no_lod, source, seed, profile=profile), as_json)
+                                  report_every, not no_lod, source, seed, profile=profile, bake_views=bake_views),
+                as_json)
 
 
 class _CliProgress:
