@@ -249,6 +249,25 @@ class SubdivisionScenario(LodScenario):
     def load_state(self, state: dict) -> None:
         pass
 
+    def baked_state(self) -> dict[str, np.ndarray]:
+        """The surface as it stands (cage, displacement, maps, frames), on the host."""
+        self.optimizer.finish()
+        return {"cage": self.subdivision.cage.values(self.context).copy(),
+                "displacement": self.subdivision.displacement.texture_values(self.context).copy(),
+                "albedo": self.albedo.texture_values(self.context).copy(),
+                "normal_map": self.normal_map.texture_values(self.context).copy(),
+                **{key: values.copy() for key, values in self.frames().items()}}
+
+    def load_baked_state(self, state: dict[str, np.ndarray]) -> None:
+        """Draw the surface as ``baked_state()`` kept it (Adam's moments restart)."""
+        self.optimizer.finish()
+        self.subdivision.cage.load(state["cage"])
+        self.subdivision.displacement.load(state["displacement"])
+        self.albedo.load(state["albedo"])
+        self.normal_map.load(state["normal_map"])
+        self.set_frames(state["normals"], state["tangents"], state["binormals"])
+        self.safe_positions = self.subdivision.surface(state["cage"], state["displacement"][..., 0])[0].astype(np.float64)
+
     def lod_arrays(self, state: dict[str, np.ndarray] | None = None) -> dict:
         """The refined, displaced mesh as it stands, in the source's frame (LodScenario's)."""
         positions, _ = self.subdivision.current_surface(self.context)
