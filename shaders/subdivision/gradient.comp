@@ -73,8 +73,8 @@ void contribute_corner(int vertex, float b, float share) {
     vec2 f = position - origin;
     for (int k = 0; k < 4; ++k) {
         ivec2 offset = ivec2(k & 1, k >> 1);
-        ivec2 texel = (ivec2(origin) + offset) % ivec2(texture_width, texture_height);
-        texel += ivec2(lessThan(texel, ivec2(0))) * ivec2(texture_width, texture_height);
+        // Float mod is never negative (integer % of a negative operand is undefined in GLSL).
+        ivec2 texel = ivec2(mod(origin + vec2(offset), vec2(texture_width, texture_height)));
         float bilinear = (offset.x == 1 ? f.x : 1.0 - f.x) * (offset.y == 1 ? f.y : 1.0 - f.y);
         contribute(texel.y * texture_width + texel.x, share * b * bilinear);
     }
