@@ -53,11 +53,12 @@ class SubdivisionSettings:
     levels: int = 2
     displacement_size: int | None = None   # default: the maps' texture size
     cage_epsilon: float = 0.004
-    # The steps start from the bakes, near the fit: measured on the torus (64^2, 200 steps)
-    # 2e-3 / 1e-3 lost 0.42 dB there, 5e-4 / 2e-4 0.07 dB (docs/BENCHMARKS.md).
-    cage_learning_rate: float = 5e-4
+    # The LOD job's position rate. Measured (docs/BENCHMARKS.md): on the torus (64^2, 200
+    # steps from the bakes) 5e-4 / 2e-4 lose 0.07 dB where these lose 0.42 (the job then
+    # writes its start); on the panda (96^2, 400 steps) these gain 0.95 dB, 5e-4 / 2e-4 0.18.
+    cage_learning_rate: float = 2e-3
     displacement_epsilon: float = 0.004
-    displacement_learning_rate: float = 2e-4
+    displacement_learning_rate: float = 1e-3
     displacement_range: float = 0.2
     stencil_contributors: int = STENCIL_CONTRIBUTORS
 
