@@ -186,3 +186,63 @@ def bench_lod(resolution: int, steps: int, profile: bool = False, source: str = 
         **extra,
         "wall_s": time.perf_counter() - started,
     }
+
+
+def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: int = 128, steps: int = 1000,
+                      texture_size: int = 512, displacement_size: int | None = None, seconds: float | None = None,
+                      report_every: float | None = None, compare_lod: bool = True, source: str | None = None,
+                      seed: int = 0, profile: bool = False, bake_views: int = 48) -> dict:
+    """The subdivision scenario (SCENARIOS.md): a cage of ``cage_triangles`` decimated from
+    the procedural bumpy torus (or ``source``), ``levels`` of Catmull-Clark, displaced;
+    held-out PSNR before (the un-optimised refined cage, maps baked) and after, beside the
+    LOD job's scenario at the same final triangle count given the same steps and time."""
+    from .lod.scenario import LodScenario, LodSettings
+    from .scenarios.subdivision import bumpy_torus
+    from .source import load_source
+    from .subdivision.fit import fit
+    from .subdivision.scenario import SubdivisionScenario, SubdivisionSettings
+    started = time.perf_counter()
+    context = GpuContext.headless()
+    mesh = bumpy_torus() if source is None else load_source(source)
+    settings = LodSettings(triangles=cage_triangles, texture_size=texture_size, steps=steps, resolution=resolution,
+                           seed=seed, bake_views=bake_views, round_bake_views=max(1, bake_views // 2))
+    scenario = SubdivisionScenario(context, mesh, settings, SubdivisionSettings(levels=levels,
+                                                                                displacement_size=displacement_size))
+    triangles = scenario.triangle_count
+    log(f"subdivision: {len(mesh.triangles)}-triangle reference, cage of {len(scenario.cage.faces)} faces, "
+        f"{levels} levels -> {triangles} triangles, {resolution}^2 renders")
+    result = fit(scenario, steps, seconds, report_every, log, "subdivision")
+    scenario.optimizer.verify_shaders()
+    extra = {}
+    if profile:
+        extra = _profile(scenario.optimizer, scenario.step, min(steps, 200))
+    kind = scenario.subdivision
+    params = sum(s.count for s in kind.parameter_sets)
+    kept = float(kind.top_weights.sum(axis=1).mean())
+    scenario.optimizer.release()
+    out = {
+        "scenario": "subdivision",
+        "source": source or "procedural bumpy torus (optimizer/scenarios/subdivision.py)",
+        "source_triangles": int(len(mesh.triangles)),
+        "cage_faces": int(len(scenario.cage.faces)),
+        "levels": levels,
+        "triangles": triangles,
+        "texture_size": texture_size,
+        "displacement_size": kind.displacement.texture_shape[0],
+        "stencil_contributors": kind.cage_domain.gradient_defines["STENCIL_CONTRIBUTORS"],
+        "stencil_weight_kept": kept,
+        "params": params,
+        **result,
+    }
+    if compare_lod:
+        lod = LodScenario(context, mesh, LodSettings(triangles=triangles, texture_size=texture_size, steps=steps,
+                                                     resolution=resolution, seed=seed, bake_views=bake_views,
+                                                     round_bake_views=max(1, bake_views // 2)))
+        log(f"lod: {len(lod.geometry.triangles)} triangles")
+        lod_result = fit(lod, steps, seconds, report_every, log, "lod")
+        out["lod"] = {"triangles": int(len(lod.geometry.triangles)), **lod_result}
+        out["psnr_gain_over_lod"] = result["psnr_after"] - lod_result["psnr_after"]
+        lod.optimizer.release()
+    out.update({"device": context.renderer, "res": resolution, "seed": seed, "bake_views": bake_views, **extra,
+                "wall_s": time.perf_counter() - started})
+    return out

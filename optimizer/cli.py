@@ -178,6 +178,36 @@ def lod(res, steps, profile, as_json):
     _print_json(bench_lod(res, steps, profile=profile), as_json)
 
 
+@bench.command()
+@click.option("--cage-triangles", default=500, show_default=True, type=POSITIVE,
+              help="Triangles of the cage decimated from the reference.")
+@click.option("--levels", default=2, show_default=True, type=click.IntRange(1, 4), help="Catmull-Clark levels.")
+@click.option("--res", default=128, show_default=True, type=RESOLUTION, help="Render width and height (2x2 supersampled).")
+@click.option("--steps", default=1000, show_default=True, type=POSITIVE, help="Optimisation steps (each fit).")
+@click.option("--texture-size", default=512, show_default=True, type=click.IntRange(8, 8192),
+              help="Albedo and normal map size.")
+@click.option("--displacement-size", default=None, type=click.IntRange(8, 8192),
+              help="Displacement map size [default: --texture-size].")
+@click.option("--seconds", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Stop each fit's stepping after this many seconds.")
+@click.option("--report-every", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Held-out PSNR every this many seconds of stepping (the curve).")
+@click.option("--no-lod", is_flag=True, help="Skip the LOD job's fit at the same final triangle count.")
+@click.option("--source", default=None, help="Fit this model instead of the procedural bumpy torus.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Run seed.")
+@click.option("--bake-views", default=48, show_default=True, type=POSITIVE,
+              help="Views of each bake (maps, displacement); the bakes between rounds take half.")
+@PROFILE_FLAG
+@JSON_FLAG
+def subdivision(cage_triangles, levels, res, steps, texture_size, displacement_size, seconds, report_every, no_lod,
+                source, seed, bake_views, profile, as_json):
+    """The subdivision scenario: a displaced Catmull-Clark cage against the LOD job at equal triangles."""
+    from .bench import bench_subdivision
+    _print_json(bench_subdivision(cage_triangles, levels, res, steps, texture_size, displacement_size, seconds,
+                                  report_every, not no_lod, source, seed, profile=profile, bake_views=bake_views),
+                as_json)
+
+
 class _CliProgress:
     """Phases as lines on stderr; steps as a progress bar on a terminal, else as a plain
     line every tenth of the run."""
@@ -328,15 +358,40 @@ DECIMATE_FOR_POSES_FLAG = click.option(
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
               help="Continue from OUT.checkpoint (its settings are used); ends as an uninterrupted run would.")
 @DECIMATE_FOR_POSES_FLAG
+@click.option("--subdivision", type=click.IntRange(1, 4), default=None,
+              help="Fit a Catmull-Clark cage refined this many levels, with a displacement map, instead of a LOD "
+                   "(the cage: SOURCE decimated to --triangles, or --cage).")
+@click.option("--cage", type=click.Path(path_type=Path), default=None,
+              help="With --subdivision: the control cage, an .obj of triangles and quads with UVs (quads kept).")
 def optimize(source, triangles, texture_size, steps, res, seed, out, force, checkpoint_every, resume,
-             decimate_for_poses):
+             decimate_for_poses, subdivision, cage):
     """Make an optimised LOD of SOURCE (a model file, or a name on Panda3D's model-path
     such as models/panda): decimate, unwrap, optimise geometry, albedo and normal map
     against the source, and write .bam/.egg/.obj/.glb, textures, report.png and
     metrics.json. A source already within --triangles keeps its own triangles. With a
     chain (--triangles 4000,1000,250) every level goes into its own subfolder (lod0/,
     lod1/, ...) beside NAME.lods.bam, a LODNode holding them with switch distances. Ctrl-C stops the
-    optimisation, writes the LOD of the last finished step and exits with status 130."""
+    optimisation, writes the LOD of the last finished step and exits with status 130.
+    With --subdivision L: a displaced Catmull-Clark surface instead (README: NAME.cage.obj,
+    NAME_displacement.png, the refined mesh; metrics beside the LOD job at equal triangles)."""
+    if cage is not None and subdivision is None:
+        raise click.UsageError("--cage gives a subdivision cage; add --subdivision LEVELS")
+    if subdivision is not None:
+        budgets = (triangles,) if isinstance(triangles, int) else tuple(triangles)
+        if len(budgets) > 1:
+            raise click.UsageError("--subdivision takes one --triangles budget (the cage's), not a chain")
+        if checkpoint_every is not None or resume is not None or decimate_for_poses:
+            raise click.UsageError("--subdivision runs without --checkpoint-every, --resume and --decimate-for-poses")
+        from .lod.scenario import lod_settings
+        from .subdivision.job import run_subdivision_job
+        progress = _CliProgress()
+        try:
+            run_subdivision_job(source, out, lod_settings(budgets, texture_size, steps, res, seed), subdivision, cage,
+                                progress, force)
+        finally:
+            progress.close()
+        click.echo(str(out / "report.png"))
+        return
     _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every, resume, force,
              decimate_for_poses)
 

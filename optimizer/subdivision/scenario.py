@@ -1,0 +1,292 @@
+"""The LOD job's scenario with the subdivision kind: the source against a Catmull-Clark
+cage (the source decimated to ``triangles`` and unwrapped, or a cage the user gives),
+refined ``levels`` times and displaced (kind.py). The maps are baked from the reference
+onto the refined, displaced surface as the LOD job bakes them onto its LOD (the bake,
+held-out views, metrics and report views are the LOD scenario's, reused)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import SgeError
+from ..gpu import GpuContext
+from ..lod.geometry import LodGeometry, build_lod, tangent_frames, vertex_normals
+from ..lod.scenario import (FLAT_NORMAL, TAN_HALF_FOV, CAMERA_DISTANCE, BACKGROUND, WELD_TOLERANCE, LodScenario,
+                            LodSettings, _settings)
+from ..parameters import Settings
+from ..sge import Optimizer
+from ..source import SourceMesh, reference_model
+from ..surface.mesh import ModelReference
+from ..surface.texture import TextureSet, float_texture
+from ..view import perspective
+from ..gpu import read_pages
+from ..lod.geometry import fill_holes
+from ..view import eye_position
+from .kind import STENCIL_CONTRIBUTORS, SubdivisionSurface, bilinear, bilinear_weights
+from .stencils import Refinement, refine, split_vertices
+
+
+# Measured on the procedural torus (200-face cage, 2 levels, 64^2, 256^2 maps), held-out
+# PSNR: plain 20.8, interpolating cage 24.1, then displacement baked 1-6 times: 31.32,
+# 32.78, 33.16, 33.33, 33.38, 33.37 dB.
+DISPLACEMENT_BAKES = 5
+DISPLACEMENT_BAKE_LIMIT = 0.1  # radii: farther apart, the pixel shows another part of the source
+
+
+@dataclass
+class Cage:
+    """A control cage: (C, 3) positions, (F, 4) faces (-1 in the 4th column of a
+    triangle) and their corners' UVs (F, 4, 2), in the source's frame."""
+
+    positions: np.ndarray
+    faces: np.ndarray
+    face_uvs: np.ndarray
+
+
+@dataclass
+class SubdivisionSettings:
+    """What the subdivision kind adds to the LOD job's settings (units: bounding-sphere radii)."""
+
+    levels: int = 2
+    displacement_size: int | None = None   # default: the maps' texture size
+    cage_epsilon: float = 0.004
+    # The LOD job's position rate. Measured (docs/BENCHMARKS.md): on the torus (64^2, 200
+    # steps from the bakes) 5e-4 / 2e-4 lose 0.07 dB where these lose 0.42 (the job then
+    # writes its start); on the panda (96^2, 400 steps) these gain 0.95 dB, 5e-4 / 2e-4 0.18.
+    cage_learning_rate: float = 2e-3
+    displacement_epsilon: float = 0.004
+    displacement_learning_rate: float = 1e-3
+    displacement_range: float = 0.2
+    stencil_contributors: int = STENCIL_CONTRIBUTORS
+
+    def validate(self) -> None:
+        if not 1 <= self.levels <= 4:
+            raise SgeError(f"--subdivision must be a level from 1 to 4, got {self.levels}")
+        if self.displacement_size is not None and not 8 <= self.displacement_size <= 8192:
+            raise SgeError(f"the displacement map's size must be from 8 to 8192, got {self.displacement_size}")
+
+
+def cage_faces(geometry: LodGeometry) -> Cage:
+    """The cage of a triangle LOD: its welded triangles, their corners' UVs."""
+    faces = np.full((len(geometry.triangles), 4), -1, np.int64)
+    faces[:, :3] = geometry.position_index[geometry.triangles]
+    uvs = np.zeros((len(faces), 4, 2), np.float64)
+    uvs[:, :3] = geometry.uvs[geometry.triangles]
+    return Cage(geometry.positions, faces, uvs)
+
+
+class SubdivisionScenario(LodScenario):
+    """A displaced subdivision surface being optimised against ``source`` (module docs).
+
+    ``self.subdivision`` is the kind; ``self.mesh`` the refined mesh it draws (what the
+    LOD scenario's bake and evaluation read); ``self.geometry`` the refined triangles."""
+
+    def __init__(self, context: GpuContext, source: SourceMesh, settings: LodSettings | None = None,
+                 subdivision: SubdivisionSettings | None = None, cage: Cage | None = None):
+        self.context = context
+        self.source = source
+        self.settings = s = settings or LodSettings()
+        self.subdivision_settings = d = subdivision or SubdivisionSettings()
+        s.validate()
+        d.validate()
+        self.center, self.radius = source.bounds()
+        if not (self.radius > 0 and math.isfinite(self.radius)):
+            raise SgeError(f"'{source.path}' has no extent (all its vertices coincide); give a real model")
+        self.refresh_frames = True
+        self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
+        self.kept_borders = False
+        if cage is None:
+            geometry, decimation = build_lod(self.to_unit(source.positions), source.triangles, s.triangles,
+                                             s.texture_size, weld_tolerance=WELD_TOLERANCE,
+                                             shape_views=self.shape_views())
+            self.kept_borders = decimation.kept_borders
+            self.cage = cage_faces(geometry)
+        else:
+            self.cage = Cage(self.to_unit(cage.positions), np.asarray(cage.faces, np.int64),
+                             np.asarray(cage.face_uvs, np.float64))
+        self.refinement: Refinement = refine(self.cage.faces, len(self.cage.positions), d.levels, self.cage.face_uvs)
+        position_index, triangles, uvs = split_vertices(self.refinement)
+        size = s.texture_size
+        self.albedo = TextureSet("albedo", np.full((size, size, 3), 0.5, np.float32),
+                                 _settings(s.albedo_epsilon, s.albedo_learning_rate, (0.0, 1.0), s.albedo_group))
+        self.normal_map = TextureSet("normal_map", np.broadcast_to(np.float32(FLAT_NORMAL), (size, size, 3)),
+                                     _settings(s.normal_epsilon, s.normal_learning_rate, (0.0, 1.0), s.normal_group),
+                                     shares_texels_with=self.albedo if s.albedo_learning_rate > 0 else None)
+        smooth = self.refinement.stencils.apply(self.cage.positions).astype(np.float32)
+        normals = vertex_normals(smooth, position_index[triangles])[position_index]
+        tangents, binormals = tangent_frames(smooth[position_index], normals, uvs, triangles)
+        displacement_size = d.displacement_size or size
+        limit = d.displacement_range
+        self.subdivision = SubdivisionSurface(
+            self.cage.positions, self.refinement, position_index, triangles, uvs, tangents, binormals,
+            np.zeros((displacement_size, displacement_size), np.float32),
+            _settings(d.cage_epsilon, d.cage_learning_rate),
+            _settings(d.displacement_epsilon, d.displacement_learning_rate, (-limit, limit)),
+            albedo=self.albedo, normal_map=self.normal_map, stencil_contributors=d.stencil_contributors)
+        self.mesh = self.subdivision.mesh
+        self.geometry = LodGeometry(smooth, position_index, triangles, uvs, normals, tangents, binormals)
+        decay = math.log(s.final_learning_rate_scale) / max(1, s.steps)
+        self.reference = ModelReference(reference_model(self.source_in_unit()), lit=True,
+                                        albedo=float_texture("white", np.ones((1, 1, 3), np.float32)))
+        self.optimizer = Optimizer(
+            context, self.subdivision, self.reference, (s.resolution, s.resolution), seed=s.seed,
+            supersampling=s.supersampling, background=BACKGROUND, loss_space=s.loss_space,
+            learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)),
+            clear_every_step=False, depth_weight=s.depth_weight, depth_limit=s.depth_limit)
+        self._training_views = self.views(s.seed)
+        self.baked_at = None
+        self.corners = position_index[triangles]
+        self.oriented = np.ones(len(triangles), bool)
+        self.initial_face_normals = np.zeros((len(triangles), 3))
+        self.safe_positions = smooth.astype(np.float64)
+        self._reference_normals = None
+        self.unfolded = 0
+
+    # --- initial surface ------------------------------------------------------------------
+    def project_displacement(self, view_count: int, iterations: int = 2) -> None:
+        """Bake the displacement from the reference, as the LOD job bakes its maps: from
+        many views, where the refined surface and the reference both cover a pixel at
+        nearby depths, the height that moves the surface onto the reference's along the
+        pixel's ray (d = dz (n . r) / (m . r): dz the eye-depth difference, n the
+        triangle's normal, r the ray, m the depth's gradient) goes to the triangle's 3
+        refined vertices by barycentric weight; each vertex's mean is written to the
+        texels of its bilinear sample. ``iterations`` bakes, each on the surface the last
+        one displaced. Adam's moments of the map restart."""
+        kind = self.subdivision
+        height, width = kind.displacement.texture_shape[:2]
+        count = kind.refinement.vertex_count
+        views = self.views(self.settings.seed + 50_000)
+        view_list = [next(views) for _ in range(view_count)]
+        passes = self.optimizer.passes
+        plus, _, reference = (target.sample.page for target in passes.slots)
+        for _ in range(iterations):
+            self.optimizer.finish()
+            displacement = kind.displacement.texture_values(self.context)[..., 0].astype(np.float64)
+            positions, _ = kind.surface(kind.cage.values(self.context), displacement)
+            positions = positions.astype(np.float64)
+            corners = positions[kind.welded_triangles]
+            face = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+            face /= np.maximum(np.linalg.norm(face, axis=1, keepdims=True), 1e-20)
+            total, weight = np.zeros(count), np.zeros(count)
+            with self._looking():
+                for view, _ in view_list:
+                    self.optimizer.show(view, light=((0.0, 0.0, 1.0), 1.0))
+                    id_pages = read_pages(self.context, passes.sample)
+                    uvs = read_pages(self.context, passes.planes["uv"])[plus]
+                    ours, theirs = id_pages[plus], id_pages[reference]
+                    drawn = (ours[..., 0] > 0.5) & (theirs[..., 0] > 0.5)
+                    dz = (theirs[..., 2] - ours[..., 2])[drawn]
+                    near = np.abs(dz) < DISPLACEMENT_BAKE_LIMIT
+                    triangle = np.rint(ours[..., 0][drawn]).astype(np.int64) - 1
+                    b = uvs[drawn][:, 2:]
+                    bary = np.stack([b[:, 0], b[:, 1], 1.0 - b[:, 0] - b[:, 1]], axis=1)
+                    point = (bary[:, :, None] * corners[triangle]).sum(axis=1)
+                    eye = eye_position(view)
+                    ray = point - eye
+                    ray /= np.maximum(np.linalg.norm(ray, axis=1, keepdims=True), 1e-20)
+                    gradient = np.asarray(view, np.float64)[3, :3]
+                    n_dot_r = (face[triangle] * ray).sum(axis=1)
+                    m_dot_r = ray @ gradient
+                    usable = near & (np.abs(n_dot_r) > 0.2) & (np.abs(m_dot_r) > 1e-6)
+                    d = dz * n_dot_r / np.where(np.abs(m_dot_r) > 1e-6, m_dot_r, 1.0)
+                    w = usable * n_dot_r ** 2
+                    for k in range(3):
+                        vertex = kind.welded_triangles[triangle, k]
+                        total += np.bincount(vertex, w * bary[:, k] * d, count)
+                        weight += np.bincount(vertex, w * bary[:, k], count)
+            current = bilinear(displacement, kind.vertex_uvs)
+            seen = weight > 1e-9
+            target = current + np.where(seen, total / np.maximum(weight, 1e-12), 0.0)
+            limit = self.subdivision_settings.displacement_range
+            target = np.clip(target, -limit, limit)
+            texels, texel_weights = bilinear_weights(kind.vertex_uvs, width, height)
+            sums = np.bincount(texels.ravel(), (texel_weights * target[:, None]).ravel(), width * height)
+            counts = np.bincount(texels.ravel(), texel_weights.ravel(), width * height)
+            known = (counts > 1e-9).reshape(height, width)
+            values = (sums / np.maximum(counts, 1e-12)).reshape(height, width, 1)
+            kind.displacement.load(fill_holes(values, known))
+
+    def initialise(self, iterations: int = DISPLACEMENT_BAKES) -> None:
+        """The fit's starting surface: the cage moved so its refined vertex points
+        interpolate the cage's positions, the displacement baked from the reference
+        (``iterations`` times), then the maps baked onto that surface."""
+        self.subdivision.cage.load(self.interpolating_cage())
+        self.project_displacement(self.settings.bake_views, iterations)
+        self.bake()
+
+    def interpolating_cage(self, iterations: int = 30) -> np.ndarray:
+        """Cage positions whose refined vertex points land on the cage's own positions
+        (Catmull-Clark shrinks a cage towards its inside; the decimation's vertices lie on
+        the source): Richardson iterations c <- c + (p - S_vv c), S_vv the stencil rows of
+        the cage's own vertices."""
+        target = np.asarray(self.cage.positions, np.float64)
+        count = len(target)
+        s = self.refinement.stencils
+        rows = s.row_of_entries()
+        own = rows < count
+        from .stencils import Sparse
+        vertex_points = Sparse(s.offsets[:count + 1], s.columns[own], s.values[own], (count, s.shape[1]))
+        cage = target.copy()
+        for _ in range(iterations):
+            cage += target - vertex_points.apply(cage)
+        return cage.astype(np.float32)
+
+    def source_in_unit(self) -> SourceMesh:
+        import dataclasses
+        return dataclasses.replace(self.source, positions=self.to_unit(self.source.positions))
+
+    @property
+    def triangle_count(self) -> int:
+        return len(self.geometry.triangles)
+
+    def unfold(self) -> int:
+        """No unfolding (the cage is smooth by construction): the positions a bake uses
+        are the refined, displaced surface as it stands."""
+        self.optimizer.finish()
+        self.safe_positions = self.subdivision.current_surface(self.context)[0].astype(np.float64)
+        return 0
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_state(self, state: dict) -> None:
+        pass
+
+    def baked_state(self) -> dict[str, np.ndarray]:
+        """The surface as it stands (cage, displacement, maps, frames), on the host."""
+        self.optimizer.finish()
+        return {"cage": self.subdivision.cage.values(self.context).copy(),
+                "displacement": self.subdivision.displacement.texture_values(self.context).copy(),
+                "albedo": self.albedo.texture_values(self.context).copy(),
+                "normal_map": self.normal_map.texture_values(self.context).copy(),
+                **{key: values.copy() for key, values in self.frames().items()}}
+
+    def load_baked_state(self, state: dict[str, np.ndarray]) -> None:
+        """Draw the surface as ``baked_state()`` kept it (Adam's moments restart)."""
+        self.optimizer.finish()
+        self.subdivision.cage.load(state["cage"])
+        self.subdivision.displacement.load(state["displacement"])
+        self.albedo.load(state["albedo"])
+        self.normal_map.load(state["normal_map"])
+        self.set_frames(state["normals"], state["tangents"], state["binormals"])
+        self.safe_positions = self.subdivision.surface(state["cage"], state["displacement"][..., 0])[0].astype(np.float64)
+
+    def lod_arrays(self, state: dict[str, np.ndarray] | None = None) -> dict:
+        """The refined, displaced mesh as it stands, in the source's frame (LodScenario's)."""
+        positions, _ = self.subdivision.current_surface(self.context)
+        state = {"positions": positions, **self.frames(), "albedo": self.albedo.texture_values(self.context),
+                 "normal_map": self.normal_map.texture_values(self.context)}
+        self.source_skin, self.source.skin = self.source.skin, None  # a cage carries no skin
+        try:
+            return super().lod_arrays(state)
+        finally:
+            self.source.skin = self.source_skin
+
+    def cage_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(cage positions in the source's frame, displacement map (H, W) in source units)."""
+        cage = self.to_source(self.subdivision.cage.values(self.context))
+        displacement = self.subdivision.displacement.texture_values(self.context)[..., 0] * self.radius
+        return cage, displacement
