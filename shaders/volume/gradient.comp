@@ -8,7 +8,8 @@
 //                    sample and everything behind it).
 // sigma from theta itself (P's third copy). The march stops where T < 1e-3, as the renders.
 // Consecutive samples in one trilinear cell (4 per cell at 32^3) are summed before the
-// atomics, which are flushed when the ray leaves the cell.
+// atomics, which are flushed when the ray leaves the cell. (Keeping the 4 corners two
+// cells share across the move halves the atomics, but ran 1.7-3x slower on llvmpipe.)
 // Density and colour accumulate into two domains (one channel each) so that neither
 // accumulator passes the buffer-texture limit (2^27 texels on NVIDIA) at 256^3.
 // UNIT_WEIGHTS (small grids, up to UNIT_VOXELS voxels): every voxel the pixel's samples
@@ -29,16 +30,20 @@ uniform int grid_size;
 #define DELTA_SCALE 1.0
 #endif
 
+// A voxel's summed weight in a pixel below this is left out (a missing contributor loses
+// a little signal but biases nothing; SPEC.md).
+const float MIN_WEIGHT = 1e-4;
+
 int voxel_count() { return grid_size * grid_size * grid_size; }
 
 // Adds (w Delta, w) to a voxel's entries of one accumulator half.
 void scatter(int voxel, float delta, float density_weight, float color_weight) {
     int base = (PARITY * voxel_count() + voxel) * ACCUMULATOR_ENTRIES;
-    if (density_weight > 0.0) {
+    if (density_weight > MIN_WEIGHT) {
         ATOMIC_ADD_FIXED(density_accumulator, base, to_fixed(delta * density_weight));
         ATOMIC_ADD_FIXED(density_accumulator, base + 2, to_fixed(density_weight));
     }
-    if (color_weight > 0.0) {
+    if (color_weight > MIN_WEIGHT) {
         ATOMIC_ADD_FIXED(color_accumulator, base, to_fixed(delta * color_weight));
         ATOMIC_ADD_FIXED(color_accumulator, base + 2, to_fixed(color_weight));
     }
@@ -101,7 +106,7 @@ void main() {
         continue;
 #endif
         if (base != cell) {
-            if (cell.x != -1 || cell.y != -1 || cell.z != -1) flush(cell, delta, density_weights, color_weights);
+            if (i > 0) flush(cell, delta, density_weights, color_weights);
             cell = base;
         }
         float sigma = texture(density_theta, x * 0.5 + 0.5).r;
