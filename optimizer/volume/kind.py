@@ -79,8 +79,9 @@ class DensitySet(ParameterSet):
 
     copy_writer = "volume/copies_density.glsl"
 
-    def __init__(self, values: np.ndarray, domain, settings, frozen: bool = False):
+    def __init__(self, values: np.ndarray, domain, settings, frozen: bool = False, shrink: float = 0.0):
         self.size = values.shape[0]
+        self.shrink = shrink
         super().__init__("volume-density", values.reshape(-1, 1), domain, settings, frozen=frozen)
 
     def _make_copies(self, values: np.ndarray):
@@ -104,7 +105,7 @@ class DensitySet(ParameterSet):
         inputs = super().perturb_inputs(loss_history, period, phase)
         del inputs["perturbed"]
         inputs.update(density_plus=self.plus, density_minus=self.minus, density_theta=self.theta_copy,
-                      grid_size=self.size)
+                      grid_size=self.size, density_shrink=float(self.shrink))
         return inputs
 
     def perturb_groups(self) -> tuple[int, int, int]:
@@ -158,6 +159,7 @@ class DensityDomain(ContributorDomain):
         self.color_domain = color_domain
         self.density_theta: Texture | None = None  # set by the kind once its set exists
         self.jitter: PTA_float | None = None
+        self.turns: dict = {}
         self.gradient_defines = {"DELTA_SCALE": f"{DELTA_SCALE:.1f}"}
         if unit_weights:
             if size ** 3 > UNIT_VOXELS:
@@ -170,7 +172,8 @@ class DensityDomain(ContributorDomain):
 
     def gradient_inputs(self, targets: dict) -> dict:
         return {"density_accumulator": self.accumulator, "color_accumulator": self.color_domain.accumulator,
-                "density_theta": self.density_theta, "grid_size": self.size, "fixed_jitter": self.jitter}
+                "density_theta": self.density_theta, "grid_size": self.size, "fixed_jitter": self.jitter,
+                **self.turns}
 
 
 def jitter_input(value: float = -1.0) -> PTA_float:
@@ -196,10 +199,12 @@ class VolumeGrid(Kind):
     """An N^3 grid of density (N, N, N) and linear RGB (N, N, N, 3), indexed [z, y, x],
     voxel (i, j, k) centred at -1 + (2 (x, y, z) + 1) / N; ``density_settings`` /
     ``color_settings`` None freeze that half. ``unit_weights``: G counts every named voxel
-    1 per pixel (SPEC's gradient check; grids up to UNIT_VOXELS voxels)."""
+    1 per pixel (SPEC's gradient check; grids up to UNIT_VOXELS voxels). ``sparsity``: each
+    density update is followed by a shrink of theta by this (times the learning-rate
+    schedule) towards 0, a proximal step of an L1 term on sigma."""
 
     def __init__(self, density, color, density_settings: Settings | None, color_settings: Settings | None,
-                 unit_weights: bool = False, jitter: PTA_float | None = None):
+                 unit_weights: bool = False, jitter: PTA_float | None = None, sparsity: float = 0.0):
         density, color = check_grid(density, color)
         self.size = density.shape[0]
         self.jitter = jitter if jitter is not None else jitter_input()
@@ -209,9 +214,16 @@ class VolumeGrid(Kind):
         if density_settings is not None:
             low, high = density_settings.value_range
             density_settings.value_range = (max(low, 0.0), high)  # sigma >= 0: theta too
-        self.density = DensitySet(density, self.domain, density_settings, frozen=density_settings is None)
+        self.density = DensitySet(density, self.domain, density_settings, frozen=density_settings is None,
+                                  shrink=sparsity)
         self.color = ColorSet(color, color_domain, color_settings, frozen=color_settings is None)
         self.domain.density_theta = self.density.theta_copy
+        # The turns P takes (Optimizer: sets of different groups are perturbed in turns, one
+        # group per step, in the order of the groups' numbers), for G's channel switches.
+        groups = sorted({s.settings.group for s in self.parameter_sets})
+        self.domain.turns = {"turn_period": len(groups), **{
+            f"{name}_phase": groups.index(part.settings.group) if not part.frozen else -1
+            for name, part in (("density", self.density), ("color", self.color))}}
 
     @property
     def parameter_sets(self) -> list[ParameterSet]:

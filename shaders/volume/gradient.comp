@@ -25,6 +25,12 @@ uniform sampler3D density_theta;                        // max(theta, 0) at voxe
 layout(r32i) uniform iimageBuffer density_accumulator;  // [parity][voxel][ACCUMULATOR_ENTRIES]
 layout(r32i) uniform iimageBuffer color_accumulator;
 uniform int grid_size;
+// Which channels this step perturbed: a set is perturbed on steps s with s % turn_period
+// == its phase (-1: not optimised), as P decides; the other channel's sums would be
+// thrown away by its P, so G does not make them (half the atomics when they take turns).
+uniform int turn_period;
+uniform int density_phase;
+uniform int color_phase;
 
 #ifndef DELTA_SCALE
 #define DELTA_SCALE 1.0
@@ -37,13 +43,15 @@ const float MIN_WEIGHT = 1e-4;
 int voxel_count() { return grid_size * grid_size * grid_size; }
 
 // Adds (w Delta, w) to a voxel's entries of one accumulator half.
+bool density_on = true, color_on = true;
+
 void scatter(int voxel, float delta, float density_weight, float color_weight) {
     int base = (PARITY * voxel_count() + voxel) * ACCUMULATOR_ENTRIES;
-    if (density_weight > MIN_WEIGHT) {
+    if (density_on && density_weight > MIN_WEIGHT) {
         ATOMIC_ADD_FIXED(density_accumulator, base, to_fixed(delta * density_weight));
         ATOMIC_ADD_FIXED(density_accumulator, base + 2, to_fixed(density_weight));
     }
-    if (color_weight > MIN_WEIGHT) {
+    if (color_on && color_weight > MIN_WEIGHT) {
         ATOMIC_ADD_FIXED(color_accumulator, base, to_fixed(delta * color_weight));
         ATOMIC_ADD_FIXED(color_accumulator, base + 2, to_fixed(color_weight));
     }
@@ -73,6 +81,8 @@ void main() {
     // Adam's step does not depend on the gradient's scale; the scale keeps small
     // w Delta_p terms well above the fixed point's 2^-24.
     float delta = DELTA_SCALE * (s.loss_plus - s.loss_minus);
+    density_on = STEP_INDEX % turn_period == density_phase;
+    color_on = STEP_INDEX % turn_period == color_phase;
     Ray ray;
     vec2 size = vec2(textureSize(target_color, 0).xy);
     if (!pixel_ray(vec2(pixel) + 0.5, size, model_view_projection, camera_position.xyz, ray)) return;
