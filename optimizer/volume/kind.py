@@ -59,6 +59,23 @@ def _ram_image(values: np.ndarray) -> bytes:
     return bgra.tobytes()
 
 
+def block_perturbation(size: int, components: int, block: int) -> dict:
+    """P's #defines that give the voxels of one block x block x block cube one sign delta
+    (per component), the blocks shifted by a random offset each step: the estimate is
+    then, on average over the offsets, the gradient blurred by a tent of half-width
+    ``block`` voxels, its noise averaged over the block (core/perturb.comp:
+    PERTURBATION_INDEX). block 1: every voxel its own sign."""
+    if block <= 1:
+        return {}
+    n, b, c, blocks = size, block, components, size // block + 1
+    offset = "pcg_hash(uint(seed) ^ 0x68bc21ebu)"
+    voxel = f"((i) / {c})"
+    x = f"(({voxel} % {n} + int({offset} % {b}u)) / {b})"
+    y = f"((({voxel} / {n}) % {n} + int(({offset} / {b}u) % {b}u)) / {b})"
+    z = f"(({voxel} / {n * n} + int(({offset} / {b * b}u) % {b}u)) / {b})"
+    return {"PERTURBATION_INDEX(i, seed)": f"(({x} + {blocks} * ({y} + {blocks} * {z})) * {c} + (i) % {c})"}
+
+
 def check_grid(density: np.ndarray, color: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, N, N) densities and (N, N, N, 3) colours as float32, or one clear error."""
     density, color = np.asarray(density, np.float32), np.asarray(color, np.float32)
@@ -79,9 +96,11 @@ class DensitySet(ParameterSet):
 
     copy_writer = "volume/copies_density.glsl"
 
-    def __init__(self, values: np.ndarray, domain, settings, frozen: bool = False, shrink: float = 0.0):
+    def __init__(self, values: np.ndarray, domain, settings, frozen: bool = False, shrink: float = 0.0,
+                 block: int = 1):
         self.size = values.shape[0]
         self.shrink = shrink
+        self.perturb_defines = block_perturbation(self.size, 1, block)
         super().__init__("volume-density", values.reshape(-1, 1), domain, settings, frozen=frozen)
 
     def _make_copies(self, values: np.ndarray):
@@ -117,8 +136,9 @@ class ColorSet(ParameterSet):
 
     copy_writer = "volume/copies_color.glsl"
 
-    def __init__(self, values: np.ndarray, domain, settings, frozen: bool = False):
+    def __init__(self, values: np.ndarray, domain, settings, frozen: bool = False, block: int = 1):
         self.size = values.shape[0]
+        self.perturb_defines = block_perturbation(self.size, 3, block)
         super().__init__("volume-color", values.reshape(-1, 3), domain, settings, frozen=frozen)
 
     def _make_copies(self, values: np.ndarray):
@@ -201,10 +221,12 @@ class VolumeGrid(Kind):
     ``color_settings`` None freeze that half. ``unit_weights``: G counts every named voxel
     1 per pixel (SPEC's gradient check; grids up to UNIT_VOXELS voxels). ``sparsity``: each
     density update is followed by a shrink of theta by this (times the learning-rate
-    schedule) towards 0, a proximal step of an L1 term on sigma."""
+    schedule) towards 0, a proximal step of an L1 term on sigma. ``block``: voxels share
+    their perturbation sign in randomly shifted block^3 cubes (block_perturbation)."""
 
     def __init__(self, density, color, density_settings: Settings | None, color_settings: Settings | None,
-                 unit_weights: bool = False, jitter: PTA_float | None = None, sparsity: float = 0.0):
+                 unit_weights: bool = False, jitter: PTA_float | None = None, sparsity: float = 0.0,
+                 block: int = 1):
         density, color = check_grid(density, color)
         self.size = density.shape[0]
         self.jitter = jitter if jitter is not None else jitter_input()
@@ -215,8 +237,8 @@ class VolumeGrid(Kind):
             low, high = density_settings.value_range
             density_settings.value_range = (max(low, 0.0), high)  # sigma >= 0: theta too
         self.density = DensitySet(density, self.domain, density_settings, frozen=density_settings is None,
-                                  shrink=sparsity)
-        self.color = ColorSet(color, color_domain, color_settings, frozen=color_settings is None)
+                                  shrink=sparsity, block=block)
+        self.color = ColorSet(color, color_domain, color_settings, frozen=color_settings is None, block=block)
         self.domain.density_theta = self.density.theta_copy
         # The turns P takes (Optimizer: sets of different groups are perturbed in turns, one
         # group per step, in the order of the groups' numbers), for G's channel switches.
