@@ -154,7 +154,7 @@ def bench_lod(resolution: int, steps: int, profile: bool = False, source: str = 
 
 def bench_volume(grid: int, resolution: int, steps: int | None, seconds: list[float] | None = None,
                  report_steps=(), profile: bool = False, seed: int = 0, levels: tuple | None = None,
-                 save=None) -> dict:
+                 save=None, steps_per_frame: int = 1) -> dict:
     """SPEC's volume scenario: psnr_views, density_rmse after ``steps`` steps (or at each
     stepping time of ``seconds``), ms_per_step over the stepping."""
     from dataclasses import asdict
@@ -165,7 +165,7 @@ def bench_volume(grid: int, resolution: int, steps: int | None, seconds: list[fl
     settings = VolumeSettings()
     if levels is not None:
         settings.levels, settings.level_starts = levels
-    scenario = VolumeScenario(context, grid, resolution, settings)
+    scenario = VolumeScenario(context, grid, resolution, settings, steps_per_frame=steps_per_frame)
     sizes = [level.size for level, _ in scenario.levels]
     log(f"volume: {' -> '.join(f'{n}^3' for n in sizes)} grid, {resolution}x{resolution} images")
     checkpoints = scenario.run(steps, seconds, report_steps, seed=seed, progress=lambda c: log(
@@ -194,6 +194,7 @@ def bench_volume(grid: int, resolution: int, steps: int | None, seconds: list[fl
         "levels": sizes,
         "res": resolution,
         "steps": last.steps,
+        "steps_per_frame": steps_per_frame,
         "stepping_s": last.seconds,
         "checkpoints": [asdict(c) for c in checkpoints],
         "settings": {key: value for key, value in asdict(settings).items()},

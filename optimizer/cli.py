@@ -156,9 +156,11 @@ def scale(texture_size, res, steps, profile, as_json):
 @click.option("--seed", default=0, show_default=True, help="Run seed (training cameras from default_rng(seed)).")
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the fitted grid to this file: .npz (float32 density, color) or .txo (a Panda3D 3D texture).")
+@click.option("--steps-per-frame", default=1, show_default=True, type=click.IntRange(1, MAX_STEPS_PER_FRAME),
+              help="Steps run inside one renderFrame() (the same results).")
 @PROFILE_FLAG
 @JSON_FLAG
-def volume(grid, res, steps, seconds, report_steps, coarse_to_fine, seed, save, profile, as_json):
+def volume(grid, res, steps, seconds, report_steps, coarse_to_fine, seed, save, steps_per_frame, profile, as_json):
     """SPEC's volume: an N^3 density + RGB grid fitted to the analytic truth by ray marching."""
     from .bench import bench_volume
     from .volume.scenario import coarse_to_fine_levels
@@ -167,7 +169,8 @@ def volume(grid, res, steps, seconds, report_steps, coarse_to_fine, seed, save, 
     levels = None if coarse_to_fine is None else (coarse_to_fine_levels(grid) if coarse_to_fine else ((), ()))
     if save is not None and save.suffix.lower() not in (".npz", ".txo"):
         raise click.BadParameter(f"'{save}': name it .npz or .txo", param_hint="--save")
-    _print_json(bench_volume(grid, res, None if times else steps, times, marks, profile, seed, levels, save), as_json)
+    _print_json(bench_volume(grid, res, None if times else steps, times, marks, profile, seed, levels, save,
+                             steps_per_frame), as_json)
 
 
 def _numbers(text: str, kind, option: str) -> list:

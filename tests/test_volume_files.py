@@ -28,12 +28,12 @@ def small_fit(tmp_path_factory):
 
 
 def test_a_small_fit_converges(small_fit):
-    """psnr_views (16 held-out views) after 300 steps at least 6 dB above step 1's, and
-    the density nearer the truth."""
+    """psnr_views (16 held-out views) after 300 steps at least 10 dB above step 1's, and
+    the density nearer the truth (measured: 7.6 -> 22.3 dB, density_rmse 3.86 -> 3.48)."""
     result, _ = small_fit
     first, last = result["checkpoints"][0], result["checkpoints"][-1]
     assert first["steps"] == 1 and last["steps"] == 300
-    assert last["psnr_views"] >= first["psnr_views"] + 6.0, result["checkpoints"]
+    assert last["psnr_views"] >= first["psnr_views"] + 10.0, result["checkpoints"]
     assert last["density_rmse"] < first["density_rmse"], result["checkpoints"]
     assert result["params"] == 4 * 8 ** 3 and result["ms_per_step"] > 0
     assert {"psnr_views", "density_rmse", "ms_per_step", "params", "device"} <= set(result)

@@ -258,7 +258,9 @@ class VolumeScenario:
             next_level = self.starts[level + 1] * total if level + 1 < len(self.levels) else None
             target = marks[0] if next_level is None else min(marks[0], next_level)
             if by_time:
-                count = chunk if rate is None else max(1, min(int((target - elapsed) / rate) + 1, 4 * chunk))
+                # Aim at the next mark; at most ~1 s between the clock's readings (syncs).
+                count = chunk if rate is None else max(1, min(int((target - elapsed) / rate) + 1,
+                                                              max(chunk, int(1.0 / rate))))
             else:
                 count = min(int(round(target)) - done, chunk)
             started = time.perf_counter()
