@@ -17,6 +17,7 @@ the run; every level's optimizer is built before the clock starts.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -262,7 +263,7 @@ class VolumeScenario:
                 count = chunk if rate is None else max(1, min(int((target - elapsed) / rate) + 1,
                                                               max(chunk, int(1.0 / rate))))
             else:
-                count = min(int(round(target)) - done, chunk)
+                count = max(1, min(math.ceil(target) - done, chunk))
             started = time.perf_counter()
             self.optimizer.steps([next(views) for _ in range(count)])
             self.optimizer.sync()
@@ -281,6 +282,7 @@ class VolumeScenario:
                 self._activate(level, previous)
                 self.optimizer.reset(seed + level)
                 self.steps_before = done
+                rate = None  # a finer level's steps are slower: measure them afresh
                 elapsed += time.perf_counter() - started  # the upsampling is part of the run
             while marks and position >= marks[0]:
                 marks.pop(0)
