@@ -246,3 +246,54 @@ def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: in
     out.update({"device": context.renderer, "res": resolution, "seed": seed, "bake_views": bake_views, **extra,
                 "wall_s": time.perf_counter() - started})
     return out
+
+
+def bench_volume(grid: int, resolution: int, steps: int | None, seconds: list[float] | None = None,
+                 report_steps=(), profile: bool = False, seed: int = 0, levels: tuple | None = None,
+                 save=None, steps_per_frame: int = 1) -> dict:
+    """SPEC's volume scenario: psnr_views, density_rmse after ``steps`` steps (or at each
+    stepping time of ``seconds``), ms_per_step over the stepping."""
+    from dataclasses import asdict
+
+    from .volume.scenario import VolumeScenario, VolumeSettings
+    started = time.perf_counter()
+    context = GpuContext.headless()
+    settings = VolumeSettings()
+    if levels is not None:
+        settings.levels, settings.level_starts = levels
+    scenario = VolumeScenario(context, grid, resolution, settings, steps_per_frame=steps_per_frame)
+    sizes = [level.size for level, _ in scenario.levels]
+    log(f"volume: {' -> '.join(f'{n}^3' for n in sizes)} grid, {resolution}x{resolution} images")
+    checkpoints = scenario.run(steps, seconds, report_steps, seed=seed, progress=lambda c: log(
+        f"volume: step {c.steps}, {c.seconds:.1f} s stepping: psnr_views {c.psnr_views:.2f} dB, "
+        f"density_rmse {c.density_rmse:.3f}"))
+    scenario.optimizer.verify_shaders()
+    last = checkpoints[-1]
+    if save is not None:
+        from .volume.export import save_volume
+        save_volume(save, *scenario.grid.grid(context))
+        log(f"volume: wrote {save}")
+    extra = {}
+    if profile:
+        from .volume.scenario import training_views
+        views = training_views(seed)
+        extra = _profile(scenario.optimizer, lambda: scenario.optimizer.step(next(views)), min(last.steps, 100))
+    return {
+        "scenario": "volume",
+        "psnr_views": last.psnr_views,
+        "density_rmse": last.density_rmse,
+        "ms_per_step": 1000.0 * last.seconds / last.steps,
+        "steps_per_s": last.steps / last.seconds,
+        "params": scenario.params,
+        "device": context.renderer,
+        "grid": grid,
+        "levels": sizes,
+        "res": resolution,
+        "steps": last.steps,
+        "steps_per_frame": steps_per_frame,
+        "stepping_s": last.seconds,
+        "checkpoints": [asdict(c) for c in checkpoints],
+        "settings": {key: value for key, value in asdict(settings).items()},
+        **extra,
+        "wall_s": time.perf_counter() - started,
+    }

@@ -167,6 +167,46 @@ def scale(texture_size, res, steps, color_bits, redraw_reference, profile, as_js
 
 
 @bench.command()
+@click.option("--grid", default=64, show_default=True, type=click.IntRange(2, 256), help="Voxels per axis (N^3 grid).")
+@click.option("--res", default=128, show_default=True, type=RESOLUTION, help="Image width and height in pixels.")
+@click.option("--steps", default=2000, show_default=True, type=POSITIVE, help="Optimisation steps.")
+@click.option("--seconds", default=None, type=str,
+              help="Step for these stepping times instead (comma-separated seconds, e.g. 10,30,60; start-up and "
+                   "evaluations excluded), reporting psnr_views at each; overrides --steps.")
+@click.option("--report-steps", default="", help="Also report psnr_views at these steps (comma-separated).")
+@click.option("--coarse-to-fine/--no-coarse-to-fine", default=None,
+              help="Start on coarser grids (16^3, 32^3) and upsample (default: the measured better one for the grid).")
+@click.option("--seed", default=0, show_default=True, help="Run seed (training cameras from default_rng(seed)).")
+@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the fitted grid to this file: .npz (float32 density, color) or .txo (a Panda3D 3D texture).")
+@click.option("--steps-per-frame", default=1, show_default=True, type=click.IntRange(1, MAX_STEPS_PER_FRAME),
+              help="Steps run inside one renderFrame() (the same results).")
+@PROFILE_FLAG
+@JSON_FLAG
+def volume(grid, res, steps, seconds, report_steps, coarse_to_fine, seed, save, steps_per_frame, profile, as_json):
+    """SPEC's volume: an N^3 density + RGB grid fitted to the analytic truth by ray marching."""
+    from .bench import bench_volume
+    from .volume.scenario import coarse_to_fine_levels
+    times = _numbers(seconds, float, "--seconds") if seconds else None
+    marks = _numbers(report_steps, int, "--report-steps") if report_steps else ()
+    levels = None if coarse_to_fine is None else (coarse_to_fine_levels(grid) if coarse_to_fine else ((), ()))
+    if save is not None and save.suffix.lower() not in (".npz", ".txo"):
+        raise click.BadParameter(f"'{save}': name it .npz or .txo", param_hint="--save")
+    _print_json(bench_volume(grid, res, None if times else steps, times, marks, profile, seed, levels, save,
+                             steps_per_frame), as_json)
+
+
+def _numbers(text: str, kind, option: str) -> list:
+    try:
+        values = [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"'{text}' is not a comma-separated list of numbers", param_hint=option) from None
+    if not values or any(not (value > 0) for value in values):
+        raise click.BadParameter(f"'{text}': give positive numbers", param_hint=option)
+    return values
+
+
+@bench.command()
 @click.option("--res", default=512, show_default=True, type=RESOLUTION,
               help="Render width and height in pixels (2x2 supersampled).")
 @click.option("--steps", default=300, show_default=True, type=POSITIVE, help="Timed steps.")

@@ -45,6 +45,14 @@ float bias_correction(float beta, int t) {
     return float(1.0lf - power);
 }
 
+// The index whose hash gives parameter i its sign delta_i at a seed: its own by default. A
+// kind may define PERTURBATION_INDEX(i, seed) (ParameterSet.perturb_defines) so that
+// several parameters share one sign (a volume's neighbouring voxels: a block-wise
+// perturbation, a smoothed gradient).
+#ifndef PERTURBATION_INDEX
+#define PERTURBATION_INDEX(i, seed) (i)
+#endif
+
 // Flags a non-finite parameter in this step's loss-history slot, for the host's next look
 // at the history (the divergence guard).
 void check_finite(float value) {
@@ -81,7 +89,7 @@ float adam_theta(int i, int element) {
     if (contributions <= 0.0) return value;
     // delta_i is the same for every pixel of a step, so G sums w_p Delta_p alone and the
     // sign is applied here: g_i = delta_i * sum_p w_p Delta_p / (2 eps n).
-    float sign_i = perturbation_sign(uint(i), uint(set_id), uint(PREVIOUS_SEED));
+    float sign_i = perturbation_sign(uint(PERTURBATION_INDEX(i, PREVIOUS_SEED)), uint(set_id), uint(PREVIOUS_SEED));
     float g = sign_i * float(delta_sum) / (2.0 * epsilon * PREVIOUS_EPSILON_SCALE * contributions);
     float m = adam.x * imageLoad(first_moment, i).x + (1.0 - adam.x) * g;
     float v = adam.y * imageLoad(second_moment, i).x + (1.0 - adam.y) * g * g;
@@ -113,7 +121,8 @@ float updated_theta(int i, int element) {
 // eps * delta_i for this step's perturbation (0 when it is not this set's turn).
 float perturbation(int i) {
     return STEP_INDEX % perturbation_period == perturbation_phase
-        ? epsilon * EPSILON_SCALE * perturbation_sign(uint(i), uint(set_id), uint(STEP_SEED)) : 0.0;
+        ? epsilon * EPSILON_SCALE * perturbation_sign(uint(PERTURBATION_INDEX(i, STEP_SEED)), uint(set_id),
+                                                      uint(STEP_SEED)) : 0.0;
 }
 
 // How theta+ and theta- are written for the draw is the parameter set's (its kind's):
