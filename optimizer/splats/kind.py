@@ -1,0 +1,203 @@
+"""Gaussian splats as a parameter kind: N splats x 14 parameters, stored as the standard
+3DGS .ply holds them (so a .ply round trip is exact):
+
+    mean (3)  log-scale (3)  rotation quaternion, w first (4)  opacity logit (1)  f_dc (3)
+
+each attribute its own ``ParameterSet`` (its epsilon, learning rate and turn), all five
+sharing one ``ContributorDomain`` (per splat: sum_p w_p Delta_p and sum_p w_p).
+
+A step, beyond the core's P and G:
+- after the means' P, a depth sort of the splats under the step's view, by their
+  unperturbed means (``sort_keys.comp`` then a bitonic sort, ``sort_step.comp``), so
+  theta+ and theta- draw in one order;
+- the draw: one instanced quad per splat by vertex pulling (``splats.vert``), front to
+  back with "under" blending (``splats.frag``); each fragment with alpha >= 1/255 puts its
+  sort rank into the pixel's K-buffer (image atomics: Panda3D 1.10 blends every colour
+  attachment, so contributors cannot be written as IDs). No planes of the kind's own;
+  the targets are cleared every step;
+- G (``gradient.comp``): per pixel, the K nearest contributors of each side, their
+  weights alpha_k T_k recomputed in depth order from that side's copies, and w Delta_p
+  into the union's accumulators.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from panda3d.core import ColorBlendAttrib, LVecBase2f, NodePath, TransparencyAttrib
+
+from .. import gpu
+from ..errors import SgeError
+from ..kind import Kind
+from ..parameters import ContributorDomain, ParameterSet, Settings, dispatch_grid
+from ..shaders import raster_shader
+
+SH_C0 = 0.28209479177387814  # colour = 0.5 + SH_C0 * f_dc (3DGS's degree-0 SH)
+ATTRIBUTES = (("means", 3), ("log_scales", 3), ("rotations", 4), ("opacities", 1), ("colors", 3))
+PARAMETERS_PER_SPLAT = sum(width for _, width in ATTRIBUTES)  # 14
+K_BUFFER = 8
+EMPTY_RANK = 0x7FFFFFFF
+
+
+@dataclass
+class SplatSettings:
+    """Epsilon and Adam learning rate of each attribute (``mean_*`` in units of the
+    ``length`` given to ``Splats.settings``: world units per pixel at the scene's
+    distance), and the turn each takes (``*_group``: sets of different groups are
+    perturbed in turns)."""
+
+    mean_epsilon: float = 0.5
+    mean_learning_rate: float = 0.05
+    scale_epsilon: float = 0.1
+    scale_learning_rate: float = 0.005
+    rotation_epsilon: float = 0.05
+    rotation_learning_rate: float = 0.003
+    opacity_epsilon: float = 0.2
+    opacity_learning_rate: float = 0.02
+    color_epsilon: float = 0.1
+    color_learning_rate: float = 0.01
+    geometry_group: int = 0
+    appearance_group: int = 0
+    unit_weights: bool = False  # G: each contributor weighs 1 instead of alpha_k T_k
+
+    def parameter_settings(self, length: float) -> dict[str, Settings]:
+        geometry, appearance = self.geometry_group, self.appearance_group
+        return {
+            "means": Settings(self.mean_epsilon * length, self.mean_learning_rate * length, group=geometry),
+            "log_scales": Settings(self.scale_epsilon, self.scale_learning_rate, (-20.0, 5.0), group=geometry),
+            "rotations": Settings(self.rotation_epsilon, self.rotation_learning_rate, group=geometry),
+            "opacities": Settings(self.opacity_epsilon, self.opacity_learning_rate, (-12.0, 12.0), group=appearance),
+            "colors": Settings(self.color_epsilon, self.color_learning_rate, (-1.8, 1.8), group=appearance),
+        }
+
+
+class SplatDomain(ContributorDomain):
+    """Contributors of a pixel: the K nearest splats of each side's K-buffer, weighted by
+    their blending weights (gradient.comp)."""
+
+    gradient_shader = "splats/gradient.comp"
+
+    def __init__(self, splats: "Splats"):
+        super().__init__("splats", splats.count)
+        self.splats = splats
+        self.gradient_defines = {"K_BUFFER": K_BUFFER, **({"UNIT_WEIGHTS": True} if splats.unit_weights else {})}
+
+    def gradient_inputs(self, targets: dict) -> dict:
+        return {"accumulator": self.accumulator, **self.splats.draw_inputs()}
+
+
+class SplatMeans(ParameterSet):
+    """The means; after their P, the depth sort of the step (its passes, in order)."""
+
+    def __init__(self, *args, splats: "Splats", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.splats = splats
+
+    def after_perturb(self):
+        return self.splats.sort_passes()
+
+
+class Splats(Kind):
+    """N Gaussian splats drawn into (width, height) renders; ``values`` maps each of
+    ATTRIBUTES' names to an (N, width) array in the .ply's form. ``settings`` maps a name
+    to its ``Settings`` (None or left out: frozen)."""
+
+    planes = ()
+
+    def __init__(self, values: dict[str, np.ndarray], resolution: tuple[int, int],
+                 settings: dict[str, Settings | None] | None = None, unit_weights: bool = False):
+        settings = settings or {}
+        arrays = {}
+        for name, width in ATTRIBUTES:
+            if name not in values:
+                raise SgeError(f"splats: no '{name}' given (need {', '.join(n for n, _ in ATTRIBUTES)})")
+            array = np.asarray(values[name], np.float32).reshape(-1, width)
+            arrays[name] = array
+        counts = {len(array) for array in arrays.values()}
+        if len(counts) != 1:
+            raise SgeError(f"splats: the attributes hold different numbers of splats ({sorted(counts)})")
+        self.count = counts.pop()
+        if self.count == 0:
+            raise SgeError("splats: no splats to draw")
+        self.resolution = (int(resolution[0]), int(resolution[1]))
+        self.unit_weights = unit_weights
+        self.domain = SplatDomain(self)
+        self.sets: dict[str, ParameterSet] = {}
+        for name, _ in ATTRIBUTES:
+            setting = settings.get(name)
+            kwargs = dict(domain=self.domain, settings=setting, frozen=setting is None)
+            self.sets[name] = (SplatMeans(f"splat-{name}", arrays[name], splats=self, **kwargs) if name == "means"
+                               else ParameterSet(f"splat-{name}", arrays[name], **kwargs))
+        if self.sets["means"].frozen:
+            raise SgeError("splats: the means must be optimised (their P runs the depth sort)")
+        self.sort_size = 1 << max(6, math.ceil(math.log2(self.count)))
+        self.sort_keys = gpu.buffer_texture("splat-sort-keys", np.zeros(self.sort_size, np.float32))
+        self.order = gpu.buffer_texture("splat-order", np.arange(self.sort_size, dtype=np.int32))
+        width, height = self.resolution
+        self.k_buffer = gpu.buffer_texture("splat-k-buffer", np.full(2 * K_BUFFER * width * height, EMPTY_RANK, np.int32))
+
+    @property
+    def parameter_sets(self) -> list[ParameterSet]:
+        return [s for s in self.sets.values() if not s.frozen]
+
+    @property
+    def params(self) -> int:
+        return PARAMETERS_PER_SPLAT * self.count
+
+    def draw_inputs(self) -> dict:
+        """What the draw and G read: the copies, the order, the K-buffer, the sizes."""
+        return {**{name: s.perturbed for name, s in self.sets.items()}, "order": self.order,
+                "k_buffer": self.k_buffer, "splat_count": self.count,
+                "viewport": LVecBase2f(*self.resolution)}
+
+    def sort_passes(self) -> list:
+        """The depth sort's passes: keys, then the bitonic network's compare-exchange steps."""
+        groups = dispatch_grid(self.sort_size)
+        sort = {"sort_keys": self.sort_keys, "sort_order": self.order, "sort_size": self.sort_size}
+        passes = [("splat-sort-keys", "splats/sort_keys.comp", groups,
+                   {**sort, "mean_theta": self.sets["means"].theta, "splat_count": self.count})]
+        block = 2
+        while block <= self.sort_size:
+            distance = block // 2
+            while distance >= 1:
+                passes.append((f"splat-sort-{block}-{distance}", "splats/sort_step.comp", groups,
+                               {**sort, "block": block, "distance": distance}))
+                distance //= 2
+            block *= 2
+        return passes
+
+    def make_node(self) -> NodePath:
+        """The instanced quads of theta+ or theta- (shader input ``side``), sorted front
+        to back and blended "under"; no depth test (the order is the depth)."""
+        path = gpu.pulled_geometry("splats", 6)
+        path.setInstanceCount(self.count)
+        path.setShader(raster_shader("splats/splats.vert", "splats/splats.frag", {"K_BUFFER": K_BUFFER}))
+        path.setShaderInputs(**self.draw_inputs())
+        under = ColorBlendAttrib.make(ColorBlendAttrib.M_add, ColorBlendAttrib.O_one_minus_fbuffer_alpha,
+                                      ColorBlendAttrib.O_one)
+        path.setAttrib(under)
+        path.setTransparency(TransparencyAttrib.M_none)
+        path.setDepthTest(False)
+        path.setDepthWrite(False)
+        path.setTwoSided(True)
+        path.setBin("unsorted", 0)
+        return path
+
+    # --- host side --------------------------------------------------------------------
+    def values(self, context) -> dict[str, np.ndarray]:
+        """Every attribute's theta, read back, (N, width) float32 each."""
+        return {name: s.values(context) for name, s in self.sets.items()}
+
+    def load_values(self, values: dict[str, np.ndarray]) -> None:
+        """Replace every attribute's theta (Adam's moments zeroed): load time."""
+        for name, s in self.sets.items():
+            s.load(np.asarray(values[name], np.float32).reshape(s.shape))
+
+    def state(self, context) -> dict:
+        state = super().state(context)
+        for name, s in self.sets.items():
+            if s.frozen:
+                state[f"{s.name}.theta"] = s.values(context)
+        return state
