@@ -7,7 +7,7 @@ each attribute its own ``ParameterSet`` (its epsilon, learning rate and turn), a
 sharing one ``ContributorDomain`` (per splat: sum_p w_p Delta_p and sum_p w_p).
 
 A step, beyond the core's P and G:
-- after the means' P, a depth sort of the splats under the step's view, by their
+- after the first optimised set's P, a depth sort of the splats under the step's view, by their
   unperturbed means (``sort_keys.comp`` then a bitonic sort, ``sort_step.comp``), so
   theta+ and theta- draw in one order;
 - the draw: one instanced quad per splat by vertex pulling (``splats.vert``), front to
@@ -39,6 +39,7 @@ ATTRIBUTES = (("means", 3), ("log_scales", 3), ("rotations", 4), ("opacities", 1
 PARAMETERS_PER_SPLAT = sum(width for _, width in ATTRIBUTES)  # 14
 K_BUFFER = 8
 EMPTY_RANK = 0x7FFFFFFF
+SORT_CHUNK = 512  # pairs a workgroup sorts in shared memory (sort_local.comp)
 
 
 @dataclass
@@ -88,15 +89,16 @@ class SplatDomain(ContributorDomain):
         return {"accumulator": self.accumulator, **self.splats.draw_inputs()}
 
 
-class SplatMeans(ParameterSet):
-    """The means; after their P, the depth sort of the step (its passes, in order)."""
+class SplatSet(ParameterSet):
+    """One attribute of the splats; the first optimised one runs, after its P, the
+    passes that prepare the step's draw (``Splats.sort_passes``)."""
 
     def __init__(self, *args, splats: "Splats", **kwargs):
         super().__init__(*args, **kwargs)
         self.splats = splats
 
     def after_perturb(self):
-        return self.splats.sort_passes()
+        return self.splats.sort_passes() if self is self.splats.parameter_sets[0] else []
 
 
 class Splats(Kind):
@@ -128,11 +130,8 @@ class Splats(Kind):
         for name, _ in ATTRIBUTES:
             setting = settings.get(name)
             kwargs = dict(domain=self.domain, settings=setting, frozen=setting is None)
-            self.sets[name] = (SplatMeans(f"splat-{name}", arrays[name], splats=self, **kwargs) if name == "means"
-                               else ParameterSet(f"splat-{name}", arrays[name], **kwargs))
-        if self.sets["means"].frozen:
-            raise SgeError("splats: the means must be optimised (their P runs the depth sort)")
-        self.sort_size = 1 << max(6, math.ceil(math.log2(self.count)))
+            self.sets[name] = SplatSet(f"splat-{name}", arrays[name], splats=self, **kwargs)
+        self.sort_size = max(SORT_CHUNK, 1 << math.ceil(math.log2(self.count)))
         self.sort_keys = gpu.buffer_texture("splat-sort-keys", np.zeros(self.sort_size, np.float32))
         self.order = gpu.buffer_texture("splat-order", np.arange(self.sort_size, dtype=np.int32))
         width, height = self.resolution
@@ -153,18 +152,27 @@ class Splats(Kind):
                 "viewport": LVecBase2f(*self.resolution)}
 
     def sort_passes(self) -> list:
-        """The depth sort's passes: keys, then the bitonic network's compare-exchange steps."""
+        """The passes after the first optimised set's P: the K-buffer emptied, then the
+        depth sort: keys, then a bitonic network, its steps within a chunk of SORT_CHUNK
+        pairs in shared memory (sort_local.comp), the longer ones one dispatch each
+        (sort_step.comp)."""
         groups = dispatch_grid(self.sort_size)
         sort = {"sort_keys": self.sort_keys, "sort_order": self.order, "sort_size": self.sort_size}
-        passes = [("splat-sort-keys", "splats/sort_keys.comp", groups,
+        entries = 2 * K_BUFFER * self.resolution[0] * self.resolution[1]
+        passes = [("splat-k-buffer-clear", "splats/clear_k_buffer.comp", dispatch_grid(min(entries, 1 << 20)),
+                   {"k_buffer": self.k_buffer, "entries": entries}),
+                  ("splat-sort-keys", "splats/sort_keys.comp", groups,
                    {**sort, "mean_theta": self.sets["means"].theta, "splat_count": self.count})]
-        block = 2
+        chunk_groups = (self.sort_size // SORT_CHUNK, 1, 1)
+        passes.append(("splat-sort-chunks", "splats/sort_local.comp", chunk_groups, {**sort, "block": 0}))
+        block = 2 * SORT_CHUNK
         while block <= self.sort_size:
             distance = block // 2
-            while distance >= 1:
+            while distance >= SORT_CHUNK:
                 passes.append((f"splat-sort-{block}-{distance}", "splats/sort_step.comp", groups,
                                {**sort, "block": block, "distance": distance}))
                 distance //= 2
+            passes.append((f"splat-sort-{block}-local", "splats/sort_local.comp", chunk_groups, {**sort, "block": block}))
             block *= 2
         return passes
 

@@ -245,7 +245,7 @@ class SplatsScenario:
         self.optimizer.sync()
         done, seconds = 1, 0.0
         reports = sorted(float(t) for t in report_seconds)
-        at_seconds = []
+        at_seconds, chunks = [], 0
         while (len(at_seconds) < len(reports)) if reports else done < steps:
             chunk = check_every if reports else min(check_every, steps - done)
             began = time.perf_counter()
@@ -259,7 +259,8 @@ class SplatsScenario:
                 at_seconds.append({"seconds": reports[len(at_seconds)], "stepped_s": seconds, "steps": done, **figures})
                 if progress:
                     progress(done, seconds, figures)
-            if progress and not reports and done % (10 * check_every) == 0:
+            chunks += 1
+            if progress and not reports and chunks % 10 == 0:
                 progress(done, seconds, None)
         self.optimizer.finish()
         end = self.evaluate()

@@ -4,8 +4,7 @@
 // encoded to sRGB to match), then, for each side, the K nearest contributors from the
 // K-buffer in depth order with their blending weights alpha_k T_k recomputed from that
 // side's copies, and w Delta_p scattered to the union of both sides' contributors
-// (w: the mean of the two sides' weights; 1 each with UNIT_WEIGHTS). Empties the
-// pixel's K-buffer entries for the next render.
+// (w: the mean of the two sides' weights; 1 each with UNIT_WEIGHTS).
 #include "common.glsl"
 #include "view.glsl"
 #include "splat.glsl"
@@ -14,7 +13,7 @@
 
 layout(local_size_x = GRADIENT_GROUP, local_size_y = GRADIENT_GROUP) in;
 layout(r32i) uniform iimageBuffer accumulator;   // [parity][splat][ACCUMULATOR_ENTRIES]
-layout(r32i) uniform coherent iimageBuffer k_buffer;
+layout(r32i) uniform readonly iimageBuffer k_buffer;
 uniform isamplerBuffer order;
 
 vec3 srgb(vec3 c) {
@@ -46,7 +45,6 @@ void main() {
                 int index = k_index(pixel, side, k);
                 int rank = imageLoad(k_buffer, index).x;
                 if (rank == EMPTY_RANK) break;
-                imageStore(k_buffer, index, ivec4(EMPTY_RANK));
                 int splat = texelFetch(order, rank).x;
                 Footprint f = splat_footprint(splat, side, model_view_projection);
                 float alpha = splat_alpha(f, splat_opacity(splat, side), position);

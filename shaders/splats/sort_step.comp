@@ -1,7 +1,7 @@
 #version 430
 // One compare-exchange step (block size k, distance j) of a bitonic sort of (key, splat)
 // pairs by key, ties by splat: deterministic, so runs reproduce bit for bit. The passes
-// of a sort are log2(n) (log2(n) + 1) / 2 dispatches of this shader (SplatMeans.after_perturb).
+// of a sort are log2(n) (log2(n) + 1) / 2 dispatches of this shader (Splats.sort_passes).
 #include "common.glsl"
 
 layout(local_size_x = PERTURB_GROUP) in;

@@ -3,10 +3,13 @@
 // C += (1 - A) alpha c, A += (1 - A) alpha, the draw's ColorBlendAttrib), and its rank
 // inserted into the pixel's K-buffer with image atomics (attachments blend, so G cannot
 // get the contributors from them). atomicMin insertion keeps the K smallest ranks sorted
-// whatever order fragments arrive in.
+// whatever order fragments arrive in. BACK_TO_FRONT (game/splats.py): no K-buffer, and
+// the same premultiplied colour blended "over".
 #include "splat.glsl"
 
+#ifndef BACK_TO_FRONT
 layout(r32i) uniform coherent iimageBuffer k_buffer;
+#endif
 uniform int side;
 
 flat in int rank;
@@ -25,6 +28,7 @@ void main() {
     f.radius = radius;
     float alpha = splat_alpha(f, color_opacity.a, gl_FragCoord.xy);
     if (alpha == 0.0) discard;
+#ifndef BACK_TO_FRONT
     ivec2 pixel = ivec2(gl_FragCoord.xy);
     int value = rank;
     for (int k = 0; k < K_BUFFER; ++k) {
@@ -32,5 +36,6 @@ void main() {
         if (previous == EMPTY_RANK) break;
         value = max(previous, value);
     }
+#endif
     out_color = vec4(color_opacity.rgb * alpha, alpha);
 }
