@@ -131,7 +131,8 @@ def run_splat_viewer(path, frames: int | None = None, screenshot: Path | None = 
         node.root.reparentTo(base.render)
         means = values["means"].astype(np.float64)
         centre = np.median(means, axis=0)
-        radius = float(np.percentile(np.linalg.norm(means - centre, axis=1), 98)) or 1.0
+        extent = 3.0 * float(np.exp(np.median(values["log_scales"])))  # a typical splat's 3 sigma
+        radius = float(np.percentile(np.linalg.norm(means - centre, axis=1), 98)) + extent or 1.0
         base.camLens.setFov(2.0 * math.degrees(math.atan(0.4)))
         base.camLens.setNearFar(0.05 * radius, 20.0 * radius)
         state = {"heading": 30.0, "pitch": 15.0, "distance": 2.5 * radius, "drag": None}

@@ -153,9 +153,10 @@ def bench_lod(resolution: int, steps: int, profile: bool = False, source: str = 
 
 
 def bench_splats(splats: int, resolution: int, steps: int, profile: bool = False, export_views=None,
-                 report_seconds=(), seed: int = 0) -> dict:
+                 report_seconds=(), seed: int = 0, ply=None) -> dict:
     """SPEC's splats scenario: psnr_views / ssim_views of the held-out cameras at step 0
-    and at the end (and at ``report_seconds`` of stepping), ms per step."""
+    and at the end (and at ``report_seconds`` of stepping), ms per step; ``export_views``
+    writes the NeRF-synthetic dataset first, ``ply`` the fitted splats."""
     from .splats.scenario import SplatsScenario
     started = time.perf_counter()
     context = GpuContext.headless()
@@ -171,6 +172,10 @@ def bench_splats(splats: int, resolution: int, steps: int, profile: bool = False
 
     run = scenario.run(steps, report_seconds, progress=progress)
     scenario.optimizer.verify_shaders()
+    if ply is not None:
+        from .splats.ply import write_ply
+        write_ply(ply, scenario.splats.values(context))
+        log(f"splats: wrote {ply}")
     extra = {}
     if profile:
         views = scenario.views(seed)

@@ -165,9 +165,11 @@ def lod(res, steps, profile, as_json):
               "the held-out views, e.g. 10,30,60,120; the run ends after the last.")
 @click.option("--export-views", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write the scenario's cameras and images here as a NeRF-synthetic dataset.")
+@click.option("--ply", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the fitted splats to this file as a standard 3DGS .ply.")
 @PROFILE_FLAG
 @JSON_FLAG
-def splats(count, res, steps, report_seconds, export_views, profile, as_json):
+def splats(count, res, steps, report_seconds, export_views, ply, profile, as_json):
     """Gaussian splats fitted to models/panda (SPEC.md): psnr_views, ssim_views, ms per step."""
     from .bench import bench_splats
     times = ()
@@ -180,7 +182,7 @@ def splats(count, res, steps, report_seconds, export_views, profile, as_json):
         if not all(t > 0 for t in times):
             raise click.BadParameter("times must be positive", param_hint="--report-seconds")
     _print_json(bench_splats(count, res, steps, profile=profile, export_views=export_views,
-                             report_seconds=times), as_json)
+                             report_seconds=times, ply=ply), as_json)
 
 
 class _CliProgress:
