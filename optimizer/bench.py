@@ -167,7 +167,8 @@ def bench_splats(splats: int, resolution: int, steps: int, profile: bool = False
         log(f"splats: wrote the dataset to {export_views}")
 
     def progress(step, seconds, figures):
-        text = f", psnr_views {figures['psnr_views']:.2f} dB" if figures else ""
+        text = (f", {figures['relocated']} faint splats relocated" if figures and "relocated" in figures else
+                f", psnr_views {figures['psnr_views']:.2f} dB" if figures else "")
         log(f"splats: step {step}, {seconds:.1f} s of stepping{text}")
 
     run = scenario.run(steps, report_seconds, progress=progress)

@@ -84,6 +84,29 @@ def test_k_buffer_holds_the_nearest_contributors_by_weight(context, make_optimiz
     expected = (weights[:, None] * colors).sum(axis=0)
     np.testing.assert_allclose(result[SIZE // 2 - 1, SIZE // 2 - 1, :3][::1], expected, atol=2e-3)
     assert np.all(entries[1] == entries[0])  # theta- = theta+ here
+    # G's weights: show() ran G with Delta = 0, so the coming step's accumulator half
+    # counts n = sum over pixels and both sides of w/2 = alpha_k T_k over each pixel's K
+    # nearest: the same from the numpy forward model at every pixel centre.
+    from optimizer.sge import read_accumulator
+    _, counts = read_accumulator(context, splats.domain, optimizer.step_index % 2)
+    xs = np.arange(SIZE) + 0.5 - SIZE / 2  # pixel centres relative to the image centre
+    offsets2 = xs[None, :, None] ** 2 + xs[:, None, None] ** 2   # (y, x, 1)
+    half = np.ceil(3.0 * np.sqrt(sigma2))                        # the 3-sigma square
+    inside = (np.abs(xs)[None, :, None] <= half) & (np.abs(xs)[:, None, None] <= half)
+    alpha_px = np.where(inside, np.minimum(0.99, alphas * np.exp(-0.5 * offsets2 / sigma2)), 0.0)
+    alpha_px[alpha_px < 1 / 255] = 0.0
+    expected_n = np.zeros(len(means))
+    front_to_back = np.argsort(depths)
+    for y in range(SIZE):
+        for x in range(SIZE):
+            transmittance, kept = 1.0, 0
+            for i in front_to_back:
+                if alpha_px[y, x, i] == 0.0 or kept == K_BUFFER:
+                    continue
+                expected_n[i] += alpha_px[y, x, i] * transmittance
+                transmittance *= 1.0 - alpha_px[y, x, i]
+                kept += 1
+    np.testing.assert_allclose(counts, expected_n[order], rtol=2e-3, atol=1e-3)
 
 
 def _estimate(context, optimizer, parameter_set, view, steps):

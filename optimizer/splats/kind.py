@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from panda3d.core import ColorBlendAttrib, LVecBase2f, NodePath, TransparencyAttrib
+from panda3d.core import ColorBlendAttrib, GeomEnums, LVecBase2f, NodePath, Texture, TransparencyAttrib
 
 from .. import gpu
 from ..errors import SgeError
@@ -62,6 +62,10 @@ class SplatSettings:
     geometry_group: int = 0
     appearance_group: int = 0
     unit_weights: bool = False  # G: each contributor weighs 1 instead of alpha_k T_k
+    # The splat budget (3DGS-MCMC style, fixed N): every relocate_every steps (0: never),
+    # splats fainter than relocate_opacity move onto live ones drawn by opacity.
+    relocate_every: int = 0
+    relocate_opacity: float = 0.005
 
     def parameter_settings(self, length: float) -> dict[str, Settings]:
         geometry, appearance = self.geometry_group, self.appearance_group
@@ -136,6 +140,10 @@ class Splats(Kind):
         self.order = gpu.buffer_texture("splat-order", np.arange(self.sort_size, dtype=np.int32))
         width, height = self.resolution
         self.k_buffer = gpu.buffer_texture("splat-k-buffer", np.full(2 * K_BUFFER * width * height, EMPTY_RANK, np.int32))
+        # Two RGBA texels per (side, splat): the footprints the renders drew (splats.vert).
+        self.footprints = Texture("splat-footprints")
+        self.footprints.setupBufferTexture(2 * 2 * self.count, Texture.T_float, Texture.F_rgba32, GeomEnums.UH_dynamic)
+        self.footprints.setRamImage(np.zeros(2 * 2 * 4 * self.count, np.float32).tobytes())
 
     @property
     def parameter_sets(self) -> list[ParameterSet]:
@@ -148,7 +156,7 @@ class Splats(Kind):
     def draw_inputs(self) -> dict:
         """What the draw and G read: the copies, the order, the K-buffer, the sizes."""
         return {**{name: s.perturbed for name, s in self.sets.items()}, "order": self.order,
-                "k_buffer": self.k_buffer, "splat_count": self.count,
+                "k_buffer": self.k_buffer, "footprints": self.footprints, "splat_count": self.count,
                 "viewport": LVecBase2f(*self.resolution)}
 
     def sort_passes(self) -> list:
@@ -202,6 +210,36 @@ class Splats(Kind):
         """Replace every attribute's theta (Adam's moments zeroed): load time."""
         for name, s in self.sets.items():
             s.load(np.asarray(values[name], np.float32).reshape(s.shape))
+
+    def relocate(self, context, min_opacity: float, rng: np.random.Generator) -> int:
+        """The splat budget at a fixed N, as 3DGS-MCMC does: every splat whose opacity is
+        below ``min_opacity`` becomes a copy of a live splat drawn with probability by
+        opacity, the pair sharing its opacity (1 - (1 - a)^(1/2) each, so together they
+        cover as the one did); the moved splats' Adam moments are zeroed. A readback and
+        an upload, between steps (never per step). Returns how many moved."""
+        values = self.values(context)
+        opacity = 1.0 / (1.0 + np.exp(-values["opacities"][:, 0].astype(np.float64)))
+        dead = np.nonzero(opacity < min_opacity)[0]
+        alive = np.nonzero(opacity >= min_opacity)[0]
+        if len(dead) == 0 or len(alive) == 0:
+            return 0
+        sources = rng.choice(alive, size=len(dead), p=opacity[alive] / opacity[alive].sum())
+        shared = 1.0 - np.sqrt(1.0 - np.minimum(opacity, 0.99))
+        for name in values:
+            values[name][dead] = values[name][sources]
+        logit = np.log(shared / (1.0 - shared)).astype(np.float32)
+        for index in np.unique(sources):
+            values["opacities"][index, 0] = logit[index]
+        values["opacities"][dead, 0] = logit[sources]
+        moved = np.unique(np.concatenate([dead, sources]))
+        for name, parameter_set in self.sets.items():
+            parameter_set.move(values[name])
+            if not parameter_set.frozen:
+                first, second = parameter_set.moments(context)
+                first[moved], second[moved] = 0.0, 0.0
+                gpu.upload(parameter_set.first_moment, first.ravel())
+                gpu.upload(parameter_set.second_moment, second.ravel())
+        return len(dead)
 
     def state(self, context) -> dict:
         state = super().state(context)

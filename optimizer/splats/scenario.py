@@ -231,8 +231,10 @@ class SplatsScenario:
 
     def run(self, steps: int, report_seconds=(), check_every: int = 50, progress=None) -> SplatsRun:
         """Fit for ``steps`` steps (or, with ``report_seconds``, until the last of those
-        times of stepping has passed, measuring the held-out views at each), from the
-        scenario's start."""
+        times of stepping has passed, measuring the held-out views at each, the learning
+        rate's decay stretched over the steps the first chunk's speed predicts), from the
+        scenario's start. Stepping time: the step loop's wall time with one GPU sync per
+        ``check_every`` steps; evaluations excluded."""
         self.splats.load_values(self.initial)
         self.optimizer.reset(self.seed)
         self.planned_steps = steps
@@ -246,13 +248,22 @@ class SplatsScenario:
         done, seconds = 1, 0.0
         reports = sorted(float(t) for t in report_seconds)
         at_seconds, chunks = [], 0
+        relocation = np.random.default_rng([self.seed, 2])
         while (len(at_seconds) < len(reports)) if reports else done < steps:
             chunk = check_every if reports else min(check_every, steps - done)
             began = time.perf_counter()
+            every = self.settings.relocate_every
+            if every and done // every != (done + chunk) // every:  # timed: part of the method
+                self.optimizer.finish()
+                moved = self.splats.relocate(self.context, self.settings.relocate_opacity, relocation)
+                if progress and moved:
+                    progress(done, seconds, {"relocated": moved})
             self.optimizer.steps([next(views) for _ in range(chunk)])
             self.optimizer.sync()
             seconds += time.perf_counter() - began
             done += chunk
+            if reports and chunks == 0:  # the schedule spans the steps the time will allow
+                self.planned_steps = max(1, int(reports[-1] * done / seconds))
             while len(at_seconds) < len(reports) and seconds >= reports[len(at_seconds)]:
                 self.optimizer.finish()
                 figures = self.evaluate()

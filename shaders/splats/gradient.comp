@@ -2,8 +2,8 @@
 // G for splats. Per pixel: Delta_p = l(C+, T) - l(C-, T) on the blended colours (the
 // splats' colours are display values, as in 3DGS; the reference's linear albedo is
 // encoded to sRGB to match), then, for each side, the K nearest contributors from the
-// K-buffer in depth order with their blending weights alpha_k T_k recomputed from that
-// side's copies, and w Delta_p scattered to the union of both sides' contributors
+// K-buffer in depth order with their blending weights alpha_k T_k recomputed from the
+// footprints that side's render drew, and w Delta_p scattered to the union of both sides' contributors
 // (w: the mean of the two sides' weights; 1 each with UNIT_WEIGHTS).
 #include "common.glsl"
 #include "view.glsl"
@@ -14,6 +14,7 @@
 layout(local_size_x = GRADIENT_GROUP, local_size_y = GRADIENT_GROUP) in;
 layout(r32i) uniform iimageBuffer accumulator;   // [parity][splat][ACCUMULATOR_ENTRIES]
 layout(r32i) uniform readonly iimageBuffer k_buffer;
+layout(rgba32f) uniform readonly imageBuffer footprints;  // as the renders drew them (splats.vert)
 uniform isamplerBuffer order;
 
 vec3 srgb(vec3 c) {
@@ -46,8 +47,15 @@ void main() {
                 int rank = imageLoad(k_buffer, index).x;
                 if (rank == EMPTY_RANK) break;
                 int splat = texelFetch(order, rank).x;
-                Footprint f = splat_footprint(splat, side, model_view_projection);
-                float alpha = splat_alpha(f, splat_opacity(splat, side), position);
+                // The footprint the render drew: a splat in the K-buffer was drawn this step.
+                vec4 first = imageLoad(footprints, 2 * (side * splat_count + splat));
+                vec4 second = imageLoad(footprints, 2 * (side * splat_count + splat) + 1);
+                Footprint f;
+                f.visible = true;
+                f.centre = first.xy;
+                f.conic = vec3(first.zw, second.x);
+                f.radius = second.y;
+                float alpha = splat_alpha(f, second.z, position);
 #ifdef UNIT_WEIGHTS
                 float weight = 0.5;
 #else

@@ -22,7 +22,9 @@ struct Footprint {
     bool visible;
     vec2 centre;   // pixels, gl_FragCoord's convention (pixel centres at i + 0.5)
     vec3 conic;    // the inverse 2D covariance (xx, xy, yy), px^-2
-    float radius;  // half the side of the square the footprint is cut to, px
+    float radius;  // half the side of the square the footprint is cut to (3 sigma), px
+    vec2 extent;   // half the sides of the quad drawn: the part of that square where
+                   // alpha can reach ALPHA_MIN (fewer fragments, the same image)
     float depth;   // clip w: the eye-space depth
 };
 
@@ -82,6 +84,11 @@ Footprint splat_footprint(int splat, int side, mat4 mvp) {
     float mid = 0.5 * (a + c);
     float lambda = mid + sqrt(max(0.1, mid * mid - det));
     f.radius = ceil(CUT_SIGMAS * sqrt(lambda));
+    // alpha >= ALPHA_MIN needs d^T conic d <= 2 ln(opacity / ALPHA_MIN): that ellipse's box.
+    float opacity = splat_opacity(splat, side);
+    float reach = 2.0 * log(opacity / ALPHA_MIN);
+    if (reach <= 0.0) return f;  // never reaches ALPHA_MIN anywhere
+    f.extent = min(vec2(f.radius), sqrt(reach * vec2(a, c)));
     f.visible = true;
     return f;
 }

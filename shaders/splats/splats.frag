@@ -31,7 +31,10 @@ void main() {
 #ifndef BACK_TO_FRONT
     ivec2 pixel = ivec2(gl_FragCoord.xy);
     int value = rank;
-    for (int k = 0; k < K_BUFFER; ++k) {
+    // Entries only fall during a render, so a rank behind the pixel's K-th can never get
+    // in: one load instead of K atomics for most fragments (draws come front to back).
+    if (imageLoad(k_buffer, k_index(pixel, side, K_BUFFER - 1)).x < value) value = EMPTY_RANK;
+    for (int k = 0; k < K_BUFFER && value != EMPTY_RANK; ++k) {
         int previous = imageAtomicMin(k_buffer, k_index(pixel, side, k), value);
         if (previous == EMPTY_RANK) break;
         value = max(previous, value);

@@ -10,6 +10,12 @@
 
 uniform isamplerBuffer order;  // rank -> splat
 uniform int side;
+#ifndef BACK_TO_FRONT
+// Each drawn splat's footprint as this render drew it, for G (gradient.comp): per (side,
+// splat) two texels, (centre, conic.xy) and (conic.z, radius, opacity, -). Written by
+// the quad's first vertex, so G need not project the splats again per pixel.
+layout(rgba32f) uniform writeonly imageBuffer footprints;
+#endif
 
 flat out int rank;
 flat out vec3 conic;
@@ -35,11 +41,18 @@ void main() {
         gl_Position = vec4(2.0, 2.0, 2.0, 1.0);  // outside the clip volume: nothing drawn
         return;
     }
+#ifndef BACK_TO_FRONT
+    if (gl_VertexID % 6 == 0) {
+        imageStore(footprints, 2 * (side * splat_count + splat), vec4(f.centre, f.conic.xy));
+        imageStore(footprints, 2 * (side * splat_count + splat) + 1,
+                   vec4(f.conic.z, f.radius, splat_opacity(splat, side), 0.0));
+    }
+#endif
     conic = f.conic;
     centre = f.centre;
     radius = f.radius;
     color_opacity = vec4(splat_color(splat, side), splat_opacity(splat, side));
-    vec2 corner = f.centre + f.radius * CORNERS[gl_VertexID % 6];
+    vec2 corner = f.centre + f.extent * CORNERS[gl_VertexID % 6];
 #ifdef PANDA_CAMERA
     // Depth-tested against the scene (no depth writes): the splat's centre depth.
     vec4 clip = model_view_projection * vec4(splat_mean(splat, side), 1.0);
