@@ -49,16 +49,17 @@ class SplatSettings:
     distance), and the turn each takes (``*_group``: sets of different groups are
     perturbed in turns)."""
 
+    # Defaults: the best of the comparisons in docs/BENCHMARKS.md ("Gaussian splats").
     mean_epsilon: float = 0.5
-    mean_learning_rate: float = 0.05
+    mean_learning_rate: float = 0.2
     scale_epsilon: float = 0.1
-    scale_learning_rate: float = 0.005
+    scale_learning_rate: float = 0.02
     rotation_epsilon: float = 0.05
-    rotation_learning_rate: float = 0.003
+    rotation_learning_rate: float = 0.012
     opacity_epsilon: float = 0.2
     opacity_learning_rate: float = 0.02
     color_epsilon: float = 0.1
-    color_learning_rate: float = 0.01
+    color_learning_rate: float = 0.005
     geometry_group: int = 0
     appearance_group: int = 0
     unit_weights: bool = False  # G: each contributor weighs 1 instead of alpha_k T_k
