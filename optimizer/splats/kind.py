@@ -60,6 +60,8 @@ class SplatSettings:
     opacity_learning_rate: float = 0.02
     color_epsilon: float = 0.1
     color_learning_rate: float = 0.005
+    # Every learning rate falls to this fraction over the planned steps (exponentially).
+    final_learning_rate_scale: float = 0.1
     geometry_group: int = 0
     appearance_group: int = 0
     unit_weights: bool = False  # G: each contributor weighs 1 instead of alpha_k T_k

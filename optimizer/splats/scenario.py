@@ -202,11 +202,11 @@ class SplatsScenario:
         self.planned_steps = 0
 
     def _schedule(self, step: int) -> float:
-        """The learning rate decays 10x over the planned steps (3DGS decays its means'
-        100x over 30K steps), flat after them."""
+        """The learning rate decays to ``final_learning_rate_scale`` (10x by default) over
+        the planned steps (3DGS decays its means' 100x over 30K steps), flat after them."""
         if self.planned_steps <= 0:
             return 1.0
-        return 0.1 ** min(1.0, step / self.planned_steps)
+        return self.settings.final_learning_rate_scale ** min(1.0, step / self.planned_steps)
 
     @property
     def params(self) -> int:
