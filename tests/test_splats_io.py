@@ -64,15 +64,15 @@ def test_bad_ply_files_fail_in_one_line(tmp_path):
 
 def test_a_small_fit_of_the_scenario_improves_the_held_out_views(context):
     """SPEC's splats scenario at 600 splats, 48^2, 150 steps: the held-out PSNR rises by
-    at least 0.5 dB and the SSIM rises (measured: 13.51 -> 14.25 dB, SSIM 0.607 -> 0.633;
-    the 2-core bench's 5000 splats at 128^2 over 2000 steps: docs/BENCHMARKS.md)."""
+    at least 1.5 dB and the SSIM by 0.05 (measured: 13.51 -> 15.55 dB, SSIM 0.607 ->
+    0.727; the 2-core bench's 5000 splats at 128^2 over 2000 steps: docs/BENCHMARKS.md)."""
     from optimizer.splats.scenario import SplatsScenario
 
     scenario = SplatsScenario(context, 600, 48)
     try:
         run = scenario.run(150)
-        assert run.end["psnr_views"] >= run.start["psnr_views"] + 0.5, (run.start, run.end)
-        assert run.end["ssim_views"] > run.start["ssim_views"]
+        assert run.end["psnr_views"] >= run.start["psnr_views"] + 1.5, (run.start, run.end)
+        assert run.end["ssim_views"] >= run.start["ssim_views"] + 0.05, (run.start, run.end)
     finally:
         scenario.optimizer.release()
 

@@ -56,8 +56,8 @@ class SplatSettings:
     scale_learning_rate: float = 0.02
     rotation_epsilon: float = 0.05
     rotation_learning_rate: float = 0.012
-    opacity_epsilon: float = 0.2
-    opacity_learning_rate: float = 0.02
+    opacity_epsilon: float = 0.4
+    opacity_learning_rate: float = 0.4
     color_epsilon: float = 0.1
     color_learning_rate: float = 0.005
     # Every learning rate falls to this fraction over the planned steps (exponentially).
