@@ -4,8 +4,8 @@
 # one GPU sync per 50-step chunk, the evaluations excluded), ms/step, and step 0's figures.
 # Then a short --profile run (per-pass times by switching passes off). Prints JSON lines.
 # Run from the repo root on the GPU machine: `source .gpu/activate && benchmarks/gpu_splats.sh`.
-# Total < 4 min (timeouts 170 s + 60 s): ~15 s start-up (the 3-nearest-neighbour scales of
+# Total < 4 min (timeouts 190 s + 45 s): ~15 s start-up (the 3-nearest-neighbour scales of
 # 30,000 points are brute force), 120 s of stepping, 6 evaluations of 16 views, ~30 s profile.
 set -u
-timeout 170 python3 -m optimizer bench splats --report-seconds 10,30,60,120 --json 2>/dev/null | tail -n 1
-timeout 60 python3 -m optimizer bench splats --steps 300 --profile --json 2>/dev/null | tail -n 1
+timeout 190 python3 -m optimizer bench splats --report-seconds 10,30,60,120 --json 2>/dev/null | tail -n 1
+timeout 45 python3 -m optimizer bench splats --steps 300 --profile --json 2>/dev/null | tail -n 1
