@@ -310,10 +310,17 @@ def reference_display(source: SourceMesh) -> NodePath:
               help="Save the window's last frame to this image file (.png, .jpg) before closing.")
 def view_command(source, triangles, texture_size, steps, res, seed, frames, screenshot):
     """Open a window with SOURCE and its LOD side by side while the LOD is optimised live
-    (or, for a volume file SOURCE.npz / .txo from sge bench volume --save, the volume).
+    (a volume file SOURCE.npz / .txo from sge bench volume --save: the volume; a 3DGS .ply:
+    its Gaussian splats, drag to orbit, wheel to zoom).
     Drag to orbit, wheel to zoom, space pauses, l flips between the two in one place,
     s saves to out/view-NAME (as sge optimize writes), escape quits. Needs an X display
     (xvfb-run -a works); with --frames it closes itself, printing the screenshot's path."""
+    if source.lower().endswith(".ply"):  # Gaussian splats: shown as they are (game/splats.py)
+        from .splats import run_splat_viewer
+        run_splat_viewer(source, frames=frames, screenshot=screenshot)
+        if screenshot is not None:
+            click.echo(str(screenshot))
+        return
     if Path(source).suffix.lower() in (".npz", ".txo"):  # a volume (sge bench volume --save)
         from .volume import run_volume_viewer
         run_volume_viewer(Path(source), frames=frames, screenshot=screenshot)

@@ -297,3 +297,52 @@ def bench_volume(grid: int, resolution: int, steps: int | None, seconds: list[fl
         **extra,
         "wall_s": time.perf_counter() - started,
     }
+
+
+def bench_splats(splats: int, resolution: int, steps: int, profile: bool = False, export_views=None,
+                 report_seconds=(), seed: int = 0, ply=None) -> dict:
+    """SPEC's splats scenario: psnr_views / ssim_views of the held-out cameras at step 0
+    and at the end (and at ``report_seconds`` of stepping), ms per step; ``export_views``
+    writes the NeRF-synthetic dataset first, ``ply`` the fitted splats."""
+    from .splats.scenario import SplatsScenario
+    started = time.perf_counter()
+    context = GpuContext.headless()
+    scenario = SplatsScenario(context, splats, resolution, seed=seed)
+    log(f"splats: {splats} splats ({scenario.params} parameters), {resolution}x{resolution} images")
+    if export_views is not None:
+        scenario.export_views(export_views)
+        log(f"splats: wrote the dataset to {export_views}")
+
+    def progress(step, seconds, figures):
+        text = (f", {figures['relocated']} faint splats relocated" if figures and "relocated" in figures else
+                f", psnr_views {figures['psnr_views']:.2f} dB" if figures else "")
+        log(f"splats: step {step}, {seconds:.1f} s of stepping{text}")
+
+    run = scenario.run(steps, report_seconds, progress=progress)
+    scenario.optimizer.verify_shaders()
+    if ply is not None:
+        from .splats.ply import write_ply
+        write_ply(ply, scenario.splats.values(context))
+        log(f"splats: wrote {ply}")
+    extra = {}
+    if profile:
+        views = scenario.views(seed)
+        extra = _profile(scenario.optimizer, lambda: scenario.optimizer.step(next(views)), min(steps, 200))
+    if report_seconds:
+        extra["at_seconds"] = run.at_seconds
+    return {
+        "scenario": "splats",
+        "psnr_views": run.end["psnr_views"],
+        "ssim_views": run.end["ssim_views"],
+        "psnr_views_step0": run.start["psnr_views"],
+        "ssim_views_step0": run.start["ssim_views"],
+        "ms_per_step": run.ms_per_step,
+        "steps_per_s": 1000.0 / run.ms_per_step if run.ms_per_step > 0 else None,
+        "splats": splats,
+        "params": scenario.params,
+        "device": context.renderer,
+        "res": resolution,
+        "steps": run.steps,
+        **extra,
+        "wall_s": time.perf_counter() - started,
+    }

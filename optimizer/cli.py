@@ -248,6 +248,36 @@ def subdivision(cage_triangles, levels, res, steps, texture_size, displacement_s
                 as_json)
 
 
+@bench.command()
+@click.option("--splats", "count", default=30_000, show_default=True, type=click.IntRange(4, 1 << 24),
+              help="Number of Gaussian splats (14 parameters each).")
+@click.option("--res", default=256, show_default=True, type=RESOLUTION, help="Image width and height in pixels.")
+@click.option("--steps", default=2000, show_default=True, type=POSITIVE,
+              help="Optimisation steps (ignored with --report-seconds).")
+@click.option("--report-seconds", default=None, help="Comma-separated times of stepping (s) at which to measure "
+              "the held-out views, e.g. 10,30,60,120; the run ends after the last.")
+@click.option("--export-views", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write the scenario's cameras and images here as a NeRF-synthetic dataset.")
+@click.option("--ply", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the fitted splats to this file as a standard 3DGS .ply.")
+@PROFILE_FLAG
+@JSON_FLAG
+def splats(count, res, steps, report_seconds, export_views, ply, profile, as_json):
+    """Gaussian splats fitted to models/panda (SPEC.md): psnr_views, ssim_views, ms per step."""
+    from .bench import bench_splats
+    times = ()
+    if report_seconds:
+        try:
+            times = tuple(float(t) for t in report_seconds.split(","))
+        except ValueError:
+            raise click.BadParameter(f"expected numbers separated by commas, got '{report_seconds}'",
+                                     param_hint="--report-seconds") from None
+        if not all(t > 0 for t in times):
+            raise click.BadParameter("times must be positive", param_hint="--report-seconds")
+    _print_json(bench_splats(count, res, steps, profile=profile, export_views=export_views,
+                             report_seconds=times, ply=ply), as_json)
+
+
 class _CliProgress:
     """Phases as lines on stderr; steps as a progress bar on a terminal, else as a plain
     line every tenth of the run."""
