@@ -7,15 +7,13 @@ import numpy as np
 import pytest
 
 from optimizer.parameters import Settings
-from optimizer.sge import perturbation_seed
 from optimizer.splats.kind import K_BUFFER, SH_C0, Splats
 from optimizer.splats.scenario import look_at
 from optimizer.surface.mesh import ModelReference, geom_node, grid
 from optimizer.view import perspective
 
-from sge_testlib import accumulator_of, cosine, relative_error
-from optimizer.hashing import perturbation_signs
-from test_gradient import finite_difference
+from sge_testlib import cosine, relative_error
+from test_gradient import finite_difference, sge_estimate
 
 SIZE = 32
 
@@ -109,21 +107,6 @@ def test_k_buffer_holds_the_nearest_contributors_by_weight(context, make_optimiz
     np.testing.assert_allclose(counts, expected_n[order], rtol=2e-3, atol=1e-3)
 
 
-def _estimate(context, optimizer, parameter_set, view, steps):
-    """Mean over ``steps`` of delta_i sum_p w_p Delta_p / (2 eps) (unit weights: the
-    un-normalised per-pixel estimate of dL/dtheta_i)."""
-    eps = parameter_set.settings.epsilon
-    total = np.zeros(parameter_set.count)
-    for _ in range(steps):
-        optimizer.step(view)
-        optimizer.sync()
-        step = optimizer.step_index - 1
-        sums, _ = accumulator_of(context, parameter_set, step % 2)
-        signs = perturbation_signs(parameter_set.count, parameter_set.set_id, perturbation_seed(optimizer.seed, step))
-        total += signs * np.repeat(sums, parameter_set.shape[1]) / (2.0 * eps)
-    return total / steps
-
-
 @pytest.mark.parametrize("group, names, epsilon", [
     ("appearance", ("colors", "opacities"), 0.05),
     ("geometry", ("means", "log_scales"), 0.01),
@@ -146,7 +129,7 @@ def test_gradient_matches_finite_difference_per_group(context, make_optimizer, g
     view = camera()
     for name in names:
         parameter_set = splats.sets[name]
-        estimate = _estimate(context, optimizer, parameter_set, view, steps=200)
+        estimate = sge_estimate(context, optimizer, parameter_set, view, steps=200)
         optimizer.show(view)  # the order of theta under this view, for loss_pair's frames
         truth = finite_difference(context, optimizer, parameter_set, view, h=epsilon)
         assert np.linalg.norm(truth) > 1.0, (group, name)
