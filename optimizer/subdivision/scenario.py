@@ -27,6 +27,7 @@ from ..lod.geometry import fill_holes
 from ..view import eye_position
 from .kind import STENCIL_CONTRIBUTORS, SubdivisionSurface, bilinear, bilinear_weights
 from .stencils import Refinement, refine, split_vertices
+from .cagefit import ROUNDS as CAGE_FIT_ROUNDS, fit_cage, surface_samples
 
 
 # Measured on the procedural torus (200-face cage, 2 levels, 64^2, 256^2 maps), held-out
@@ -61,6 +62,9 @@ class SubdivisionSettings:
     displacement_learning_rate: float = 1e-3
     displacement_range: float = 0.2
     stencil_contributors: int = STENCIL_CONTRIBUTORS
+    # Rounds of the cage fit (cagefit.py) before the displacement bakes; 0: the
+    # interpolating cage alone.
+    cage_fit_rounds: int = CAGE_FIT_ROUNDS
 
     def validate(self) -> None:
         if not 1 <= self.levels <= 4:
@@ -211,9 +215,17 @@ class SubdivisionScenario(LodScenario):
 
     def initialise(self, iterations: int = DISPLACEMENT_BAKES) -> None:
         """The fit's starting surface: the cage moved so its refined vertex points
-        interpolate the cage's positions, the displacement baked from the reference
+        interpolate the cage's positions, then fitted so the refined surface lies on the
+        reference (``cage_fit_rounds`` rounds, cagefit.py), the displacement baked from the reference
         (``iterations`` times), then the maps baked onto that surface."""
-        self.subdivision.cage.load(self.interpolating_cage())
+        cage = self.interpolating_cage()
+        rounds = self.subdivision_settings.cage_fit_rounds
+        if rounds > 0:
+            source = self.source_in_unit()
+            samples = surface_samples(source.positions, source.triangles, seed=self.settings.seed)
+            cage, self.cage_fit_distances = fit_cage(self.refinement.stencils, cage, samples, rounds)
+            cage = cage.astype(np.float32)
+        self.subdivision.cage.load(cage)
         self.project_displacement(self.settings.bake_views, iterations)
         self.bake()
 
