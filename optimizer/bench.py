@@ -232,7 +232,7 @@ def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: in
         "stencil_contributors": kind.cage_domain.gradient_defines["STENCIL_CONTRIBUTORS"],
         "stencil_weight_kept": kept,
         "params": params,
-        "cage_fit_distances": [round(float(d), 6) for d in getattr(scenario, "cage_fit_distances", [])],
+        **({"cage_fit": scenario.cage_fit} if hasattr(scenario, "cage_fit") else {}),
         **result,
     }
     if compare_lod:
