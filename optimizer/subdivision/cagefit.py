@@ -28,6 +28,7 @@ SAMPLES = 20_000
 ROUNDS = 8
 DAMPING = 0.05  # relative to the mean diagonal of S^T S
 CHUNK = 2048
+BACKWARD_WEIGHT = 1.0  # the backward pairs' weight against the forward pairs'
 
 
 def surface_samples(positions: np.ndarray, triangles: np.ndarray, count: int = SAMPLES, seed: int = 0) -> np.ndarray:
@@ -85,7 +86,8 @@ def _transpose_apply(stencils: Sparse, values: np.ndarray) -> np.ndarray:
 
 
 def fit_cage(stencils: Sparse, cage: np.ndarray, samples: np.ndarray, rounds: int = ROUNDS,
-             damping: float = DAMPING, backward: bool = True) -> tuple[np.ndarray, list[float]]:
+             damping: float = DAMPING, backward: bool = True,
+             backward_weight: float = BACKWARD_WEIGHT) -> tuple[np.ndarray, list[float]]:
     """The cage moved so its refined vertices lie on the sampled surface (module docs);
     returns it and, per round and after the last, the symmetric mean distance
     (refined vertex -> nearest sample, sample -> nearest refined vertex, averaged)."""
@@ -106,7 +108,7 @@ def fit_cage(stencils: Sparse, cage: np.ndarray, samples: np.ndarray, rounds: in
             count = np.bincount(backward_index, minlength=refined_count).astype(np.float64)
             sums = np.zeros((refined_count, 3))
             np.add.at(sums, backward_index, samples)
-            relative = count * refined_count / len(samples)
+            relative = backward_weight * count * refined_count / len(samples)
             # Both pairs of a refined vertex in one row: weights 1 and `relative`.
             right = (right + sums / np.maximum(count, 1.0)[:, None] * relative[:, None]) / (1.0 + relative)[:, None]
             weights = 1.0 + relative
