@@ -191,7 +191,7 @@ def bench_lod(resolution: int, steps: int, profile: bool = False, source: str = 
 def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: int = 128, steps: int = 1000,
                       texture_size: int = 512, displacement_size: int | None = None, seconds: float | None = None,
                       report_every: float | None = None, compare_lod: bool = True, source: str | None = None,
-                      seed: int = 0, profile: bool = False, bake_views: int = 48) -> dict:
+                      seed: int = 0, profile: bool = False, bake_views: int = 48, cage_fit_rounds: int | None = None) -> dict:
     """The subdivision scenario (SCENARIOS.md): a cage of ``cage_triangles`` decimated from
     the procedural bumpy torus (or ``source``), ``levels`` of Catmull-Clark, displaced;
     held-out PSNR before (the un-optimised refined cage, maps baked) and after, beside the
@@ -206,8 +206,10 @@ def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: in
     mesh = bumpy_torus() if source is None else load_source(source)
     settings = LodSettings(triangles=cage_triangles, texture_size=texture_size, steps=steps, resolution=resolution,
                            seed=seed, bake_views=bake_views, round_bake_views=max(1, bake_views // 2))
-    scenario = SubdivisionScenario(context, mesh, settings, SubdivisionSettings(levels=levels,
-                                                                                displacement_size=displacement_size))
+    subdivision = SubdivisionSettings(levels=levels, displacement_size=displacement_size)
+    if cage_fit_rounds is not None:
+        subdivision.cage_fit_rounds = cage_fit_rounds
+    scenario = SubdivisionScenario(context, mesh, settings, subdivision)
     triangles = scenario.triangle_count
     log(f"subdivision: {len(mesh.triangles)}-triangle reference, cage of {len(scenario.cage.faces)} faces, "
         f"{levels} levels -> {triangles} triangles, {resolution}^2 renders")
@@ -232,6 +234,7 @@ def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: in
         "stencil_contributors": kind.cage_domain.gradient_defines["STENCIL_CONTRIBUTORS"],
         "stencil_weight_kept": kept,
         "params": params,
+        **({"cage_fit": scenario.cage_fit} if hasattr(scenario, "cage_fit") else {}),
         **result,
     }
     if compare_lod:

@@ -237,14 +237,17 @@ def lod(res, steps, profile, as_json):
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Run seed.")
 @click.option("--bake-views", default=48, show_default=True, type=POSITIVE,
               help="Views of each bake (maps, displacement); the bakes between rounds take half.")
+@click.option("--cage-fit-rounds", default=8, show_default=True, type=click.IntRange(min=0),
+              help="Rounds of the least-squares cage fit before the bakes (0: the interpolating cage only).")
 @PROFILE_FLAG
 @JSON_FLAG
 def subdivision(cage_triangles, levels, res, steps, texture_size, displacement_size, seconds, report_every, no_lod,
-                source, seed, bake_views, profile, as_json):
+                source, seed, bake_views, cage_fit_rounds, profile, as_json):
     """The subdivision scenario: a displaced Catmull-Clark cage against the LOD job at equal triangles."""
     from .bench import bench_subdivision
     _print_json(bench_subdivision(cage_triangles, levels, res, steps, texture_size, displacement_size, seconds,
-                                  report_every, not no_lod, source, seed, profile=profile, bake_views=bake_views),
+                                  report_every, not no_lod, source, seed, profile=profile, bake_views=bake_views,
+                                  cage_fit_rounds=cage_fit_rounds),
                 as_json)
 
 

@@ -183,6 +183,8 @@ def test_optimize_takes_a_quad_cage_and_keeps_its_quads(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["cage_quads"] == 6 and metrics["triangles"] == 48 and metrics["cage_given"]
     assert {"psnr", "ssim", "iou"} <= set(metrics["refined_cage"]) and "psnr_after" in metrics["lod_job"]
+    fitted = metrics["cage_fit"]  # the cube around the sphere: its refined surface pulled onto it
+    assert fitted["sample_distances"][-1] < 0.7 * fitted["sample_distances"][0], fitted
     with Image.open(out / "bumpy_displacement.png") as image:
         assert image.mode.startswith("I;16") and image.size == (32, 32)
     for name in ("bumpy.bam", "bumpy.egg", "bumpy.obj", "bumpy_albedo.png", "bumpy_normal.png", "report.png"):

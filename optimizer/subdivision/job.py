@@ -88,6 +88,7 @@ def run_subdivision_job(source, out: Path, settings: LodSettings, levels: int, c
                    "refined_cage": {key.removesuffix("_before"): value for key, value in result.items()
                                     if key.endswith("_before")},
                    **{key: value for key, value in result.items() if not key.endswith("_before")},
+                   **({"cage_fit": scenario.cage_fit} if hasattr(scenario, "cage_fit") else {}),
                    "device": context.renderer}
         lod_after = None
         if compare_lod:
