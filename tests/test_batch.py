@@ -253,11 +253,15 @@ def test_a_missing_source_is_its_row_not_the_batch(tmp_path):
     assert assets[0].error.startswith("cannot find")
 
 
-def test_batch_takes_every_option_of_optimize_but_resume_and_checkpoints():
-    """The two commands share _lod_options: an option optimize gains, batch gains too."""
+def test_batch_takes_every_option_of_optimize_but_resume_checkpoints_and_subdivision():
+    """The two commands share _lod_options: an option optimize gains, batch gains too, but
+    for resuming and checkpoints (one asset's) and the subdivision fit (`--subdivision`,
+    `--cage`: one asset's job, not run by batch)."""
     options = {command: {parameter.name for parameter in main.commands[command].params}
                for command in ("optimize", "batch")}
-    assert options["optimize"] - {"resume", "checkpoint_every", "source"} <= options["batch"]
+    single = {"resume", "checkpoint_every", "source", "subdivision", "cage"}
+    assert options["optimize"] - single <= options["batch"]
+    assert not {"subdivision", "cage"} & options["batch"]
     assert not {"resume", "checkpoint_every"} & options["batch"]
     assert {"workers", "address", "gpus_per_task"} <= options["batch"]
     help_text = CliRunner().invoke(main, ["batch", "--help"]).output
