@@ -160,6 +160,9 @@ class VolumeSettings:
     # block_perturbation), a smoothed gradient with less noise; 1: each voxel its own.
     # (16^3 at 32^2, 600 steps: 24.6 dB with 2, 23.9 with 1, 23.3 with 4.)
     block: int = 2
+    # Sparse perturbation: only one block in this many is perturbed (and updated) per step,
+    # chosen by a hash (kind.py: sparse_perturbation); 1 perturbs every voxel.
+    sparse: int = 1
 
 
 @dataclass
@@ -194,7 +197,7 @@ class VolumeScenario:
                               Settings(s.density_epsilon, s.density_learning_rate, (0.0, np.inf), s.betas),
                               Settings(s.color_epsilon, s.color_learning_rate, (0.0, 1.0), s.betas, group=s.color_group),
                               jitter=self.jitter, sparsity=s.sparsity,
-                              block=s.block)
+                              block=s.block, sparse=s.sparse)
             optimizer = Optimizer(context, grid, self.reference, (resolution, resolution), loss_space=s.loss_space,
                                   learning_rate_schedule=self._schedule,
                                   steps_per_frame=steps_per_frame, clear_every_step=False)
