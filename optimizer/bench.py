@@ -271,7 +271,7 @@ def bench_volume(grid: int, resolution: int, steps: int | None, seconds: list[fl
     last = checkpoints[-1]
     if save is not None:
         from .volume.export import save_volume
-        save_volume(save, *scenario.grid.grid(context))
+        save_volume(save, *scenario.output_grid())
         log(f"volume: wrote {save}")
     extra = {}
     if profile:

@@ -76,19 +76,25 @@ def block_perturbation(size: int, components: int, block: int) -> dict:
     return {"PERTURBATION_INDEX(i, seed)": f"(({x} + {blocks} * ({y} + {blocks} * {z})) * {c} + (i) % {c})"}
 
 
-def sparse_perturbation(defines: dict, components: int, fraction: int) -> dict:
-    """P's #defines that perturb only one block (of block_perturbation's, or one voxel) in
-    ``fraction`` per step, chosen by a hash of (block, seed): the others get delta 0, stay
-    at theta in both renders and get no update from that step (core/perturb.comp:
-    PERTURBATION_SIGN). A pixel's Delta_p then carries the perturbations of ~1/fraction of
-    the voxels its ray crosses, each perturbed voxel's own term unchanged. fraction 1: all."""
-    if fraction <= 1:
-        return defines
+def sparse_choice(defines: dict, components: int, fraction: int) -> str:
+    """The GLSL expression (of i and seed) true for the parameters sparse_perturbation
+    perturbs: one block (of block_perturbation's, or one voxel) in ``fraction``, chosen by
+    a hash of (block, seed), the same for a voxel's every component."""
     index = defines.get("PERTURBATION_INDEX(i, seed)", "(i)")
     block = f"uint(({index}) / {components})"
-    chosen = f"(pcg_hash({block} ^ pcg_hash(uint(seed) ^ 0x2c1b3c6du)) % {fraction}u == 0u)"
-    sign = f"perturbation_sign(uint({index}), uint(set_id), uint(seed))"
-    return {**defines, "PERTURBATION_SIGN(i, seed)": f"({chosen} ? {sign} : 0.0)"}
+    return f"(pcg_hash({block} ^ pcg_hash(uint(seed) ^ 0x2c1b3c6du)) % {fraction}u == 0u)"
+
+
+def sparse_perturbation(defines: dict, components: int, fraction: int) -> dict:
+    """P's #defines that perturb only one block in ``fraction`` per step (sparse_choice):
+    the others get delta 0, stay at theta in both renders and get no update from that step
+    (core/perturb.comp: PERTURBATION_SIGN). A pixel's Delta_p then carries the
+    perturbations of ~1/fraction of the voxels its ray crosses, each perturbed voxel's own
+    term unchanged. fraction 1: all."""
+    if fraction <= 1:
+        return defines
+    sign = "perturbation_sign(uint(PERTURBATION_INDEX(i, seed)), uint(set_id), uint(seed))"
+    return {**defines, "PERTURBATION_SIGN(i, seed)": f"({sparse_choice(defines, components, fraction)} ? {sign} : 0.0)"}
 
 
 def check_grid(density: np.ndarray, color: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -259,6 +265,10 @@ class VolumeGrid(Kind):
         self.color = ColorSet(color, color_domain, color_settings, frozen=color_settings is None, block=block,
                               sparse=sparse)
         self.domain.density_theta = self.density.theta_copy
+        if sparse > 1:  # G sums only the voxels perturbed in the step (the others' P skips them)
+            self.domain.gradient_defines.update({
+                "DENSITY_PERTURBED(i, seed)": sparse_choice(block_perturbation(self.size, 1, block), 1, sparse),
+                "COLOR_PERTURBED(i, seed)": sparse_choice(block_perturbation(self.size, 3, block), 3, sparse)})
         # The turns P takes (Optimizer: sets of different groups are perturbed in turns, one
         # group per step, in the order of the groups' numbers), for G's channel switches.
         groups = sorted({s.settings.group for s in self.parameter_sets})
