@@ -8,10 +8,10 @@
 set -euo pipefail
 export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
 
-# 1. The defaults (sparse 4, iterate average eta 8, coarse to fine), 8 steps per frame.
+# 1. The defaults (sparse 8, lr 0.2 / 0.04, coarse to fine), 8 steps per frame.
 python3 -m optimizer bench volume --grid 64 --res 128 --seconds 10,30,60 --steps-per-frame 8 --json
-# 2. One block in 8 perturbed per step: less crosstalk, fewer updates per voxel (at 32^3 on
-#    the CPU, 2000 steps, equal to 4 by the end): which wins with ~20k steps?
-python3 -m optimizer bench volume --grid 64 --res 128 --seconds 10,30,60 --steps-per-frame 8 --sparse 8 --json
+# 2. One block in 4 perturbed per step (more updates per voxel, more crosstalk; at 32^3 on
+#    the CPU, 2000 steps, lr 0.1 / 0.02: equal to 8 by the end): which wins with ~20k steps?
+python3 -m optimizer bench volume --grid 64 --res 128 --seconds 10,30,60 --steps-per-frame 8 --sparse 4 --json
 # 3. ms/step and its split by pass at 64^3 (G sums only the perturbed voxels: fewer atomics).
 python3 -m optimizer bench volume --grid 64 --res 128 --steps 300 --no-coarse-to-fine --profile --json
