@@ -253,15 +253,16 @@ def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: in
 
 def bench_volume(grid: int, resolution: int, steps: int | None, seconds: list[float] | None = None,
                  report_steps=(), profile: bool = False, seed: int = 0, levels: tuple | None = None,
-                 save=None, steps_per_frame: int = 1) -> dict:
+                 save=None, steps_per_frame: int = 1, overrides: dict | None = None) -> dict:
     """SPEC's volume scenario: psnr_views, density_rmse after ``steps`` steps (or at each
-    stepping time of ``seconds``), ms_per_step over the stepping."""
+    stepping time of ``seconds``), ms_per_step over the stepping; ``overrides``:
+    VolumeSettings fields changed from the defaults."""
     from dataclasses import asdict
 
     from .volume.scenario import VolumeScenario, VolumeSettings
     started = time.perf_counter()
     context = GpuContext.headless()
-    settings = VolumeSettings()
+    settings = VolumeSettings(**(overrides or {}))
     if levels is not None:
         settings.levels, settings.level_starts = levels
     scenario = VolumeScenario(context, grid, resolution, settings, steps_per_frame=steps_per_frame)
@@ -274,7 +275,7 @@ def bench_volume(grid: int, resolution: int, steps: int | None, seconds: list[fl
     last = checkpoints[-1]
     if save is not None:
         from .volume.export import save_volume
-        save_volume(save, *scenario.grid.grid(context))
+        save_volume(save, *scenario.output_grid())
         log(f"volume: wrote {save}")
     extra = {}
     if profile:

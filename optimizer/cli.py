@@ -181,9 +181,14 @@ def scale(texture_size, res, steps, color_bits, redraw_reference, profile, as_js
               help="Write the fitted grid to this file: .npz (float32 density, color) or .txo (a Panda3D 3D texture).")
 @click.option("--steps-per-frame", default=1, show_default=True, type=click.IntRange(1, MAX_STEPS_PER_FRAME),
               help="Steps run inside one renderFrame() (the same results).")
+@click.option("--sparse", default=None, type=click.IntRange(1, 64),
+              help="Perturb (and update) one voxel block in K per step; 1 perturbs all (default: the volume's).")
+@click.option("--average-eta", default=None, metavar="ETA|off",
+              help="Evaluate and save the iterate average (polynomial-decay eta >= 0) or 'off' (default: the volume's).")
 @PROFILE_FLAG
 @JSON_FLAG
-def volume(grid, res, steps, seconds, report_steps, coarse_to_fine, seed, save, steps_per_frame, profile, as_json):
+def volume(grid, res, steps, seconds, report_steps, coarse_to_fine, seed, save, steps_per_frame, sparse, average_eta,
+           profile, as_json):
     """SPEC's volume: an N^3 density + RGB grid fitted to the analytic truth by ray marching."""
     from .bench import bench_volume
     from .volume.scenario import coarse_to_fine_levels
@@ -192,8 +197,14 @@ def volume(grid, res, steps, seconds, report_steps, coarse_to_fine, seed, save, 
     levels = None if coarse_to_fine is None else (coarse_to_fine_levels(grid) if coarse_to_fine else ((), ()))
     if save is not None and save.suffix.lower() not in (".npz", ".txo"):
         raise click.BadParameter(f"'{save}': name it .npz or .txo", param_hint="--save")
+    overrides = {} if sparse is None else {"sparse": sparse}
+    if average_eta is not None:
+        try:
+            overrides["average_eta"] = None if average_eta == "off" else float(average_eta)
+        except ValueError:
+            raise SgeError(f"--average-eta takes a number >= 0 or 'off', got '{average_eta}'")
     _print_json(bench_volume(grid, res, None if times else steps, times, marks, profile, seed, levels, save,
-                             steps_per_frame), as_json)
+                             steps_per_frame, overrides), as_json)
 
 
 def _numbers(text: str, kind, option: str) -> list:

@@ -29,7 +29,8 @@ def small_fit(tmp_path_factory):
 
 def test_a_small_fit_converges(small_fit):
     """psnr_views (16 held-out views) after 300 steps at least 10 dB above step 1's, and
-    the density nearer the truth (measured: 7.6 -> 22.3 dB, density_rmse 3.86 -> 3.48)."""
+    the density nearer the truth (measured: 7.6 -> 18.6 dB, density_rmse 3.86 -> 3.66, with the
+    sparse perturbation of one block in 8, fewer updates per voxel; 22.3 dB without)."""
     result, _ = small_fit
     first, last = result["checkpoints"][0], result["checkpoints"][-1]
     assert first["steps"] == 1 and last["steps"] == 300

@@ -76,6 +76,27 @@ def block_perturbation(size: int, components: int, block: int) -> dict:
     return {"PERTURBATION_INDEX(i, seed)": f"(({x} + {blocks} * ({y} + {blocks} * {z})) * {c} + (i) % {c})"}
 
 
+def sparse_choice(defines: dict, components: int, fraction: int) -> str:
+    """The GLSL expression (of i and seed) true for the parameters sparse_perturbation
+    perturbs: one block (of block_perturbation's, or one voxel) in ``fraction``, chosen by
+    a hash of (block, seed), the same for a voxel's every component."""
+    index = defines.get("PERTURBATION_INDEX(i, seed)", "(i)")
+    block = f"uint(({index}) / {components})"
+    return f"(pcg_hash({block} ^ pcg_hash(uint(seed) ^ 0x2c1b3c6du)) % {fraction}u == 0u)"
+
+
+def sparse_perturbation(defines: dict, components: int, fraction: int) -> dict:
+    """P's #defines that perturb only one block in ``fraction`` per step (sparse_choice):
+    the others get delta 0, stay at theta in both renders and get no update from that step
+    (core/perturb.comp: PERTURBATION_SIGN). A pixel's Delta_p then carries the
+    perturbations of ~1/fraction of the voxels its ray crosses, each perturbed voxel's own
+    term unchanged. fraction 1: all."""
+    if fraction <= 1:
+        return defines
+    sign = "perturbation_sign(uint(PERTURBATION_INDEX(i, seed)), uint(set_id), uint(seed))"
+    return {**defines, "PERTURBATION_SIGN(i, seed)": f"({sparse_choice(defines, components, fraction)} ? {sign} : 0.0)"}
+
+
 def check_grid(density: np.ndarray, color: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, N, N) densities and (N, N, N, 3) colours as float32, or one clear error."""
     density, color = np.asarray(density, np.float32), np.asarray(color, np.float32)
@@ -97,10 +118,10 @@ class DensitySet(ParameterSet):
     copy_writer = "volume/copies_density.glsl"
 
     def __init__(self, values: np.ndarray, domain, settings, frozen: bool = False, shrink: float = 0.0,
-                 block: int = 1):
+                 block: int = 1, sparse: int = 1):
         self.size = values.shape[0]
         self.shrink = shrink
-        self.perturb_defines = block_perturbation(self.size, 1, block)
+        self.perturb_defines = sparse_perturbation(block_perturbation(self.size, 1, block), 1, sparse)
         super().__init__("volume-density", values.reshape(-1, 1), domain, settings, frozen=frozen)
 
     def _make_copies(self, values: np.ndarray):
@@ -136,9 +157,10 @@ class ColorSet(ParameterSet):
 
     copy_writer = "volume/copies_color.glsl"
 
-    def __init__(self, values: np.ndarray, domain, settings, frozen: bool = False, block: int = 1):
+    def __init__(self, values: np.ndarray, domain, settings, frozen: bool = False, block: int = 1,
+                 sparse: int = 1):
         self.size = values.shape[0]
-        self.perturb_defines = block_perturbation(self.size, 3, block)
+        self.perturb_defines = sparse_perturbation(block_perturbation(self.size, 3, block), 3, sparse)
         super().__init__("volume-color", values.reshape(-1, 3), domain, settings, frozen=frozen)
 
     def _make_copies(self, values: np.ndarray):
@@ -222,11 +244,13 @@ class VolumeGrid(Kind):
     1 per pixel (SPEC's gradient check; grids up to UNIT_VOXELS voxels). ``sparsity``: each
     density update is followed by a shrink of theta by this (times the learning-rate
     schedule) towards 0, a proximal step of an L1 term on sigma. ``block``: voxels share
-    their perturbation sign in randomly shifted block^3 cubes (block_perturbation)."""
+    their perturbation sign in randomly shifted block^3 cubes (block_perturbation).
+    ``sparse``: only one block in ``sparse`` is perturbed (and updated) per step
+    (sparse_perturbation)."""
 
     def __init__(self, density, color, density_settings: Settings | None, color_settings: Settings | None,
                  unit_weights: bool = False, jitter: PTA_float | None = None, sparsity: float = 0.0,
-                 block: int = 1):
+                 block: int = 1, sparse: int = 1):
         density, color = check_grid(density, color)
         self.size = density.shape[0]
         self.jitter = jitter if jitter is not None else jitter_input()
@@ -237,9 +261,14 @@ class VolumeGrid(Kind):
             low, high = density_settings.value_range
             density_settings.value_range = (max(low, 0.0), high)  # sigma >= 0: theta too
         self.density = DensitySet(density, self.domain, density_settings, frozen=density_settings is None,
-                                  shrink=sparsity, block=block)
-        self.color = ColorSet(color, color_domain, color_settings, frozen=color_settings is None, block=block)
+                                  shrink=sparsity, block=block, sparse=sparse)
+        self.color = ColorSet(color, color_domain, color_settings, frozen=color_settings is None, block=block,
+                              sparse=sparse)
         self.domain.density_theta = self.density.theta_copy
+        if sparse > 1:  # G sums only the voxels perturbed in the step (the others' P skips them)
+            self.domain.gradient_defines.update({
+                "DENSITY_PERTURBED(i, seed)": sparse_choice(block_perturbation(self.size, 1, block), 1, sparse),
+                "COLOR_PERTURBED(i, seed)": sparse_choice(block_perturbation(self.size, 3, block), 3, sparse)})
         # The turns P takes (Optimizer: sets of different groups are perturbed in turns, one
         # group per step, in the order of the groups' numbers), for G's channel switches.
         groups = sorted({s.settings.group for s in self.parameter_sets})

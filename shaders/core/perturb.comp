@@ -52,6 +52,13 @@ float bias_correction(float beta, int t) {
 #ifndef PERTURBATION_INDEX
 #define PERTURBATION_INDEX(i, seed) (i)
 #endif
+// Parameter i's delta_i at a seed: +-1 from the hash of its index by default. A kind may
+// define PERTURBATION_SIGN(i, seed) that also gives 0 (a sparse perturbation: only some
+// parameters perturbed per step, less crosstalk in each pixel's Delta_p); a parameter
+// with delta_i = 0 is left unperturbed and gets no update from that step (Adam skipped).
+#ifndef PERTURBATION_SIGN
+#define PERTURBATION_SIGN(i, seed) perturbation_sign(uint(PERTURBATION_INDEX(i, seed)), uint(set_id), uint(seed))
+#endif
 
 // Flags a non-finite parameter in this step's loss-history slot, for the host's next look
 // at the history (the divergence guard).
@@ -89,7 +96,8 @@ float adam_theta(int i, int element) {
     if (contributions <= 0.0) return value;
     // delta_i is the same for every pixel of a step, so G sums w_p Delta_p alone and the
     // sign is applied here: g_i = delta_i * sum_p w_p Delta_p / (2 eps n).
-    float sign_i = perturbation_sign(uint(PERTURBATION_INDEX(i, PREVIOUS_SEED)), uint(set_id), uint(PREVIOUS_SEED));
+    float sign_i = PERTURBATION_SIGN(i, PREVIOUS_SEED);
+    if (sign_i == 0.0) return value;  // not perturbed in that step (a sparse PERTURBATION_SIGN)
     float g = sign_i * float(delta_sum) / (2.0 * epsilon * PREVIOUS_EPSILON_SCALE * contributions);
     float m = adam.x * imageLoad(first_moment, i).x + (1.0 - adam.x) * g;
     float v = adam.y * imageLoad(second_moment, i).x + (1.0 - adam.y) * g * g;
@@ -121,8 +129,7 @@ float updated_theta(int i, int element) {
 // eps * delta_i for this step's perturbation (0 when it is not this set's turn).
 float perturbation(int i) {
     return STEP_INDEX % perturbation_period == perturbation_phase
-        ? epsilon * EPSILON_SCALE * perturbation_sign(uint(PERTURBATION_INDEX(i, STEP_SEED)), uint(set_id),
-                                                      uint(STEP_SEED)) : 0.0;
+        ? epsilon * EPSILON_SCALE * PERTURBATION_SIGN(i, STEP_SEED) : 0.0;
 }
 
 // How theta+ and theta- are written for the draw is the parameter set's (its kind's):

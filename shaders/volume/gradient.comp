@@ -35,6 +35,14 @@ uniform int color_phase;
 #ifndef DELTA_SCALE
 #define DELTA_SCALE 1.0
 #endif
+// A sparse perturbation (volume.sparse_perturbation): only the voxels perturbed in the step
+// are summed (P gives the others no update).
+#ifndef DENSITY_PERTURBED
+#define DENSITY_PERTURBED(i, seed) true
+#endif
+#ifndef COLOR_PERTURBED
+#define COLOR_PERTURBED(i, seed) true
+#endif
 
 // A voxel's summed weight in a pixel below this is left out (a missing contributor loses
 // a little signal but biases nothing; SPEC.md).
@@ -47,11 +55,11 @@ bool density_on = true, color_on = true;
 
 void scatter(int voxel, float delta, float density_weight, float color_weight) {
     int base = (PARITY * voxel_count() + voxel) * ACCUMULATOR_ENTRIES;
-    if (density_on && density_weight > MIN_WEIGHT) {
+    if (density_on && density_weight > MIN_WEIGHT && DENSITY_PERTURBED(voxel, STEP_SEED)) {
         ATOMIC_ADD_FIXED(density_accumulator, base, to_fixed(delta * density_weight));
         ATOMIC_ADD_FIXED(density_accumulator, base + 2, to_fixed(density_weight));
     }
-    if (color_on && color_weight > MIN_WEIGHT) {
+    if (color_on && color_weight > MIN_WEIGHT && COLOR_PERTURBED(voxel * 3, STEP_SEED)) {
         ATOMIC_ADD_FIXED(color_accumulator, base, to_fixed(delta * color_weight));
         ATOMIC_ADD_FIXED(color_accumulator, base + 2, to_fixed(color_weight));
     }
