@@ -227,6 +227,8 @@ def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: in
         "source": source or "procedural bumpy torus (optimizer/scenarios/subdivision.py)",
         "source_triangles": int(len(mesh.triangles)),
         "cage_faces": int(len(scenario.cage.faces)),
+        "cage_spacing": scenario.cage_spacing,
+        "learning_rate_scale": scenario.learning_rate_scale,
         "levels": levels,
         "triangles": triangles,
         "texture_size": texture_size,

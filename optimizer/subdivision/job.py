@@ -81,6 +81,7 @@ def run_subdivision_job(source, out: Path, settings: LodSettings, levels: int, c
         scenario.optimizer.release()
         metrics = {"source": str(mesh.path), "source_triangles": int(len(mesh.triangles)),
                    "cage_faces": int(len(scenario.cage.faces)),
+                   "cage_spacing": scenario.cage_spacing, "learning_rate_scale": scenario.learning_rate_scale,
                    "cage_quads": int((scenario.cage.faces[:, 3] >= 0).sum()),
                    "cage_given": cage_path is not None, "levels": levels, "triangles": triangles,
                    "texture_size": settings.texture_size, "res": settings.resolution, "seed": settings.seed,

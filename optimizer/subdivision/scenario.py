@@ -35,6 +35,17 @@ from .cagefit import ROUNDS as CAGE_FIT_ROUNDS, fit_cage, surface_samples
 # 32.78, 33.16, 33.33, 33.38, 33.37 dB.
 DISPLACEMENT_BAKES = 5
 DISPLACEMENT_BAKE_LIMIT = 0.1  # radii: farther apart, the pixel shows another part of the source
+# The cage and displacement learning rates are scaled by min(1, (spacing / this)^4),
+# spacing = the edge of an equilateral triangle of the cage's mean triangle area (radii).
+# From a well-baked start the steps' estimates are mostly noise and bias, and Adam steps
+# each vertex and texel by about the learning rate whatever their size: the surface
+# drifts off the start by about the rate a step. A denser cage starts better and has
+# fewer pixels per vertex. 0.25: the panda's 118-face cage (spacing 0.259), whose steps
+# gain at the full rates, keeps them. Measured on the torus's 2,000-face cage (128^2,
+# 512^2 maps, docs/BENCHMARKS.md): held-out PSNR 35.25 dB at the start, after 101 steps
+# at the full rates 25.71, at a tenth 34.40, at a hundredth 35.21 (176 steps: 35.25).
+REFERENCE_SPACING = 0.25
+SPACING_POWER = 4
 
 
 @dataclass
@@ -82,6 +93,19 @@ def cage_faces(geometry: LodGeometry) -> Cage:
     return Cage(geometry.positions, faces, uvs)
 
 
+def cage_spacing(cage: Cage) -> float:
+    """The edge of an equilateral triangle of the cage's mean triangle area (a quad counts
+    as its 2 triangles), in the cage's units: the cage's vertex spacing."""
+    faces = np.asarray(cage.faces, np.int64)
+    positions = np.asarray(cage.positions, np.float64)
+    triangles = [faces[:, [0, 1, 2]], faces[faces[:, 3] >= 0][:, [0, 2, 3]]]
+    corners = positions[np.concatenate(triangles)]
+    areas = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    if len(areas) == 0:
+        return 0.0
+    return float(math.sqrt(4.0 * areas.mean() / math.sqrt(3.0)))
+
+
 class SubdivisionScenario(LodScenario):
     """A displaced subdivision surface being optimised against ``source`` (module docs).
 
@@ -111,6 +135,8 @@ class SubdivisionScenario(LodScenario):
         else:
             self.cage = Cage(self.to_unit(cage.positions), np.asarray(cage.faces, np.int64),
                              np.asarray(cage.face_uvs, np.float64))
+        self.cage_spacing = cage_spacing(self.cage)
+        self.learning_rate_scale = min(1.0, (self.cage_spacing / REFERENCE_SPACING) ** SPACING_POWER)
         self.refinement: Refinement = refine(self.cage.faces, len(self.cage.positions), d.levels, self.cage.face_uvs)
         position_index, triangles, uvs = split_vertices(self.refinement)
         size = s.texture_size
@@ -127,8 +153,9 @@ class SubdivisionScenario(LodScenario):
         self.subdivision = SubdivisionSurface(
             self.cage.positions, self.refinement, position_index, triangles, uvs, tangents, binormals,
             np.zeros((displacement_size, displacement_size), np.float32),
-            _settings(d.cage_epsilon, d.cage_learning_rate),
-            _settings(d.displacement_epsilon, d.displacement_learning_rate, (-limit, limit)),
+            _settings(d.cage_epsilon, d.cage_learning_rate * self.learning_rate_scale),
+            _settings(d.displacement_epsilon, d.displacement_learning_rate * self.learning_rate_scale,
+                      (-limit, limit)),
             albedo=self.albedo, normal_map=self.normal_map, stencil_contributors=d.stencil_contributors)
         self.mesh = self.subdivision.mesh
         self.geometry = LodGeometry(smooth, position_index, triangles, uvs, normals, tangents, binormals)
