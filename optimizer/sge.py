@@ -139,6 +139,10 @@ class Optimizer:
             render and the reference both cover adds weight * min(|z - z_ref|, limit)^2 to
             the pixel loss (z: eye-space depth, the ID target's .z), a pull of the surface
             onto the reference's; 0 (default): colors only.
+        coverage_weight: with a weight > 0, each sub-sample adds weight * (covered -
+            covered_ref)^2 to the pixel loss (covered: the render drew there, its ID > 0),
+            a silhouette term that does not depend on the colors either side of the
+            outline; 0 (default): none.
 
     Parameter sets whose ``Settings.group`` differ are perturbed in turns, one group per
     step (block-coordinate SGE). Moving a vertex by epsilon flips whole pixels between
@@ -154,13 +158,15 @@ class Optimizer:
                  supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), loss_space: str = "linear",
                  steps_per_frame: int = 1, clear_every_step: bool = True, depth_weight: float = 0.0,
                  depth_limit: float = 0.05, delta_pass: bool = False, reuse_reference: bool = False,
-                 color_bits: int = 32):
+                 color_bits: int = 32, coverage_weight: float = 0.0):
         if estimator not in ESTIMATORS:
             raise SgeError(f"unknown estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
         if loss_space not in ("linear", "srgb"):
             raise SgeError(f"loss_space must be 'linear' or 'srgb', got '{loss_space}'")
         if not (math.isfinite(depth_weight) and depth_weight >= 0 and math.isfinite(depth_limit) and depth_limit > 0):
             raise SgeError(f"depth_weight must be >= 0 and depth_limit > 0, got {depth_weight} and {depth_limit}")
+        if not (math.isfinite(coverage_weight) and coverage_weight >= 0):
+            raise SgeError(f"coverage_weight must be >= 0, got {coverage_weight}")
         if not (isinstance(supersampling, int) and 1 <= supersampling <= 8):
             raise SgeError(f"supersampling must be an integer from 1 to 8, got {supersampling}")
         if not (isinstance(steps_per_frame, int) and 1 <= steps_per_frame <= MAX_STEPS_PER_FRAME):
@@ -220,6 +226,8 @@ class Optimizer:
         sampling = {"SUPERSAMPLING": supersampling, **({"LOSS_SRGB": True} if loss_space == "srgb" else {})}
         if depth_weight > 0:
             sampling.update(DEPTH_WEIGHT=float(depth_weight), DEPTH_LIMIT=float(depth_limit))
+        if coverage_weight > 0:
+            sampling.update(COVERAGE_WEIGHT=float(coverage_weight))
         groups = (math.ceil(width / GRADIENT_GROUP), math.ceil(height / GRADIENT_GROUP), 1)
         # The recording pass stores one partial (loss, Delta) sum per workgroup.
         partial_count = groups[0] * groups[1]

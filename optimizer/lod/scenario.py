@@ -96,6 +96,9 @@ class LodSettings:
     # than the reference does (occlusion) pulls nothing. docs/BENCHMARKS.md has the sweep.
     depth_weight: float = 1024.0
     depth_limit: float = 0.02
+    # The per-pixel loss adds coverage_weight * (covered - covered_ref)^2 per sub-sample (a
+    # silhouette term: Optimizer(coverage_weight)); 0: none.
+    coverage_weight: float = 0.0
     # Steps between looks for triangles the steps turned over (LodScenario.unfold; each
     # bake looks too); 0: at the bakes only.
     unfold_every: int = 50
@@ -199,7 +202,7 @@ class LodScenario:
             supersampling=s.supersampling, background=BACKGROUND, loss_space=s.loss_space,
             learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)),
             clear_every_step=False,  # the same run, without clearing the targets each step
-            depth_weight=s.depth_weight, depth_limit=s.depth_limit)
+            depth_weight=s.depth_weight, depth_limit=s.depth_limit, coverage_weight=s.coverage_weight)
         self._training_views = self.views(s.seed)
         self.baked_at: int | None = None  # the step the maps were last baked at
         # The triangles over the welded positions; which way each faces at the start (unit)

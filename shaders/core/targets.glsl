@@ -64,6 +64,9 @@ PixelSample read_pixel(ivec2 pixel) {
 #ifdef DEPTH_WEIGHT
     float depth_plus = 0.0, depth_minus = 0.0;
 #endif
+#ifdef COVERAGE_WEIGHT
+    float coverage_plus = 0.0, coverage_minus = 0.0;  // sub-samples whose coverage differs from the reference's
+#endif
     for (int k = 0; k < SUPERSAMPLING * SUPERSAMPLING; ++k) {
         ivec2 q = subpixel(pixel, k);
         vec4 p = sample_at(THETA_PLUS, q), m = sample_at(THETA_MINUS, q), r = sample_at(REFERENCE, q);
@@ -78,6 +81,10 @@ PixelSample read_pixel(ivec2 pixel) {
             depth_minus += dm * dm;
         }
 #endif
+#ifdef COVERAGE_WEIGHT
+        coverage_plus += (p.x > 0.5) != (r.x > 0.5) ? 1.0 : 0.0;
+        coverage_minus += (m.x > 0.5) != (r.x > 0.5) ? 1.0 : 0.0;
+#endif
     }
     float samples = float(SUPERSAMPLING * SUPERSAMPLING);
     s.loss_plus = pixel_loss(plus / samples, target / samples);
@@ -85,6 +92,10 @@ PixelSample read_pixel(ivec2 pixel) {
 #ifdef DEPTH_WEIGHT
     s.loss_plus += DEPTH_WEIGHT / samples * depth_plus;
     s.loss_minus += DEPTH_WEIGHT / samples * depth_minus;
+#endif
+#ifdef COVERAGE_WEIGHT
+    s.loss_plus += COVERAGE_WEIGHT / samples * coverage_plus;
+    s.loss_minus += COVERAGE_WEIGHT / samples * coverage_minus;
 #endif
     return s;
 }
