@@ -379,7 +379,7 @@ lod_options = _lod_options
 
 
 def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every=None, resume=None,
-             force=False, decimate_for_poses=False):
+             force=False, decimate_for_poses=False, coverage_weight=None):
     """Run the LOD job (``triangles``: the budgets of --triangles; more than one: a LOD
     chain, optimizer.lod.chain), print the report's path; after Ctrl-C, say where it
     stopped and exit 130."""
@@ -387,6 +387,8 @@ def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_
     budgets = (triangles,) if isinstance(triangles, int) else tuple(triangles)
     from .lod.scenario import lod_settings
     settings = lod_settings(budgets, texture_size, steps, res, seed, decimate_for_poses)
+    if coverage_weight is not None:
+        settings.coverage_weight = coverage_weight
     if len(budgets) > 1:
         if checkpoint_every is not None or resume is not None:
             raise click.UsageError("--checkpoint-every and --resume take one --triangles budget, not a chain; "
@@ -447,8 +449,11 @@ DECIMATE_FOR_POSES_FLAG = click.option(
                    "(the cage: SOURCE decimated to --triangles, or --cage).")
 @click.option("--cage", type=click.Path(path_type=Path), default=None,
               help="With --subdivision: the control cage, an .obj of triangles and quads with UVs (quads kept).")
+@click.option("--coverage-weight", type=float, default=None,
+              help="Weight of the silhouette term of the per-pixel loss (LodSettings.coverage_weight; default 0: "
+                   "measured neutral, docs/BENCHMARKS.md).")
 def optimize(source, triangles, texture_size, steps, res, seed, out, force, checkpoint_every, resume,
-             decimate_for_poses, subdivision, cage):
+             decimate_for_poses, subdivision, cage, coverage_weight):
     """Make an optimised LOD of SOURCE (a model file, or a name on Panda3D's model-path
     such as models/panda): decimate, unwrap, optimise geometry, albedo and normal map
     against the source, and write .bam/.egg/.obj/.glb, textures, report.png and
@@ -464,8 +469,9 @@ def optimize(source, triangles, texture_size, steps, res, seed, out, force, chec
         budgets = (triangles,) if isinstance(triangles, int) else tuple(triangles)
         if len(budgets) > 1:
             raise click.UsageError("--subdivision takes one --triangles budget (the cage's), not a chain")
-        if checkpoint_every is not None or resume is not None or decimate_for_poses:
-            raise click.UsageError("--subdivision runs without --checkpoint-every, --resume and --decimate-for-poses")
+        if checkpoint_every is not None or resume is not None or decimate_for_poses or coverage_weight is not None:
+            raise click.UsageError("--subdivision runs without --checkpoint-every, --resume, --decimate-for-poses and "
+                                   "--coverage-weight")
         from .lod.scenario import lod_settings
         from .subdivision.job import run_subdivision_job
         progress = _CliProgress()
@@ -477,7 +483,7 @@ def optimize(source, triangles, texture_size, steps, res, seed, out, force, chec
         click.echo(str(out / "report.png"))
         return
     _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every, resume, force,
-             decimate_for_poses)
+             decimate_for_poses, coverage_weight)
 
 
 class _BatchProgress:

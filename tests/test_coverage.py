@@ -64,3 +64,10 @@ def test_bad_coverage_weights_are_refused(make_optimizer, weight):
     mesh = Mesh(positions, triangles, position_settings=Settings(0.01, 0.01))
     with pytest.raises(SgeError, match="coverage_weight"):
         make_optimizer(mesh, geom_node("reference", positions, triangles), (8, 8), coverage_weight=weight)
+
+
+@pytest.mark.parametrize("weight", [-0.5, float("nan")])
+def test_the_lod_job_refuses_a_bad_coverage_weight(weight):
+    from optimizer.lod.scenario import LodSettings
+    with pytest.raises(SgeError, match="--coverage-weight must be 0 or more"):
+        LodSettings(coverage_weight=weight).validate()

@@ -119,6 +119,8 @@ class LodSettings:
             raise SgeError(f"--texture-size must be from 8 to 8192, got {self.texture_size}")
         if self.steps < 0:
             raise SgeError(f"--steps must be 0 or more, got {self.steps}")
+        if not (math.isfinite(self.coverage_weight) and self.coverage_weight >= 0):
+            raise SgeError(f"--coverage-weight must be 0 or more, got {self.coverage_weight}")
         if not (self.rounds >= 1 and self.bake_views >= 1 and self.round_bake_views >= 1):
             raise SgeError(f"rounds and bake views must be 1 or more, got {self.rounds}, {self.bake_views} and "
                            f"{self.round_bake_views}")
