@@ -22,7 +22,7 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 keys = ("triangles", "steps", "res", "psnr_baseline", "iou_baseline", "psnr_after", "ssim_after", "iou_after", "written",
         "psnr_written", "iou_written", "optimize_seconds", "ms_per_step", "seconds", "device")
-print(json.dumps({"source": sys.argv[2], "coverage_weight": float(sys.argv[3]), **{k: m[k] for k in keys}}))
+print(json.dumps({"source": sys.argv[2].rsplit("/", 1)[-1], "coverage_weight": float(sys.argv[3]), **{k: m[k] for k in keys}}))
 PY
   done
 done < "$work/refs.txt"
