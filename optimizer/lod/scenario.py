@@ -88,6 +88,8 @@ class LodSettings:
     normal_group: int = 2
     loss_space: str = "linear"
     # Sample the maps trilinearly, a minified sample naming its mip footprint (TextureSet).
+    # Off: with the maps baked rather than stepped it only changes their sampling, measured
+    # -0.04 dB on the three references of docs/BENCHMARKS.md (issue 25).
     mip_aware: bool = False
     # The per-pixel loss adds depth_weight * min(|z - z_ref|, depth_limit)^2 (eye-space
     # depths in radii) where the LOD and the reference both cover a sample: a direct pull of
@@ -96,8 +98,11 @@ class LodSettings:
     # than the reference does (occlusion) pulls nothing. docs/BENCHMARKS.md has the sweep.
     depth_weight: float = 1024.0
     depth_limit: float = 0.02
-    # The per-pixel loss adds coverage_weight * (covered - covered_ref)^2 per sub-sample (a
-    # silhouette term: Optimizer(coverage_weight)); 0: none.
+    # The per-pixel loss adds coverage_weight * (covered - covered_ref)^2 per sub-sample
+    # (covered: the render drew there), a silhouette term (Optimizer(coverage_weight);
+    # `sge optimize --coverage-weight`). Off: measured on three references (docs/BENCHMARKS.md,
+    # "The LOD job's quality at a fixed step count"), it raises IoU (+0.0006 at 0.25, +0.0016
+    # at 1) and costs PSNR on a smooth shape (the sphere: -0.14 dB at 0.25), neutral overall.
     coverage_weight: float = 0.0
     # Steps between looks for triangles the steps turned over (LodScenario.unfold; each
     # bake looks too); 0: at the bakes only.
