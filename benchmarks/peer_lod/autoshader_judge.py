@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from panda3d.core import Filename
+from panda3d.core import Filename, SamplerState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from autoshader_script import BACKGROUND, lit_window, shoot, type_srgb, views  # noqa: E402
+from autoshader_script import BACKGROUND, lit_window, shoot, stage_textures, type_srgb, views  # noqa: E402
 
 from optimizer.lod.scenario import CAMERA_DISTANCE  # noqa: E402
 from optimizer.metrics import psnr_covered, silhouette_iou  # noqa: E402
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=16)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--linear", action="store_true", help="sRGB framebuffer and sRGB-typed albedo textures")
+    parser.add_argument("--no-mipmaps", action="store_true", help="sample the LODs' textures without mipmaps")
     args = parser.parse_args()
     base, sun_path, lens = lit_window("autoshader-judge", args.size, BACKGROUND, srgb=args.linear)
 
@@ -48,6 +49,10 @@ def main() -> None:
     if args.linear:
         for model in models.values():
             type_srgb(model)
+    if args.no_mipmaps:
+        for name, model in models.items():
+            for _, texture in ([] if name == "reference" else stage_textures(model)):
+                texture.setMinfilter(SamplerState.FT_linear)
     bounds = models["reference"].getBounds()
     center, radius = np.array(bounds.getCenter()), float(bounds.getRadius())
     lens.setNearFar(0.2 * radius, (CAMERA_DISTANCE + 3.0) * radius)
@@ -63,7 +68,7 @@ def main() -> None:
             scores[name]["iou"].append(silhouette_iou(masks[name], masks["reference"]))
     for name, values in scores.items():
         print(json.dumps({"lod": name, "autoshader_psnr": float(np.mean(values["psnr"])),
-                          "autoshader_iou": float(np.mean(values["iou"])), "linear": args.linear,
+                          "autoshader_iou": float(np.mean(values["iou"])), "linear": args.linear, "mipmaps": not args.no_mipmaps,
                           "views": args.views, "size": args.size}), flush=True)
 
 
