@@ -36,7 +36,7 @@ from optimizer.lod.job import LodSession
 from optimizer.lod.scenario import BACKGROUND, LodSettings
 from optimizer.source import load_source
 
-TRAIN_VIEWS = 100_000  # a peer at 4 views a step cycles through them after 25,000 steps
+TRAIN_VIEWS = 40_000  # a peer at 4 views a step cycles through them after 10,000 steps (about 2 minutes)
 
 
 def source_arrays(scenario) -> dict:

@@ -12,7 +12,8 @@ hold), then
 
     python benchmarks/peer_lod/judge.py SOURCE DIR/job.npz [NAME=PEER.npz ...] --out OUT
 
-prints one JSON line per LOD. SOURCE is the file the job was run on.
+prints one JSON line per LOD. SOURCE is the file the job was run on; JOB.npz is job.py's,
+or gpu_peer_lod.sh's OUT/NAME.npz, which carries its 2T job run and both peer runs too.
 """
 from __future__ import annotations
 
@@ -65,6 +66,10 @@ def main() -> None:
             raise SystemExit(f"{key} differ from the job's: this machine decimated or unwrapped differently")
     lods = {"start": (job["start_positions"], job["start_albedo"], job["start_normal_map"]),
             "ours": (job["written_positions"], job["written_albedo"], job["written_normal_map"])}
+    # gpu_peer_lod.sh's combined file: the job's 2T run and the peer's two runs beside it.
+    for name, prefix in (("ours2x", "ours2x_written_"), ("peer1x", "peer_1x_"), ("peer2x", "peer_2x_")):
+        if prefix + "positions" in job:
+            lods[name] = tuple(job[prefix + key] for key in ("positions", "albedo", "normal_map"))
     for item in args.peers:
         name, path = item.split("=", 1)
         peer = np.load(path)
