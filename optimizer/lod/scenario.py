@@ -212,7 +212,6 @@ class LodScenario:
         self.initial_face_normals = face / np.where(self.oriented[:, None], length, 1.0)
         self.safe_positions = g.positions.astype(np.float64)
         self._reference_normals: NodePath | None = None  # the bake's (project_reference)
-        self._bakes: dict[bool, GpuBake] = {}  # with and without normals, made at the first bake
         self.unfolded = 0  # vertices the last bake's unfold moved back
 
     # --- frames -------------------------------------------------------------------------
@@ -406,11 +405,12 @@ class LodScenario:
         face_normals = face_vectors(positions, self.corners)
         face_normals /= np.maximum(np.linalg.norm(face_normals, axis=1, keepdims=True), 1e-12)
         g = self.geometry
-        bake = self._bakes.get(normals)
+        bakes = self.__dict__.setdefault("_bakes", {})  # made at the first bake (subclasses too)
+        bake = bakes.get(normals)
         if bake is None:
             passes = self.optimizer.passes
             plus, minus, reference = (target.sample.page for target in passes.slots)
-            bake = self._bakes[normals] = GpuBake(self.context, passes, (plus, reference, minus), size, normals,
+            bake = bakes[normals] = GpuBake(self.context, passes, (plus, reference, minus), size, normals,
                                                   g.triangles, len(g.tangents), PROJECTION_DEPTH_TOLERANCE)
         bake.start(positions[self.corners].mean(axis=1), face_normals,
                    np.concatenate([g.tangents, g.binormals, g.normals], axis=1), view_count)
