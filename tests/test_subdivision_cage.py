@@ -28,12 +28,12 @@ def _torus():
 def test_choice_is_the_best_candidate_within_the_budget():
     positions, triangles = _torus()
     views = _views()
-    choice = choose_cage(positions, triangles, 120, 1, views, 1e-6, aggressiveness=(5, 7))
+    choice = choose_cage(positions, triangles, 120, 1, views, 1e-6, aggressiveness=(5, 7), weld_tolerances=(1e-6,))
     assert len(choice.triangles) <= 120
-    scored = [c for c in choice.candidates if c[3] is not None]
-    assert scored and all(c[2] <= 120 for c in scored)
-    assert choice.iou == max(c[3] for c in scored)
-    assert (choice.aggressiveness, choice.kept_borders) in [(c[0], c[1]) for c in scored if c[3] == choice.iou]
+    scored = [c for c in choice.candidates if c[4] is not None]
+    assert scored and all(c[3] <= 120 for c in scored)
+    assert choice.iou == max(c[4] for c in scored)
+    assert (choice.aggressiveness, choice.kept_borders) in [(c[1], c[2]) for c in scored if c[4] == choice.iou]
     # The score is what refined_iou gives the chosen decimation from the same views.
     masks = silhouettes(positions, triangles, views, 128)
     assert abs(refined_iou(choice.positions, choice.triangles, 1, masks, views) - choice.iou) < 1e-12
@@ -43,7 +43,7 @@ def test_choice_is_the_best_candidate_within_the_budget():
 
 def test_interpolating_positions_put_refined_vertex_points_on_the_cage():
     positions, triangles = _torus()
-    choice = choose_cage(positions, triangles, 100, 2, _views(3), 1e-6, aggressiveness=(7,))
+    choice = choose_cage(positions, triangles, 100, 2, _views(3), 1e-6, aggressiveness=(7,), weld_tolerances=(1e-6,))
     faces = np.full((len(choice.triangles), 4), -1, np.int64)
     faces[:, :3] = choice.triangles
     stencils = refine(faces, len(choice.positions), 2).stencils

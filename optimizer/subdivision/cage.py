@@ -32,13 +32,17 @@ from .stencils import Sparse, refine
 # fast-simplification's aggressiveness values tried (7 is its default, the LOD job's; lower
 # ones collapse more evenly and often miss a small budget, which drops them).
 AGGRESSIVENESS = (5, 6, 7, 8)
+# Weld tolerances (unit radii) tried before decimating: a model of separate parts (the
+# panda's 32, touching at their seams) welded a little closes seams that would otherwise
+# leave open borders and thin separate pieces in a coarse cage.
+WELD_TOLERANCES = (1e-6, 0.005, 0.01)
 INTERPOLATING_ITERATIONS = 30
 
 
 @dataclass
 class CageChoice:
-    """The chosen decimation and every candidate's (aggressiveness, borders kept,
-    triangles, refined IoU or None when over the budget)."""
+    """The chosen decimation and every candidate's (weld tolerance, aggressiveness,
+    borders kept, triangles, refined IoU or None when over the budget)."""
 
     positions: np.ndarray
     triangles: np.ndarray
@@ -46,13 +50,15 @@ class CageChoice:
     kept_borders: bool
     iou: float
     candidates: list = field(default_factory=list)
+    weld_tolerance: float = 0.0
 
     def summary(self) -> dict:
-        return {"aggressiveness": self.aggressiveness, "kept_borders": self.kept_borders,
+        return {"weld_tolerance": self.weld_tolerance, "aggressiveness": self.aggressiveness,
+                "kept_borders": self.kept_borders,
                 "refined_iou": round(self.iou, 5) if np.isfinite(self.iou) else None,
-                "candidates": [{"aggressiveness": a, "kept_borders": k, "triangles": t,
+                "candidates": [{"weld_tolerance": w, "aggressiveness": a, "kept_borders": k, "triangles": t,
                                 "refined_iou": None if i is None else round(i, 5)}
-                               for a, k, t, i in self.candidates]}
+                               for w, a, k, t, i in self.candidates]}
 
 
 def interpolating_positions(stencils: Sparse, target: np.ndarray,
@@ -98,32 +104,41 @@ def refined_iou(positions: np.ndarray, triangles: np.ndarray, levels: int, sourc
 
 
 def choose_cage(positions: np.ndarray, triangles: np.ndarray, target: int, levels: int, views,
-                weld_tolerance: float, aggressiveness=AGGRESSIVENESS) -> CageChoice:
+                weld_tolerance: float, aggressiveness=AGGRESSIVENESS, weld_tolerances=WELD_TOLERANCES) -> CageChoice:
     """The decimation of the (unit-frame) source whose refined surface keeps its
-    silhouettes best (module docs). A candidate over the budget is dropped unless none
-    meets it (then the smallest)."""
+    silhouettes best (module docs): welded at each of ``weld_tolerances`` (at least
+    ``weld_tolerance``), decimated at each ``aggressiveness``, open borders free and kept.
+    A candidate over the budget is dropped unless none meets it (then the smallest)."""
     welded, welded_triangles = weld(positions, triangles, weld_tolerance)
     if len(welded_triangles) == 0:
         raise SgeError("the model has no triangles of non-zero size; give a model with real faces")
     if target >= len(welded_triangles):
-        return CageChoice(welded, welded_triangles, 0, False, float("nan"))
+        return CageChoice(welded, welded_triangles, 0, False, float("nan"), weld_tolerance=weld_tolerance)
     decimations = []
-    for a in aggressiveness:
-        for keep in (False, True):
-            points, faces = _decimate(welded, welded_triangles, target, a, keep)
-            if len(faces):
-                decimations.append((a, keep, points, faces))
+    for tolerance in sorted({max(weld_tolerance, t) for t in weld_tolerances}):
+        points, faces = (welded, welded_triangles) if tolerance == weld_tolerance else \
+            weld(positions, triangles, tolerance)
+        if len(faces) <= target:
+            continue
+        for a in aggressiveness:
+            for keep in (False, True):
+                decimated = _decimate(points, faces, target, a, keep)
+                if len(decimated[1]):
+                    decimations.append((float(tolerance), int(a), keep) + decimated)
     if not decimations:
         raise SgeError(f"decimating to {target} triangles left none; ask for more --triangles")
-    within = [d for d in decimations if len(d[3]) <= target]
+    within = [d for d in decimations if len(d[4]) <= target]
     if not within:
-        smallest = min(len(d[3]) for d in decimations)
-        within = [d for d in decimations if len(d[3]) == smallest]
+        smallest = min(len(d[4]) for d in decimations)
+        within = [d for d in decimations if len(d[4]) == smallest]
     source_masks = silhouettes(welded, welded_triangles, views, SHAPE_RESOLUTION)
-    scored = {id(d): refined_iou(d[2], d[3], levels, source_masks, views) for d in within}
-    best = max(within, key=lambda d: (scored[id(d)], -abs(d[0] - 7), not d[1]))
-    candidates = [(int(a), bool(k), int(len(f)), scored.get(id(d))) for d in decimations for a, k, _, f in [d]]
-    return CageChoice(best[2], best[3], int(best[0]), bool(best[1]), float(scored[id(best)]), candidates)
+    scored = {id(d): refined_iou(d[3], d[4], levels, source_masks, views) for d in within}
+    # Ties (a closed mesh decimates the same with borders free or kept): the LOD job's
+    # settings first.
+    best = max(within, key=lambda d: (scored[id(d)], d[0] == weld_tolerance, -abs(d[1] - 7), not d[2]))
+    candidates = [(d[0], d[1], bool(d[2]), int(len(d[4])), scored.get(id(d))) for d in decimations]
+    return CageChoice(best[3], best[4], best[1], bool(best[2]), float(scored[id(best)]), candidates,
+                      weld_tolerance=best[0])
 
 
 def cage_geometry(choice: CageChoice, texture_size: int) -> LodGeometry:
