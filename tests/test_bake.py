@@ -104,3 +104,65 @@ def test_unfold_puts_back_what_turned_over_and_nothing_else(context, source):
         assert np.allclose(scenario.mesh.positions.values(context), after, atol=1e-6)
     finally:
         scenario.optimizer.release()
+
+
+def numpy_sums(scenario, positions: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The bake's sums of the view the targets now hold, in float64 on the host from the
+    read-back pages: what the job computed before the sums moved to bake.comp."""
+    from optimizer.gpu import read_pages
+    from optimizer.lod.geometry import face_vectors
+    from optimizer.lod.scenario import PROJECTION_DEPTH_TOLERANCE
+
+    passes = scenario.optimizer.passes
+    plus, minus, reference = (target.sample.page for target in passes.slots)
+    ids, colors = read_pages(scenario.context, passes.sample), read_pages(scenario.context, passes.color)
+    uvs = read_pages(scenario.context, passes.planes["uv"])[plus]
+    drawn = (ids[plus][..., 0] > 0.5) & (ids[reference][..., 0] > 0.5)
+    consistent = np.abs(ids[plus][..., 2] - ids[reference][..., 2])[drawn] < PROJECTION_DEPTH_TOLERANCE
+    triangle = np.rint(ids[plus][..., 0][drawn]).astype(np.int64) - 1
+    face = face_vectors(positions, scenario.corners)
+    face /= np.linalg.norm(face, axis=1, keepdims=True)
+    to_eye = scenario.eye - positions[scenario.corners].mean(axis=1)[triangle]
+    facing = np.abs(np.sum(face[triangle] * to_eye, axis=1)) / np.linalg.norm(to_eye, axis=1)
+    texel = np.clip((uvs[drawn][:, :2] * size).astype(np.int64), 0, size - 1)
+    index = texel[:, 1] * size + texel[:, 0]
+    w = facing ** 2 * np.where(consistent, 1.0, 1e-3)
+    samples = colors[reference][..., :3][drawn]
+    return (np.bincount(index, w, size * size),
+            np.stack([np.bincount(index, w * samples[:, c], size * size) for c in range(3)], axis=1))
+
+
+def test_the_gpu_bake_sums_what_the_host_sums_from_the_pages(context, source):
+    """bake.comp's fixed-point sums (albedo channels) against float64 sums on the host of
+    the same pixels, view by view, to within the sums' resolution."""
+    from optimizer.lod.bake import GpuBake
+    from optimizer.view import eye_position
+
+    scenario = LodScenario(context, source, dataclasses.replace(SETTINGS, triangles=200))
+    try:
+        g, size = scenario.geometry, SETTINGS.texture_size
+        positions = scenario.safe_positions
+        passes = scenario.optimizer.passes
+        plus, minus, reference = (target.sample.page for target in passes.slots)
+        bake = GpuBake(context, passes, (plus, reference, minus), size, False, g.triangles, len(g.tangents), 0.03)
+        face = np.cross(*(positions[scenario.corners][:, k] - positions[scenario.corners][:, 0] for k in (1, 2)))
+        views = scenario.views(5)
+        weight, total = np.zeros(size * size), np.zeros((size * size, 3))
+        bake.start(positions[scenario.corners].mean(axis=1), face / np.linalg.norm(face, axis=1, keepdims=True),
+                   np.concatenate([g.tangents, g.binormals, g.normals], axis=1), 3)
+        with scenario._looking():
+            for _ in range(3):
+                view, _ = next(views)
+                scenario.optimizer.show(view, light=((0.0, 0.0, 1.0), 1.0))
+                scenario.eye = eye_position(view)
+                bake.add_view(scenario.eye)
+                w, t = numpy_sums(scenario, positions, size)
+                weight += w
+                total += t
+        gpu_weight, gpu_total = bake.result()
+        assert weight.sum() > 100.0  # the views saw the LOD
+        resolution = 3 * 16 / bake.scale  # views x samples a texel may gather x rounding
+        assert np.abs(gpu_weight - weight).max() < resolution
+        assert np.abs(gpu_total - total).max() < resolution
+    finally:
+        scenario.optimizer.release()

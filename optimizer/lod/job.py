@@ -96,7 +96,7 @@ class LodSession:
         # The baseline is written instead of the optimised LOD when it scores higher on the
         # validation views (_write): its state stays on the host, off the steps' path.
         self.validation = self.scenario.validation_views()
-        self.baseline_validation = self.scenario.evaluate(self.validation)
+        self.baseline_validation = self.scenario.evaluate(self.validation, ssim=False)
         self.baseline_state = self.scenario.baked_state()
         self.curve: list[float] = []
         self.step_seconds = 0.0
@@ -256,7 +256,7 @@ class LodSession:
         report_after = [scenario.render(view, light, 1)[0] for view, light in self.report_views]
         # Never worse than decimate-and-bake: the LOD that scores the higher PSNR on the
         # validation views (apart from the training and held-out ones) is written.
-        after_validation = scenario.evaluate(self.validation)
+        after_validation = scenario.evaluate(self.validation, ssim=False)
         optimised = after_validation["psnr"] > self.baseline_validation["psnr"]
         written = after if optimised else self.baseline
         arrays = scenario.lod_arrays(None if optimised else self.baseline_state)

@@ -26,9 +26,9 @@ from PIL import Image
 from ..errors import SgeError
 from ..gpu import GpuContext, read_pages
 from ..images import linear_to_srgb, linear_to_srgb8, srgb_to_linear
+from .bake import GpuBake
 from .geometry import (LodGeometry, budget_keeping_shape, build_lod, face_vectors, fill_holes, given_lod, tangent_frames,
-                       weighted_rows,
-                   vertex_normals, weld)
+                       vertex_normals, weld)
 from ..surface.mesh import Mesh, ModelReference
 from ..metrics import psnr_covered, silhouette_iou, ssim_covered
 from ..parameters import Settings
@@ -409,18 +409,23 @@ class LodScenario:
         Adam's moments of both maps restart."""
         size = self.settings.texture_size
         channels = 6 if normals else 3
-        total = np.zeros((size * size, channels), np.float64)
-        weight = np.zeros(size * size, np.float64)
         if positions is None:  # the LOD's welded positions (default: read from the GPU)
             positions = self.mesh.positions.values(self.context)
         positions = np.asarray(positions, np.float64)
-        corners = positions[self.corners]
         face_normals = face_vectors(positions, self.corners)
         face_normals /= np.maximum(np.linalg.norm(face_normals, axis=1, keepdims=True), 1e-12)
+        g = self.geometry
+        bakes = self.__dict__.setdefault("_bakes", {})  # made at the first bake (subclasses too)
+        bake = bakes.get(normals)
+        if bake is None:
+            passes = self.optimizer.passes
+            plus, minus, reference = (target.sample.page for target in passes.slots)
+            bake = bakes[normals] = GpuBake(self.context, passes, (plus, reference, minus), size, normals,
+                                                  g.triangles, len(g.tangents), PROJECTION_DEPTH_TOLERANCE)
+        bake.start(positions[self.corners].mean(axis=1), face_normals,
+                   np.concatenate([g.tangents, g.binormals, g.normals], axis=1), view_count)
         views = self.views(self.settings.seed + 20_000)
         unlit = ((0.0, 0.0, 1.0), 1.0)
-        passes = self.optimizer.passes
-        plus, minus, reference = (target.sample.page for target in passes.slots)
         with self._looking():
             if normals:
                 # The reference's shading normals in theta-'s page: one frame per view.
@@ -430,32 +435,8 @@ class LodScenario:
             for _ in range(view_count):
                 view, _ = next(views)
                 self.optimizer.show(view, light=unlit)
-                id_pages, color_pages = read_pages(self.context, passes.sample), read_pages(self.context, passes.color)
-                lod_ids, reference_ids = id_pages[plus], id_pages[reference]
-                uvs = read_pages(self.context, passes.planes["uv"])[plus]
-                colors = color_pages[reference][..., :3]
-                ids = lod_ids[..., 0]
-                # Only where the reference's surface lies at the LOD's own depth: where the LOD
-                # sticks out past the source, the pixel shows background or a surface behind.
-                drawn = (ids > 0.5) & (reference_ids[..., 0] > 0.5)
-                consistent = np.abs(lod_ids[..., 2] - reference_ids[..., 2])[drawn] < PROJECTION_DEPTH_TOLERANCE
-                triangle = np.rint(ids[drawn]).astype(np.int64) - 1
-                eye = eye_position(view)
-                centers = corners[triangle].mean(axis=1)
-                to_eye = eye - centers
-                facing = np.abs(np.sum(face_normals[triangle] * to_eye, axis=1)) / np.linalg.norm(to_eye, axis=1)
-                texel = np.clip((uvs[drawn][:, :2] * size).astype(np.int64), 0, size - 1)
-                index = texel[:, 1] * size + texel[:, 0]
-                samples = colors[drawn]
-                if normals:
-                    reference_normals = color_pages[minus][..., :3][drawn] * 2.0 - 1.0
-                    tangent_space = self._to_tangent_space(reference_normals, triangle, uvs[drawn][:, 2:])
-                    samples = np.concatenate([samples, tangent_space], axis=1)
-                # Depth-consistent samples first; the others only for texels nothing else sees.
-                w = facing ** 2 * np.where(consistent, 1.0, 1e-3)
-                weight += np.bincount(index, w, size * size)
-                for c in range(channels):
-                    total[:, c] += np.bincount(index, w * samples[:, c], size * size)
+                bake.add_view(eye_position(view))
+        weight, total = bake.result()
         known = (weight > 1e-6).reshape(size, size)
         mean = (total / np.maximum(weight, 1e-12)[:, None]).reshape(size, size, channels)
         albedo = fill_holes(mean[..., :3], known)
@@ -464,30 +445,6 @@ class LodScenario:
             tangent_space = fill_holes(mean[..., 3:], known)
             tangent_space /= np.maximum(np.linalg.norm(tangent_space, axis=-1, keepdims=True), 1e-12)
             self.normal_map.load(np.clip(tangent_space * 0.5 + 0.5, 0.0, 1.0))
-
-    def _to_tangent_space(self, normals: np.ndarray, triangle: np.ndarray, barycentric: np.ndarray) -> np.ndarray:
-        """Model-space ``normals`` at pixels of the LOD (their triangles and the
-        barycentrics of corners 0 and 1) as the tangent-space normals the surface shader
-        turns back into them, unit length and facing out of the surface."""
-        g = self.geometry
-        corners = g.triangles[triangle]
-        weights = np.stack([barycentric[:, 0], barycentric[:, 1], 1.0 - barycentric.sum(axis=1)], axis=1)
-        frame = []
-        for attribute in (g.tangents, g.binormals, g.normals):
-            vector = weighted_rows(weights, attribute[corners].astype(np.float64))
-            frame.append(vector / np.maximum(np.linalg.norm(vector, axis=1, keepdims=True), 1e-12))
-        # Solve [T -B N] x = n by Cramer's rule, for every pixel at once: green runs along
-        # the negated binormal column, as in surface.frag and Panda3D's shader generator.
-        tangent, binormal, normal = frame
-        binormal = -binormal
-        det = np.sum(tangent * np.cross(binormal, normal), axis=1)
-        solvable = np.abs(det) > 1e-3
-        tangent_space = np.stack([np.sum(normals * np.cross(binormal, normal), axis=1),
-                                  np.sum(tangent * np.cross(normals, normal), axis=1),
-                                  np.sum(tangent * np.cross(binormal, normals), axis=1)], axis=1)
-        tangent_space = np.where(solvable[:, None], tangent_space / np.where(solvable, det, 1.0)[:, None], [0.0, 0.0, 1.0])
-        tangent_space[:, 2] = np.maximum(tangent_space[:, 2], 0.05)
-        return tangent_space / np.linalg.norm(tangent_space, axis=1, keepdims=True)
 
     # --- running ------------------------------------------------------------------------
     def step(self) -> None:
@@ -524,17 +481,21 @@ class LodScenario:
             masks.append(ids.reshape(height, factor, width, factor).any(axis=(1, 3)))
         return linear_to_srgb8(lod), linear_to_srgb8(reference), masks[0], masks[1]
 
-    def evaluate(self, views) -> dict:
-        """PSNR and SSIM (over covered pixels, SPEC.md) and silhouette IoU, mean over views."""
+    def evaluate(self, views, ssim: bool = True) -> dict:
+        """PSNR and SSIM (over covered pixels, SPEC.md) and silhouette IoU, mean over views.
+        Without ``ssim`` (choices made on PSNR alone) no SSIM: on a GPU it was the larger
+        part of an evaluation's time (about 0.1 s a 512^2 view on the host)."""
         psnrs, ssims, ious = [], [], []
         with self._looking():
             renders = [self.render(view, light) for view, light in views]
         for lod, reference, lod_mask, reference_mask in renders:
             covered = lod_mask | reference_mask
             psnrs.append(psnr_covered(lod, reference, covered))
-            ssims.append(ssim_covered(lod, reference, covered))
+            if ssim:
+                ssims.append(ssim_covered(lod, reference, covered))
             ious.append(silhouette_iou(lod_mask, reference_mask))
-        return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "iou": float(np.mean(ious))}
+        scores = {"psnr": float(np.mean(psnrs)), "iou": float(np.mean(ious))}
+        return {**scores, "ssim": float(np.mean(ssims))} if ssim else scores
 
     def psnr_at_sizes(self, views, sizes) -> np.ndarray:
         """PSNR (dB, over covered pixels) of the LOD against the reference as a screen

@@ -90,6 +90,7 @@ def run_subdivision_job(source, out: Path, settings: LodSettings, levels: int, c
                                     if key.endswith("_before")},
                    **{key: value for key, value in result.items() if not key.endswith("_before")},
                    **({"cage_fit": scenario.cage_fit} if hasattr(scenario, "cage_fit") else {}),
+                   **({"cage_choice": scenario.cage_choice.summary()} if scenario.cage_choice else {}),
                    "device": context.renderer}
         lod_after = None
         if compare_lod:
@@ -102,6 +103,7 @@ def run_subdivision_job(source, out: Path, settings: LodSettings, levels: int, c
             lod.optimizer.release()
             metrics["lod_job"] = {"triangles": int(len(lod.geometry.triangles)), **lod_result}
             metrics["psnr_gain_over_lod_job"] = result["psnr_after"] - lod_result["psnr_after"]
+            metrics["psnr_written_gain_over_lod_job"] = result["psnr_written"] - lod_result["psnr_written"]
         rows = []
         for k, ((before, reference), (after, _)) in enumerate(zip(renders["before"], renders["after"])):
             rows.append([reference, before, lod_after[k] if lod_after else np.zeros_like(after), after])

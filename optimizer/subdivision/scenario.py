@@ -28,6 +28,7 @@ from ..view import eye_position
 from .kind import STENCIL_CONTRIBUTORS, SubdivisionSurface, bilinear, bilinear_weights
 from .stencils import Refinement, refine, split_vertices
 from .cagefit import ROUNDS as CAGE_FIT_ROUNDS, fit_cage, surface_samples
+from .cage import AGGRESSIVENESS, cage_geometry, choose_cage, interpolating_positions
 
 
 # Measured on the procedural torus (200-face cage, 2 levels, 64^2, 256^2 maps), held-out
@@ -70,12 +71,19 @@ class SubdivisionSettings:
     # writes its start); on the panda (96^2, 400 steps) these gain 0.95 dB, 5e-4 / 2e-4 0.18.
     cage_learning_rate: float = 2e-3
     displacement_epsilon: float = 0.004
-    displacement_learning_rate: float = 1e-3
+    # Measured with the cage chosen for subdivision (cage.py; docs/BENCHMARKS.md, issue
+    # 22d): on the panda (96^2, 400 steps) 1e-3 / 2e-3 / 3e-3 / 1e-2 end at 19.10 / 19.20 /
+    # 19.62 / 19.07 dB; on the torus's 200-face cage 3e-3 ends 0.09 dB below 1e-3 (both
+    # below their start, which the validation rule writes).
+    displacement_learning_rate: float = 3e-3
     displacement_range: float = 0.2
     stencil_contributors: int = STENCIL_CONTRIBUTORS
     # Rounds of the cage fit (cagefit.py) before the displacement bakes; 0: the
     # interpolating cage alone.
     cage_fit_rounds: int = CAGE_FIT_ROUNDS
+    # The decimation's aggressiveness values tried for the cage (cage.py: the one whose
+    # refined surface keeps the silhouettes best); empty: the LOD job's decimation.
+    cage_aggressiveness: tuple = AGGRESSIVENESS
 
     def validate(self) -> None:
         if not 1 <= self.levels <= 4:
@@ -126,7 +134,13 @@ class SubdivisionScenario(LodScenario):
         self.refresh_frames = True
         self.projection = perspective(TAN_HALF_FOV, near=CAMERA_DISTANCE - 1.5, far=CAMERA_DISTANCE + 1.5)
         self.kept_borders = False
-        if cage is None:
+        self.cage_choice = None
+        if cage is None and d.cage_aggressiveness:
+            self.cage_choice = choose_cage(self.to_unit(source.positions), source.triangles, s.triangles, d.levels,
+                                           self.shape_views(), WELD_TOLERANCE, tuple(d.cage_aggressiveness))
+            self.kept_borders = self.cage_choice.kept_borders
+            self.cage = cage_faces(cage_geometry(self.cage_choice, s.texture_size))
+        elif cage is None:
             geometry, decimation = build_lod(self.to_unit(source.positions), source.triangles, s.triangles,
                                              s.texture_size, weld_tolerance=WELD_TOLERANCE,
                                              shape_views=self.shape_views())
@@ -280,19 +294,8 @@ class SubdivisionScenario(LodScenario):
     def interpolating_cage(self, iterations: int = 30) -> np.ndarray:
         """Cage positions whose refined vertex points land on the cage's own positions
         (Catmull-Clark shrinks a cage towards its inside; the decimation's vertices lie on
-        the source): Richardson iterations c <- c + (p - S_vv c), S_vv the stencil rows of
-        the cage's own vertices."""
-        target = np.asarray(self.cage.positions, np.float64)
-        count = len(target)
-        s = self.refinement.stencils
-        rows = s.row_of_entries()
-        own = rows < count
-        from .stencils import Sparse
-        vertex_points = Sparse(s.offsets[:count + 1], s.columns[own], s.values[own], (count, s.shape[1]))
-        cage = target.copy()
-        for _ in range(iterations):
-            cage += target - vertex_points.apply(cage)
-        return cage.astype(np.float32)
+        the source): cage.interpolating_positions."""
+        return interpolating_positions(self.refinement.stencils, self.cage.positions, iterations).astype(np.float32)
 
     def source_in_unit(self) -> SourceMesh:
         import dataclasses
