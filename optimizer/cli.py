@@ -381,16 +381,14 @@ lod_options = _lod_options
 
 
 def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every=None, resume=None,
-             force=False, decimate_for_poses=False, coverage_weight=None):
+             force=False, decimate_for_poses=False, coverage_weight=0.0):
     """Run the LOD job (``triangles``: the budgets of --triangles; more than one: a LOD
     chain, optimizer.lod.chain), print the report's path; after Ctrl-C, say where it
     stopped and exit 130."""
     from .lod.job import run_lod_job
     budgets = (triangles,) if isinstance(triangles, int) else tuple(triangles)
     from .lod.scenario import lod_settings
-    settings = lod_settings(budgets, texture_size, steps, res, seed, decimate_for_poses)
-    if coverage_weight is not None:
-        settings.coverage_weight = coverage_weight
+    settings = lod_settings(budgets, texture_size, steps, res, seed, decimate_for_poses, coverage_weight)
     if len(budgets) > 1:
         if checkpoint_every is not None or resume is not None:
             raise click.UsageError("--checkpoint-every and --resume take one --triangles budget, not a chain; "
@@ -433,6 +431,10 @@ DECIMATE_FOR_POSES_FLAG = click.option(
     "--decimate-for-poses", is_flag=True,
     help="Skinned sources: decimate for sample poses of the skeleton too, keeping vertices where joints bend "
          "(posed quality for some bind-pose PSNR: docs/SKINNING.md).")
+COVERAGE_WEIGHT_OPTION = click.option(
+    "--coverage-weight", type=float, default=0.0, show_default=True,
+    help="Weight of the silhouette term of the per-pixel loss (LodSettings.coverage_weight): it trades held-out "
+         "PSNR for silhouette IoU (docs/BENCHMARKS.md).")
 
 
 @main.command()
@@ -451,9 +453,7 @@ DECIMATE_FOR_POSES_FLAG = click.option(
                    "(the cage: SOURCE decimated to --triangles, or --cage).")
 @click.option("--cage", type=click.Path(path_type=Path), default=None,
               help="With --subdivision: the control cage, an .obj of triangles and quads with UVs (quads kept).")
-@click.option("--coverage-weight", type=float, default=None,
-              help="Weight of the silhouette term of the per-pixel loss (LodSettings.coverage_weight; default 0: "
-                   "measured neutral, docs/BENCHMARKS.md).")
+@COVERAGE_WEIGHT_OPTION
 def optimize(source, triangles, texture_size, steps, res, seed, out, force, checkpoint_every, resume,
              decimate_for_poses, subdivision, cage, coverage_weight):
     """Make an optimised LOD of SOURCE (a model file, or a name on Panda3D's model-path
@@ -471,7 +471,7 @@ def optimize(source, triangles, texture_size, steps, res, seed, out, force, chec
         budgets = (triangles,) if isinstance(triangles, int) else tuple(triangles)
         if len(budgets) > 1:
             raise click.UsageError("--subdivision takes one --triangles budget (the cage's), not a chain")
-        if checkpoint_every is not None or resume is not None or decimate_for_poses or coverage_weight is not None:
+        if checkpoint_every is not None or resume is not None or decimate_for_poses or coverage_weight:
             raise click.UsageError("--subdivision runs without --checkpoint-every, --resume, --decimate-for-poses and "
                                    "--coverage-weight")
         from .lod.scenario import lod_settings
@@ -541,6 +541,7 @@ class _BatchProgress:
                    "OUT/summary.csv and OUT/summary.json.")
 @FORCE_FLAG
 @DECIMATE_FOR_POSES_FLAG
+@COVERAGE_WEIGHT_OPTION
 @click.option("--workers", type=POSITIVE, default=None,
               help="Assets optimised at once: worker processes of a local Ray (default: one per CPU core); with "
                    "--address, the most tasks in flight (default: as many as the cluster runs).")

@@ -135,14 +135,15 @@ class LodSettings:
         return sorted({round(self.steps * k / self.rounds) for k in range(1, self.rounds + 1)} - {0})
 
 
-def lod_settings(triangles, texture_size, steps, res, seed, decimate_for_poses=False) -> LodSettings:
+def lod_settings(triangles, texture_size, steps, res, seed, decimate_for_poses=False,
+                 coverage_weight=0.0) -> LodSettings:
     """The job's LodSettings from the values of the command line's LOD options
     (optimizer.cli._lod_options): `sge optimize` and every asset of `sge batch` run with
     these, so the two take the same options. ``triangles``: the budgets of --triangles
     (the settings take the first; more are a chain's levels)."""
     budgets = (triangles,) if isinstance(triangles, int) else tuple(triangles)
     return LodSettings(triangles=budgets[0], texture_size=texture_size, steps=steps, resolution=res, seed=seed,
-                       decimate_for_poses=decimate_for_poses)
+                       decimate_for_poses=decimate_for_poses, coverage_weight=coverage_weight)
 
 
 def _settings(epsilon: float, learning_rate: float, value_range=(-math.inf, math.inf), group: int = 0):
