@@ -422,7 +422,7 @@ class LodScenario:
             passes = self.optimizer.passes
             plus, minus, reference = (target.sample.page for target in passes.slots)
             bake = bakes[normals] = GpuBake(self.context, passes, (plus, reference, minus), size, normals,
-                                                  g.triangles, len(g.tangents), PROJECTION_DEPTH_TOLERANCE)
+                                            g.triangles, len(g.tangents), PROJECTION_DEPTH_TOLERANCE)
         bake.start(positions[self.corners].mean(axis=1), face_normals,
                    np.concatenate([g.tangents, g.binormals, g.normals], axis=1), view_count)
         views = self.views(self.settings.seed + 20_000)
