@@ -106,6 +106,23 @@ def test_unfold_puts_back_what_turned_over_and_nothing_else(context, source):
         scenario.optimizer.release()
 
 
+def test_unfold_ends_when_the_last_unfold_left_a_triangle_turned(context, source):
+    """A LOD loaded with a triangle already turned over (load_baked_state of a LOD another
+    optimiser made) has nowhere to go back to: unfold and the bake end and keep it."""
+    scenario = LodScenario(context, source, dataclasses.replace(SETTINGS, triangles=80))
+    try:
+        state = scenario.baked_state()
+        moved = state["positions"].astype(np.float64)
+        vertex, neighbour = scenario.corners[0, 0], scenario.corners[0, 1]
+        moved[vertex] += 2.5 * (moved[neighbour] - moved[vertex])
+        assert scenario.turned_over(moved).any()
+        scenario.load_baked_state({**state, "positions": moved.astype(np.float32)})
+        scenario.bake(4)
+        assert np.allclose(scenario.safe_positions, moved, atol=1e-6)
+    finally:
+        scenario.optimizer.release()
+
+
 def numpy_sums(scenario, positions: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The bake's sums of the view the targets now hold, in float64 on the host from the
     read-back pages: what the job computed before the sums moved to bake.comp."""

@@ -330,6 +330,10 @@ class LodScenario:
             turned = self.turned_over(positions)
             if not turned.any():
                 break
+            if halvings > UNFOLD_HALVINGS:
+                # All the way back and still turned: turned at the last unfold too (a LOD
+                # loaded so, e.g. another optimiser's), with nowhere left to go back to.
+                break
             back = np.unique(self.corners[turned])
             # The last unfold's positions have none turned over: the way back ends there, so
             # this ends (at worst with every vertex there) once halving gives way to going back.
