@@ -335,8 +335,8 @@ class LodScenario:
                 # loaded so, e.g. another optimiser's), with nowhere left to go back to.
                 break
             back = np.unique(self.corners[turned])
-            # The last unfold's positions have none turned over: the way back ends there, so
-            # this ends (at worst with every vertex there) once halving gives way to going back.
+            # The way back ends at the last unfold's positions (at worst every vertex there),
+            # once halving gives way to going back; the check above ends it there.
             keep = 0.5 if halvings < UNFOLD_HALVINGS else 0.0
             positions[back] = self.safe_positions[back] + keep * (positions[back] - self.safe_positions[back])
             moved_back[back] = True
