@@ -74,11 +74,15 @@ def weld_first(positions: np.ndarray, tolerance: float) -> np.ndarray:
     return np.unique(keys, axis=0, return_index=True)[1]
 
 
-def decimate(positions: np.ndarray, triangles: np.ndarray, target: int,
-             keep_borders: bool = False) -> tuple[np.ndarray, np.ndarray]:
+DEFAULT_AGGRESSIVENESS = 7  # fast-simplification's own default: the LOD job's decimation
+
+
+def decimate(positions: np.ndarray, triangles: np.ndarray, target: int, keep_borders: bool = False,
+             aggressiveness: int = DEFAULT_AGGRESSIVENESS) -> tuple[np.ndarray, np.ndarray]:
     """Quadric-error decimation to about ``target`` triangles (fast-simplification).
     ``keep_borders``: no vertex on an open border (an edge of one triangle) is collapsed,
-    so an open surface (a ground, a wall) keeps its outline; the budget may then be missed."""
+    so an open surface (a ground, a wall) keeps its outline; the budget may then be missed.
+    ``aggressiveness``: fast-simplification's ``agg`` (lower collapses more evenly)."""
     import fast_simplification
 
     if target >= len(triangles):
@@ -86,7 +90,7 @@ def decimate(positions: np.ndarray, triangles: np.ndarray, target: int,
     reduction = 1.0 - target / len(triangles)
     points, faces = fast_simplification.simplify(np.asarray(positions, np.float32),
                                                  np.asarray(triangles, np.int64), target_reduction=reduction,
-                                                 preserve_border=keep_borders)
+                                                 agg=aggressiveness, preserve_border=keep_borders)
     used = np.unique(faces)
     remap = np.full(len(points), -1, np.int64)
     remap[used] = np.arange(len(used))
@@ -243,13 +247,18 @@ def build_lod(positions: np.ndarray, triangles: np.ndarray, target_triangles: in
                                 kept_borders=False, iou=None)
     else:
         decimation = decimate_keeping_shape(welded, welded_triangles, target_triangles, shape_views)
-    points, faces = decimation.positions, decimation.triangles
-    if len(faces) == 0:
+    if len(decimation.triangles) == 0:
         raise SgeError(f"decimating to {target_triangles} triangles left none; ask for more --triangles")
+    return unwrapped_geometry(decimation.positions, decimation.triangles, texture_size), decimation
+
+
+def unwrapped_geometry(points: np.ndarray, faces: np.ndarray, texture_size: int) -> LodGeometry:
+    """A decimated mesh unwrapped for a ``texture_size``^2 atlas, with its vertex normals
+    and tangent frames."""
     position_index, split_triangles, uvs = unwrap(points, faces, texture_size)
     normals = vertex_normals(points, faces)[position_index]
     tangents, binormals = tangent_frames(points[position_index], normals, uvs, split_triangles)
-    return LodGeometry(points, position_index, split_triangles, uvs, normals, tangents, binormals), decimation
+    return LodGeometry(points, position_index, split_triangles, uvs, normals, tangents, binormals)
 
 
 def given_lod(positions: np.ndarray, triangles: np.ndarray, uvs: np.ndarray | None, normals: np.ndarray,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import SgeError
-from ..lod.geometry import LodGeometry, tangent_frames, unwrap, vertex_normals, weld
+from ..lod.geometry import DEFAULT_AGGRESSIVENESS, LodGeometry, decimate, unwrapped_geometry, weld
 from ..lod.silhouette import SHAPE_RESOLUTION, mean_iou, silhouettes
 from .stencils import Sparse, refine
 
@@ -39,7 +39,6 @@ AGGRESSIVENESS = (5, 6, 7, 8)
 # panda's 32, touching at their seams) welded a little closes seams that would otherwise
 # leave open borders and thin separate pieces in a coarse cage.
 WELD_TOLERANCES = (1e-6, 0.005, 0.01)
-DEFAULT_AGGRESSIVENESS = 7  # the LOD job's decimation (fast-simplification's default)
 # Another decimation replaces the LOD job's only when its refined IoU is higher by this:
 # measured on the torus's 500-face cage, aggressiveness 8 scored 0.9676 against 7's 0.9657
 # yet started 1.44 dB lower (34.35 against 35.79 held-out); on the panda the chosen cage
@@ -88,18 +87,6 @@ def interpolating_positions(stencils: Sparse, target: np.ndarray,
     return cage
 
 
-def _decimate(positions, triangles, target, aggressiveness, keep_borders):
-    import fast_simplification
-
-    points, faces = fast_simplification.simplify(np.asarray(positions, np.float32), np.asarray(triangles, np.int64),
-                                                 target_reduction=1.0 - target / len(triangles),
-                                                 agg=aggressiveness, preserve_border=keep_borders)
-    used = np.unique(faces)
-    remap = np.full(len(points), -1, np.int64)
-    remap[used] = np.arange(len(used))
-    return np.asarray(points, np.float32)[used], remap[faces].astype(np.int32)
-
-
 def refined_iou(positions: np.ndarray, triangles: np.ndarray, levels: int, source_masks, views,
                 size: int = SHAPE_RESOLUTION) -> float:
     """Mean silhouette IoU of a triangle cage refined ``levels`` times from its
@@ -133,7 +120,7 @@ def choose_cage(positions: np.ndarray, triangles: np.ndarray, target: int, level
         seen.add((len(points), len(faces)))
         for a in aggressiveness:
             for keep in (False, True):
-                decimated = _decimate(points, faces, target, a, keep)
+                decimated = decimate(points, faces, target, keep_borders=keep, aggressiveness=a)
                 if len(decimated[1]):
                     decimations.append((float(tolerance), int(a), keep) + decimated)
     if not decimations:
@@ -147,7 +134,8 @@ def choose_cage(positions: np.ndarray, triangles: np.ndarray, target: int, level
     # Ties (a closed mesh decimates the same with borders free or kept): the LOD job's
     # settings first. The LOD job's decimation stays unless another beats it by
     # CHOICE_MARGIN: IoU differences smaller than that did not order the fits (the torus).
-    best = max(within, key=lambda d: (scored[id(d)], d[0] == weld_tolerance, -abs(d[1] - 7), not d[2]))
+    best = max(within, key=lambda d: (scored[id(d)], d[0] == weld_tolerance, -abs(d[1] - DEFAULT_AGGRESSIVENESS),
+                                      not d[2]))
     default = [d for d in within if d[0] == weld_tolerance and d[1] == DEFAULT_AGGRESSIVENESS and not d[2]]
     if default and scored[id(best)] < scored[id(default[0])] + CHOICE_MARGIN:
         best = default[0]
@@ -158,8 +146,4 @@ def choose_cage(positions: np.ndarray, triangles: np.ndarray, target: int, level
 
 def cage_geometry(choice: CageChoice, texture_size: int) -> LodGeometry:
     """The chosen decimation unwrapped for a ``texture_size``^2 atlas, as build_lod does."""
-    points, faces = choice.positions, choice.triangles
-    position_index, split_triangles, uvs = unwrap(points, faces, texture_size)
-    normals = vertex_normals(points, faces)[position_index]
-    tangents, binormals = tangent_frames(points[position_index], normals, uvs, split_triangles)
-    return LodGeometry(points, position_index, split_triangles, uvs, normals, tangents, binormals)
+    return unwrapped_geometry(choice.positions, choice.triangles, texture_size)
