@@ -54,6 +54,11 @@ class Settings:
     # updates (perturb.comp); ``ParameterSet.output_values`` reads it. The steps themselves
     # are unchanged.
     average_eta: float | None = None
+    # The per-pixel estimate of a step: True, the weighted mean over the pixels that name
+    # the element (sum_p w_p Delta_p / n); False, the weighted sum (sum_p w_p Delta_p), whose
+    # expectation over the views weighs each view by how many pixels the element has in it,
+    # as the summed loss over all views does (perturb.comp, SUMMED_ESTIMATE).
+    normalised: bool = True
 
     def __post_init__(self):
         if not (self.epsilon > 0 and math.isfinite(self.epsilon)):

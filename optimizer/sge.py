@@ -201,6 +201,8 @@ class Optimizer:
         perturb_passes = []  # the P dispatches and the passes that follow them
         for parameter_set in asset.parameter_sets:
             averaging = {"THETA_AVERAGE": True} if getattr(parameter_set, "averaging", False) else {}
+            if not parameter_set.settings.normalised:
+                averaging["SUMMED_ESTIMATE"] = True
             shader = self._compute("core/perturb.comp", {**defines, **parameter_set.perturb_defines, **averaging},
                                    includes={"copies.glsl": parameter_set.copy_writer})
             phase = turns.index(parameter_set.settings.group)

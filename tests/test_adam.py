@@ -25,7 +25,7 @@ def epsilon_schedule(step: int) -> float:
     return 1.25 - 0.25 * step
 
 
-def scene(position_group=0, color_group=0):
+def scene(position_group=0, color_group=0, normalised=True):
     """A 3 x 3 grid in view, one triangle far outside it (its vertices 9-11 never
     contribute), colors at the ends of their range so that clamping happens."""
     rng = np.random.default_rng(7)
@@ -38,8 +38,8 @@ def scene(position_group=0, color_group=0):
     target_positions = positions + np.float32(0.05) * rng.standard_normal(positions.shape).astype(np.float32)
     target_colors = rng.uniform(0.0, 1.0, (12, 3)).astype(np.float32)
     mesh = Mesh(positions, triangles, colors,
-                position_settings=Settings(0.03, 0.01, group=position_group),
-                color_settings=Settings(0.03, 0.05, (0.0, 1.0), group=color_group))
+                position_settings=Settings(0.03, 0.01, group=position_group, normalised=normalised),
+                color_settings=Settings(0.03, 0.05, (0.0, 1.0), group=color_group, normalised=normalised))
     return mesh, geom_node("reference", target_positions, triangles, target_colors)
 
 
@@ -60,13 +60,15 @@ def image_delta(context, optimizer, step):
 
 
 def adam_reference(state, sums, counts, signs, settings, t, scale, components, epsilon_scale=1.0):
-    """Adam on the parameters whose element had contributions (n > 0), in float64.
-    ``epsilon_scale``: the epsilon schedule's factor at the step being finished."""
+    """Adam on the parameters whose element had contributions (n > 0), in float64: the
+    estimate sum / n (a normalised set) or the sum itself. ``epsilon_scale``: the epsilon
+    schedule's factor at the step being finished."""
     theta, m, v = state
     element = np.arange(theta.size) // components
     s, n = sums[element], counts[element]
     active = n > 0
-    g = np.where(active, signs * s / (2.0 * settings.epsilon * epsilon_scale * np.where(active, n, 1.0)), 0.0)
+    divisor = np.where(active, n, 1.0) if settings.normalised else 1.0
+    g = np.where(active, signs * s / (2.0 * settings.epsilon * epsilon_scale * divisor), 0.0)
     b1, b2 = (float(np.float32(b)) for b in settings.betas)
     m_new = b1 * m + (1.0 - b1) * g
     v_new = b2 * v + (1.0 - b2) * g * g
@@ -97,9 +99,9 @@ def contributions(context, optimizer, parameter_set, step, image_deltas):
     return accumulator_of(context, parameter_set, step % 2)
 
 
-@pytest.mark.parametrize("estimator", ["per-pixel", "global"])
-def test_adam_update_matches_numpy(context, make_optimizer, estimator):
-    mesh, reference = scene()
+@pytest.mark.parametrize("estimator, normalised", [("per-pixel", True), ("per-pixel", False), ("global", True)])
+def test_adam_update_matches_numpy(context, make_optimizer, estimator, normalised):
+    mesh, reference = scene(normalised=normalised)
     optimizer = make_optimizer(mesh, reference, (32, 32), estimator=estimator, seed=4,
                                learning_rate_schedule=schedule, epsilon_schedule=epsilon_schedule)
     sets = (mesh.positions, mesh.colors)

@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--res", type=int, default=256)
     parser.add_argument("--texture-size", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--settings", default="{}", help="other LodSettings fields, as a JSON object")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -89,7 +90,7 @@ def main() -> None:
     started = time.perf_counter()  # as run_lod_job: load, build, steps, write
     mesh = load_source(args.source)
     settings = LodSettings(triangles=args.triangles, texture_size=args.texture_size, steps=args.steps,
-                           resolution=args.res, seed=args.seed)
+                           resolution=args.res, seed=args.seed, **json.loads(args.settings))
     phases = {"load": time.perf_counter() - started}
     session = LodSession(mesh, settings, context)
     phases["build"] = time.perf_counter() - started - sum(phases.values())

@@ -200,10 +200,16 @@ def main() -> None:
     parser.add_argument("--depth-weight", type=float, default=DEPTH_WEIGHT)
     parser.add_argument("--final-lr-scale", type=float, default=0.1)
     parser.add_argument("--warmup-steps", type=int, default=5)
+    parser.add_argument("--fixed-frames", action="store_true",
+                        help="vertex normals and tangent frames of the start positions throughout (as the job's "
+                             "steps draw between bakes), not recomputed from the positions each step")
     args = parser.parse_args()
     device = torch.device("cuda")
     data = dict(np.load(args.job))
     scene = Scene(data, device, args.resolution)
+    if args.fixed_frames:
+        start_frames = tuple(f.detach() for f in scene.frames(torch.as_tensor(data["start_positions"], device=device)))
+        scene.frames = lambda welded: start_frames
     welded = torch.tensor(data["start_positions"], device=device, requires_grad=True)
     albedo = torch.tensor(data["start_albedo"] / np.float32(255.0), device=device, requires_grad=True)
     normal_map = torch.tensor(data["start_normal_map"] / np.float32(255.0), device=device, requires_grad=True)

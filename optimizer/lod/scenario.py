@@ -104,6 +104,17 @@ class LodSettings:
     # "The LOD job's quality at a fixed step count"), it raises IoU (+0.0006 at 0.25, +0.0016
     # at 1) and costs PSNR on a smooth shape (the sphere: -0.14 dB at 0.25), neutral overall.
     coverage_weight: float = 0.0
+    # A made LOD's vertex normals follow its positions at every step (Mesh(live_normals)),
+    # not only at the bakes: a vertex's move then changes the shading too. Off: measured
+    # neutral (docs/BENCHMARKS.md, issue 25: -0.07 to +0.02 dB).
+    live_normals: bool = False
+    # The positions' step estimate (Settings.normalised): the weighted sum over the step's
+    # pixels, not their mean. A mean weighs every view alike, so a view in which a vertex
+    # has a few pixels (its triangles edge-on, near the silhouette) pulls it as hard as one
+    # in which it has thousands; the sum weighs the views as the summed loss over them does,
+    # the exact-gradient peer's objective. Measured (docs/BENCHMARKS.md, issue 25): +0.13 to
+    # +0.40 dB held-out over 6 (reference, seed) pairs, IoU up as well.
+    position_normalised: bool = False
     # Steps between looks for triangles the steps turned over (LodScenario.unfold; each
     # bake looks too); 0: at the bakes only.
     unfold_every: int = 50
@@ -146,8 +157,10 @@ def lod_settings(triangles, texture_size, steps, res, seed, decimate_for_poses=F
                        decimate_for_poses=decimate_for_poses, coverage_weight=coverage_weight)
 
 
-def _settings(epsilon: float, learning_rate: float, value_range=(-math.inf, math.inf), group: int = 0):
-    return Settings(epsilon, learning_rate, value_range, group=group) if learning_rate > 0 else None
+def _settings(epsilon: float, learning_rate: float, value_range=(-math.inf, math.inf), group: int = 0,
+              normalised: bool = True):
+    return Settings(epsilon, learning_rate, value_range, group=group, normalised=normalised) \
+        if learning_rate > 0 else None
 
 
 class LodScenario:
@@ -199,8 +212,9 @@ class LodScenario:
         g = self.geometry
         self.mesh = Mesh(g.positions, g.triangles, uvs=g.uvs, normals=g.normals, tangents=g.tangents,
                          binormals=g.binormals, position_index=g.position_index, albedo=self.albedo, albedo_srgb=True,
-                         normal_map=self.normal_map,
-                         position_settings=_settings(s.position_epsilon, s.position_learning_rate))
+                         normal_map=self.normal_map, live_normals=s.live_normals and self.refresh_frames,
+                         position_settings=_settings(s.position_epsilon, s.position_learning_rate,
+                                                     normalised=s.position_normalised))
         decay = math.log(s.final_learning_rate_scale) / max(1, s.steps)
         # The source under the LOD's shading: lit, its materials' albedos above a white one.
         self.reference = ModelReference(reference_model(unit_source), lit=self.mesh.lit,

@@ -8,7 +8,7 @@ P's copies into the surface the engine draws, for theta+ and theta- alike:
    host) over the perturbed cage;
 2. displace.comp: each refined vertex moved along its smooth normal (area-weighted over
    the refined triangles) by the displacement map sampled at its UV;
-3. shading_normals.comp: the displaced surface's normals, per split vertex.
+3. surface/vertex_normals.comp: the displaced surface's normals, per split vertex.
 
 The refined mesh is then drawn as a ``Mesh`` is (surface/mesh.vert + surface.frag, with
 the albedo and normal maps of the LOD job) from those buffers. G (gradient.comp) takes a
@@ -28,7 +28,7 @@ from .. import gpu
 from ..errors import SgeError
 from ..kind import Kind
 from ..parameters import ContributorDomain, ParameterSet, Settings
-from ..surface.mesh import Mesh
+from ..surface.mesh import FollowedSet, Mesh, vertex_adjacency, vertex_normals_pass
 from ..surface.texture import TextureSet
 from .stencils import Refinement
 
@@ -69,15 +69,6 @@ class DisplacementDomain(ContributorDomain):
     def gradient_inputs(self, targets: dict) -> dict:
         return {**self.inputs, "accumulator": self.accumulator, "element_count": self.element_count,
                 "texture_width": self.size[0], "texture_height": self.size[1]}
-
-
-class CageSet(ParameterSet):
-    """The cage's vertex positions ([theta+ | theta-] buffer, as a mesh's positions)."""
-
-    passes: list = []
-
-    def after_perturb(self):
-        return self.passes
 
 
 class DisplacementMap(TextureSet):
@@ -147,10 +138,7 @@ class SubdivisionSurface(Kind):
         if np.any(first < 0):
             raise SgeError("a refined vertex belongs to no triangle; the cage has an unused vertex")
         self.vertex_uvs = self.uvs[first]
-        adjacency_order = np.argsort(self.welded_triangles.ravel(), kind="stable")
-        self.adjacency_offsets = np.concatenate(
-            [[0], np.cumsum(np.bincount(self.welded_triangles.ravel(), minlength=count))]).astype(np.int32)
-        self.adjacency_triangles = (adjacency_order // 3).astype(np.int32)
+        self.adjacency_offsets, self.adjacency_triangles = vertex_adjacency(self.welded_triangles, count)
         top_cages, top_weights = refinement.top_stencils(stencil_contributors)
         self.top_weights = top_weights
 
@@ -166,7 +154,7 @@ class SubdivisionSurface(Kind):
         self.displacement_domain = DisplacementDomain(width, height, corners, vertex_uvs)
         if uniform_weights:
             self.displacement_domain.gradient_defines["UNIFORM_WEIGHTS"] = True
-        self.cage = CageSet("cage", cage, self.cage_domain, cage_settings, frozen=cage_settings is None)
+        self.cage = FollowedSet("cage", cage, self.cage_domain, cage_settings, frozen=cage_settings is None)
         self.displacement = DisplacementMap(displacement[..., None], displacement_settings,
                                             self.displacement_domain if displacement_settings else None)
 
@@ -198,10 +186,9 @@ class SubdivisionSurface(Kind):
              {**adjacency, "smooth_positions": smooth, "displacement_uvs": vertex_uvs,
               "displacement_plus": self.displacement.plus, "displacement_minus": self.displacement.minus,
               "displaced_positions": self.mesh.positions.perturbed, "vertex_count": count}),
-            ("subdivision:shading-normals", "subdivision/shading_normals.comp", groups(split_count),
-             {**adjacency, "displaced_positions": self.mesh.positions.perturbed,
-              "position_index": self.mesh.position_index, "shading_normals": self.mesh.normals.perturbed,
-              "split_count": split_count}),
+            vertex_normals_pass("subdivision:shading-normals", self.mesh.positions.perturbed, corners,
+                                (adjacency["adjacency_offsets"], adjacency["adjacency_triangles"]),
+                                self.mesh.position_index, self.mesh.normals.perturbed, split_count),
         ]
         if self.cage.frozen and self.displacement.frozen:
             raise SgeError("nothing to optimise: give the cage or the displacement settings")

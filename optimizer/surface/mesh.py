@@ -4,6 +4,7 @@ from the buffers P writes; contributors of a pixel are the vertices of its trian
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ from ..shaders import raster_shader
 
 
 GEOMETRY_CHANNEL, ATTRIBUTE_CHANNEL = 0, 1  # as gradient_vertices.comp
+NORMALS_GROUP = 64  # vertex_normals.comp's local_size_x
 
 
 def _fitting(values: np.ndarray, shape: tuple) -> np.ndarray:
@@ -66,6 +68,39 @@ class VertexDomain(ContributorDomain):
                 "barycentric_weights": int(self.barycentric_weights)}
 
 
+class FollowedSet(ParameterSet):
+    """A parameter set whose copies other passes turn into what the draw reads (vertex
+    normals that follow the positions; a subdivision cage refined and displaced): the
+    ``passes`` run right after its P."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.passes: list = []
+
+    def after_perturb(self):
+        return self.passes
+
+
+def vertex_adjacency(welded_triangles: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The triangles around each of ``count`` welded vertices, as area_normal.glsl reads
+    them: (offsets (count + 1,): each vertex's first entry, entries (3T,): triangles)."""
+    corners = np.asarray(welded_triangles).ravel()
+    order = np.argsort(corners, kind="stable")
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(corners, minlength=count))]).astype(np.int32)
+    return offsets, (order // 3).astype(np.int32)
+
+
+def vertex_normals_pass(name: str, welded_positions, welded_corners, adjacency, position_index, normals,
+                        split_count: int) -> tuple[str, str, tuple[int, int, int], dict]:
+    """The pass (shaders/surface/vertex_normals.comp) that writes ``normals`` ([theta+ |
+    theta-] per split vertex) from ``welded_positions``: each vertex's area-weighted normal."""
+    offsets, triangles = adjacency
+    return (name, "surface/vertex_normals.comp", (math.ceil(2 * split_count / NORMALS_GROUP), 1, 1),
+            {"adjacency_offsets": offsets, "adjacency_triangles": triangles, "welded_corners": welded_corners,
+             "welded_positions": welded_positions, "position_index": position_index, "vertex_normals": normals,
+             "split_count": split_count})
+
+
 class Mesh(Kind):
     """A triangle mesh on the GPU: topology fixed, attributes as parameter sets.
 
@@ -90,6 +125,11 @@ class Mesh(Kind):
         roughness: a one-channel ``TextureSet`` driving a specular lobe (lit meshes).
         normal_map: a three-channel ``TextureSet`` of tangent-space normals encoded as
             0.5 n + 0.5, with (V, 3) ``tangents`` and ``binormals`` (lit meshes).
+        live_normals: the vertex normals follow the optimised positions: after the
+            positions' P a pass recomputes every vertex's area-weighted normal (over the
+            triangles of its welded position) for theta+ and theta-, so a vertex's move
+            changes the shading as well as where the surface lies. ``normals`` are then
+            what the draw shows until the first step. (Tangents and binormals stay.)
     """
 
     # The plane it writes beyond the core's (optimizer/kind.py): .xy the texture
@@ -100,7 +140,7 @@ class Mesh(Kind):
                  position_settings: Settings | None = None, color_settings: Settings | None = None,
                  barycentric_weights: bool = True, weight_power: float = 2.0, albedo=None, normals=None,
                  roughness=None, normal_map=None, tangents=None, binormals=None, position_index=None,
-                 albedo_srgb: bool = False):
+                 albedo_srgb: bool = False, live_normals: bool = False):
         positions = np.asarray(positions, np.float32)
         triangles = np.asarray(triangles)
         if positions.ndim != 2 or positions.shape[1] != 3 or len(positions) == 0:
@@ -122,6 +162,8 @@ class Mesh(Kind):
         if welded and color_settings is not None:
             raise SgeError("vertex colors cannot be optimised on a mesh whose vertices share positions")
         self.lit = normals is not None
+        if live_normals and (normals is None or position_settings is None):
+            raise SgeError("live normals follow optimised positions: give the mesh normals and position settings")
         if normal_map is not None and (tangents is None or binormals is None):
             raise SgeError("a normal map needs per-vertex tangents and binormals")
         colors = _per_vertex(colors, vertex_count, 3, fill=1.0)
@@ -138,8 +180,8 @@ class Mesh(Kind):
         # G names the shared positions of a triangle's corners.
         contributors = gpu.buffer_texture("position-triangles", position_index[triangles]) if welded else self.triangles
         self.domain = VertexDomain(contributors, len(positions), barycentric_weights, weight_power)
-        self.positions = ParameterSet("positions", positions, self.domain, position_settings,
-                                      frozen=position_settings is None, channel=GEOMETRY_CHANNEL)
+        self.positions = FollowedSet("positions", positions, self.domain, position_settings,
+                                     frozen=position_settings is None, channel=GEOMETRY_CHANNEL)
         self.colors = ParameterSet("colors", colors, self.domain, color_settings, frozen=color_settings is None,
                                    channel=ATTRIBUTE_CHANNEL)
         if self.colors.frozen:  # G then skips the attribute channel nobody reads
@@ -148,6 +190,14 @@ class Mesh(Kind):
         self.normals = ParameterSet("normals", normals, None, frozen=True)
         self.tangents = ParameterSet("tangents", tangents, None, frozen=True)
         self.binormals = ParameterSet("binormals", binormals, None, frozen=True)
+        if live_normals:  # the draw reads the pass's normals, not the frozen set's copies
+            self.normals.perturbed = gpu.buffer_texture("live-normals", np.concatenate([normals.ravel()] * 2))
+            adjacency = tuple(gpu.buffer_texture(f"vertex-adjacency-{part}", values) for part, values in
+                              zip(("offsets", "triangles"), vertex_adjacency(position_index[triangles],
+                                                                             len(positions))))
+            self.positions.passes = [vertex_normals_pass("mesh:vertex-normals", self.positions.perturbed,
+                                                         contributors, adjacency, self.position_index,
+                                                         self.normals.perturbed, vertex_count)]
         self.normal_map = normal_map
         self.albedo = albedo
         self.roughness = roughness

@@ -94,6 +94,9 @@ float adam_theta(int i, int element) {
     float contributions = float(read_fixed(imageLoad(accumulator, base + 2).x, imageLoad(accumulator, base + 3).x));
 #endif
     if (contributions <= 0.0) return value;
+#ifdef SUMMED_ESTIMATE
+    contributions = 1.0;  // the weighted sum over the pixels, not their mean (Settings.normalised)
+#endif
     // delta_i is the same for every pixel of a step, so G sums w_p Delta_p alone and the
     // sign is applied here: g_i = delta_i * sum_p w_p Delta_p / (2 eps n).
     float sign_i = PERTURBATION_SIGN(i, PREVIOUS_SEED);

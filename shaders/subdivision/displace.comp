@@ -2,7 +2,7 @@
 // After refine.comp: each refined vertex of theta+ and theta- moved along its smooth
 // normal (area-weighted over the refined triangles of that side) by the displacement map
 // of that side, sampled bilinearly at the vertex's UV. One invocation per (side, vertex).
-#include "normals.glsl"
+#include "../surface/area_normal.glsl"
 layout(local_size_x = 64) in;
 
 uniform samplerBuffer smooth_positions;      // refine.comp's, [theta+ | theta-]

@@ -1,8 +1,8 @@
-// The area-weighted normal of a refined (welded) vertex: the sum of the cross products
+// The area-weighted normal of a welded vertex: the sum of the cross products
 // of its triangles' edges (twice their areas), over the positions of one side.
-uniform isamplerBuffer adjacency_offsets;    // per welded refined vertex: first entry; one more at the end
+uniform isamplerBuffer adjacency_offsets;    // per welded vertex: first entry; one more at the end
 uniform isamplerBuffer adjacency_triangles;  // per entry: a triangle around it
-uniform isamplerBuffer welded_corners;       // 3 welded vertices per refined triangle
+uniform isamplerBuffer welded_corners;       // 3 welded vertices per triangle
 
 vec3 fetch_position(samplerBuffer positions, int side, int vertex) {
     int base = side * (textureSize(positions) / 2) + 3 * vertex;
