@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .errors import SgeError
+from .lod.scenario import LodSettings
 from .sge import ESTIMATORS, MAX_STEPS_PER_FRAME
 from .surface.texture import MAX_TEXTURE_SIZE
 
@@ -381,7 +382,7 @@ lod_options = _lod_options
 
 
 def _run_job(source, out, triangles, texture_size, steps, res, seed, checkpoint_every=None, resume=None,
-             force=False, decimate_for_poses=False, coverage_weight=0.0):
+             force=False, decimate_for_poses=False, coverage_weight=LodSettings.coverage_weight):
     """Run the LOD job (``triangles``: the budgets of --triangles; more than one: a LOD
     chain, optimizer.lod.chain), print the report's path; after Ctrl-C, say where it
     stopped and exit 130."""
@@ -432,9 +433,9 @@ DECIMATE_FOR_POSES_FLAG = click.option(
     help="Skinned sources: decimate for sample poses of the skeleton too, keeping vertices where joints bend "
          "(posed quality for some bind-pose PSNR: docs/SKINNING.md).")
 COVERAGE_WEIGHT_OPTION = click.option(
-    "--coverage-weight", type=float, default=0.0, show_default=True,
-    help="Weight of the silhouette term of the per-pixel loss (LodSettings.coverage_weight): it trades held-out "
-         "PSNR for silhouette IoU (docs/BENCHMARKS.md).")
+    "--coverage-weight", type=float, default=LodSettings.coverage_weight, show_default=True,
+    help="Weight of the silhouette term of the per-pixel loss (LodSettings.coverage_weight); 0 turns it off "
+         "(docs/BENCHMARKS.md).")
 
 
 @main.command()
@@ -471,7 +472,9 @@ def optimize(source, triangles, texture_size, steps, res, seed, out, force, chec
         budgets = (triangles,) if isinstance(triangles, int) else tuple(triangles)
         if len(budgets) > 1:
             raise click.UsageError("--subdivision takes one --triangles budget (the cage's), not a chain")
-        if checkpoint_every is not None or resume is not None or decimate_for_poses or coverage_weight:
+        given_coverage = click.get_current_context().get_parameter_source("coverage_weight")
+        if checkpoint_every is not None or resume is not None or decimate_for_poses or \
+                given_coverage != click.core.ParameterSource.DEFAULT:
             raise click.UsageError("--subdivision runs without --checkpoint-every, --resume, --decimate-for-poses and "
                                    "--coverage-weight")
         from .lod.scenario import lod_settings

@@ -121,7 +121,7 @@ def test_a_batch_ends_with_three_done_and_one_failed(runs):
     document = first.document
     assert document["counts"] == {"done": 3, "skipped": 0, "failed": 1, "interrupted": 0, "pending": 0}
     assert document["options"] == {"triangles": [80], "texture_size": 32, "steps": 20, "res": 32, "seed": 0,
-                                   "decimate_for_poses": False, "coverage_weight": 0.0}
+                                   "decimate_for_poses": False, "coverage_weight": 1.0}
     assert first.seconds <= 90.0  # 7 to 17 s on the 2-core CPU, shared or not
 
 

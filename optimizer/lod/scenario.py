@@ -100,10 +100,12 @@ class LodSettings:
     depth_limit: float = 0.02
     # The per-pixel loss adds coverage_weight * (covered - covered_ref)^2 per sub-sample
     # (covered: the render drew there), a silhouette term (Optimizer(coverage_weight);
-    # `sge optimize --coverage-weight`). Off: measured on three references (docs/BENCHMARKS.md,
-    # "The LOD job's quality at a fixed step count"), it raises IoU (+0.0006 at 0.25, +0.0016
-    # at 1) and costs PSNR on a smooth shape (the sphere: -0.14 dB at 0.25), neutral overall.
-    coverage_weight: float = 0.0
+    # `sge optimize --coverage-weight`). With the positions stepped on the summed estimate
+    # (position_normalised), measured at 1 (docs/BENCHMARKS.md, "What the peer's lead is
+    # made of"): panda +0.22 / +0.28 dB, torus +0.04, sphere -0.03 on the CPU, panda +0.52
+    # and torus +0.02 on a GPU, IoU up on all but the sphere. (With the mean estimate it
+    # cost the sphere 0.25 dB and was off.)
+    coverage_weight: float = 1.0
     # A made LOD's vertex normals follow its positions at every step (Mesh(live_normals)),
     # not only at the bakes: a vertex's move then changes the shading too. Off: measured
     # neutral (docs/BENCHMARKS.md, issue 25: -0.07 to +0.02 dB).
@@ -147,7 +149,7 @@ class LodSettings:
 
 
 def lod_settings(triangles, texture_size, steps, res, seed, decimate_for_poses=False,
-                 coverage_weight=0.0) -> LodSettings:
+                 coverage_weight=LodSettings.coverage_weight) -> LodSettings:
     """The job's LodSettings from the values of the command line's LOD options
     (optimizer.cli._lod_options): `sge optimize` and every asset of `sge batch` run with
     these, so the two take the same options. ``triangles``: the budgets of --triangles
