@@ -472,16 +472,14 @@ def optimize(source, triangles, texture_size, steps, res, seed, out, force, chec
         budgets = (triangles,) if isinstance(triangles, int) else tuple(triangles)
         if len(budgets) > 1:
             raise click.UsageError("--subdivision takes one --triangles budget (the cage's), not a chain")
-        given_coverage = click.get_current_context().get_parameter_source("coverage_weight")
-        if checkpoint_every is not None or resume is not None or decimate_for_poses or \
-                given_coverage != click.core.ParameterSource.DEFAULT:
-            raise click.UsageError("--subdivision runs without --checkpoint-every, --resume, --decimate-for-poses and "
-                                   "--coverage-weight")
+        if checkpoint_every is not None or resume is not None or decimate_for_poses:
+            raise click.UsageError("--subdivision runs without --checkpoint-every, --resume and --decimate-for-poses")
         from .lod.scenario import lod_settings
         from .subdivision.job import run_subdivision_job
         progress = _CliProgress()
         try:
-            run_subdivision_job(source, out, lod_settings(budgets, texture_size, steps, res, seed), subdivision, cage,
+            run_subdivision_job(source, out, lod_settings(budgets, texture_size, steps, res, seed,
+                                                          coverage_weight=coverage_weight), subdivision, cage,
                                 progress, force)
         finally:
             progress.close()

@@ -73,11 +73,13 @@ def test_the_lod_job_refuses_a_bad_coverage_weight(weight):
         LodSettings(coverage_weight=weight).validate()
 
 
-def test_sge_optimize_refuses_a_bad_coverage_weight_in_one_line(tmp_path):
+@pytest.mark.parametrize("subdivision", [[], ["--subdivision", "2", "--triangles", "120"]])
+def test_sge_optimize_refuses_a_bad_coverage_weight_in_one_line(tmp_path, subdivision):
+    """The LOD job and the subdivision fit (which takes the weight too) alike."""
     from test_cli import run_sge
     out = tmp_path / "lod"
-    result = run_sge(["optimize", "models/panda", "--coverage-weight", "-1", "--steps", "1", "--out", str(out)],
-                     tmp_path)
+    result = run_sge(["optimize", "models/panda", *subdivision, "--coverage-weight", "-1", "--steps", "1",
+                      "--out", str(out)], tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "--coverage-weight must be 0 or more" in errors[0], result.stderr

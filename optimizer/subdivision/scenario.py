@@ -167,6 +167,9 @@ class SubdivisionScenario(LodScenario):
         self.subdivision = SubdivisionSurface(
             self.cage.positions, self.refinement, position_index, triangles, uvs, tangents, binormals,
             np.zeros((displacement_size, displacement_size), np.float32),
+            # The cage keeps the mean estimate (LodSettings.position_normalised is the LOD
+            # job's): on the panda's cage the sum measured -0.18 dB (-0.04 with the
+            # coverage term; docs/BENCHMARKS.md, "Subdivision surfaces").
             _settings(d.cage_epsilon, d.cage_learning_rate * self.learning_rate_scale),
             _settings(d.displacement_epsilon, d.displacement_learning_rate * self.learning_rate_scale,
                       (-limit, limit)),
@@ -180,7 +183,8 @@ class SubdivisionScenario(LodScenario):
             context, self.subdivision, self.reference, (s.resolution, s.resolution), seed=s.seed,
             supersampling=s.supersampling, background=BACKGROUND, loss_space=s.loss_space,
             learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)),
-            clear_every_step=False, depth_weight=s.depth_weight, depth_limit=s.depth_limit)
+            clear_every_step=False, depth_weight=s.depth_weight, depth_limit=s.depth_limit,
+            coverage_weight=s.coverage_weight)
         self._training_views = self.views(s.seed)
         self.baked_at = None
         self.corners = position_index[triangles]
