@@ -3,7 +3,8 @@
 // texture kinds, PERTURBED_TEXTURE).
 // 1. Finish the previous step: g_i = delta_i * sum_p w_p Delta_p / (2 eps n) over the
 //    pixels in which element(i) was a contributor, n = sum_p w_p (per-pixel estimator;
-//    w_p = 1 or the contributor's weight in the pixel), or the whole image's Delta applied
+//    w_p = 1 or the contributor's weight in the pixel; n = 1 with SUMMED_ESTIMATE, the
+//    weighted sum rather than the mean: Settings.normalised), or the whole image's Delta applied
 //    to every parameter (global estimator); then an Adam update of theta_i.
 // 2. Clear the accumulator half the coming G pass writes (the domain's owner set only).
 // 3. Write theta+ = theta + eps delta and theta- = theta - eps delta for the new seed into
