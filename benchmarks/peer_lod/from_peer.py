@@ -40,9 +40,9 @@ def main() -> None:
     args = parser.parse_args()
     job = np.load(args.job)
     run = json.loads(str(job["settings"]))
-    settings = LodSettings(triangles=run["triangles"], texture_size=run["texture_size"], steps=args.steps,
-                           resolution=run["res"], seed=run["seed"],
-                           **{**json.loads(run.get("settings", "{}")), **json.loads(args.settings)})
+    settings = LodSettings(**{"triangles": run["triangles"], "texture_size": run["texture_size"],
+                              "steps": args.steps, "resolution": run["res"], "seed": run["seed"],
+                              **json.loads(run.get("settings", "{}")), **json.loads(args.settings)})
     context = GpuContext.headless()
     session = LodSession(load_source(args.source), settings, context)
     scenario = session.scenario
