@@ -108,7 +108,7 @@ class LodSettings:
     coverage_weight: float = 1.0
     # A made LOD's vertex normals follow its positions at every step (Mesh(live_normals)),
     # not only at the bakes: a vertex's move then changes the shading too. Off: measured
-    # -0.07 to +0.23 dB over five runs, the torus -0.01 to +0.02 (docs/BENCHMARKS.md,
+    # -0.07 to +0.23 dB over six runs, the torus -0.01 to +0.02 (docs/BENCHMARKS.md,
     # issue 25), and the exact-gradient peer does better without them.
     live_normals: bool = False
     # The positions' step estimate (Settings.normalised): the weighted sum over the step's
