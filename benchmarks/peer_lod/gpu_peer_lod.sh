@@ -24,13 +24,5 @@ print(t, round(3000 * (1 + t / run)))")
   python3 benchmarks/peer_lod/peer.py $w/1x/job.npz --seconds $(python3 -c "print(2 * $t)") --out $w/peer_2x.npz | tee $w/peer_2x.json
   python3 benchmarks/peer_lod/job.py $source --triangles $triangles --steps $steps2 $common --out $w/2x | tee $w/job_2x.json
   cat $w/*.json | sed "s/^{/{\"reference\": \"$name\", /" >> $OUT/runs.jsonl
-  python3 - <<PY
-import numpy as np
-keep = lambda d: {k: v for k, v in d.items() if not k.startswith(("train_", "source_"))}
-out = keep(dict(np.load("$w/1x/job.npz")))
-out.update({"ours2x_" + k: v for k, v in keep(dict(np.load("$w/2x/job.npz"))).items() if k.startswith(("written_", "seconds", "metrics"))})
-for run in ("peer_1x", "peer_2x"):
-    out.update({run + "_" + k: v for k, v in np.load("$w/" + run + ".npz").items()})
-np.savez_compressed("$OUT/$name.npz", **out)
-PY
+  python3 benchmarks/peer_lod/pack.py $OUT/$name.npz $w/1x/job.npz $w/2x/job.npz $w/peer_1x.npz $w/peer_2x.npz
 done

@@ -29,15 +29,4 @@ for changes in '{}' '{"position_learning_rate": 5e-4}'; do
   python3 benchmarks/peer_lod/from_peer.py $source $w/job/job.npz $w/peer_default.npz --settings "$changes" \
     | sed 's/^{/{"run": "from_peer", /' | tee -a $OUT/runs.jsonl
 done
-python3 - <<PY
-import glob, os
-import numpy as np
-keep = lambda d: {k: v for k, v in d.items() if not k.startswith(("train_", "source_"))}
-out = keep(dict(np.load("$w/job/job.npz")))
-out.update({"ours2x_" + k: v for k, v in keep(dict(np.load("$w/variant/job.npz"))).items()
-            if k.startswith(("written_", "seconds", "metrics"))})
-for path in sorted(glob.glob("$w/peer_*.npz")):
-    name = os.path.basename(path)[:-4]
-    out.update({name + "_" + k: v for k, v in np.load(path).items()})
-np.savez_compressed("$OUT/torus_diagnosis.npz", **out)
-PY
+python3 benchmarks/peer_lod/pack.py $OUT/torus_diagnosis.npz $w/job/job.npz $w/variant/job.npz $w/peer_*.npz
