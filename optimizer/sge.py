@@ -143,6 +143,14 @@ class Optimizer:
             covered_ref)^2 to the pixel loss (covered: the render drew there, its ID > 0),
             a silhouette term that does not depend on the colors either side of the
             outline; 0 (default): none.
+        color_weight: the colour term's weight in the pixel loss (1, default); 0 leaves
+            only the depth and coverage terms.
+        depth_contrast, depth_contrast_cap: with both weights > 0, each sub-sample's depth
+            term is weighted 1 + min(depth_contrast * |grad T|^2, depth_contrast_cap), grad T
+            the reference's colour differences to its next sub-samples on its surface, per
+            1/256 of the render's width (shaders/core/targets.glsl): the surface is pulled
+            hardest where the reference's texture has contrast, which a surface off the
+            source's shows shifted with the view. 0 (default): a uniform depth term.
 
     Parameter sets whose ``Settings.group`` differ are perturbed in turns, one group per
     step (block-coordinate SGE). Moving a vertex by epsilon flips whole pixels between
@@ -158,7 +166,8 @@ class Optimizer:
                  supersampling: int = 1, background=(0.0, 0.0, 0.0, 1.0), loss_space: str = "linear",
                  steps_per_frame: int = 1, clear_every_step: bool = True, depth_weight: float = 0.0,
                  depth_limit: float = 0.05, delta_pass: bool = False, reuse_reference: bool = False,
-                 color_bits: int = 32, coverage_weight: float = 0.0):
+                 color_bits: int = 32, coverage_weight: float = 0.0, color_weight: float = 1.0,
+                 depth_contrast: float = 0.0, depth_contrast_cap: float = 3.0):
         if estimator not in ESTIMATORS:
             raise SgeError(f"unknown estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
         if loss_space not in ("linear", "srgb"):
@@ -167,6 +176,10 @@ class Optimizer:
             raise SgeError(f"depth_weight must be >= 0 and depth_limit > 0, got {depth_weight} and {depth_limit}")
         if not (math.isfinite(coverage_weight) and coverage_weight >= 0):
             raise SgeError(f"coverage_weight must be >= 0, got {coverage_weight}")
+        for name, value in (("color_weight", color_weight), ("depth_contrast", depth_contrast),
+                            ("depth_contrast_cap", depth_contrast_cap)):
+            if not (math.isfinite(value) and value >= 0):
+                raise SgeError(f"{name} must be a finite number >= 0, got {value}")
         if not (isinstance(supersampling, int) and 1 <= supersampling <= 8):
             raise SgeError(f"supersampling must be an integer from 1 to 8, got {supersampling}")
         if not (isinstance(steps_per_frame, int) and 1 <= steps_per_frame <= MAX_STEPS_PER_FRAME):
@@ -230,6 +243,10 @@ class Optimizer:
             sampling.update(DEPTH_WEIGHT=float(depth_weight), DEPTH_LIMIT=float(depth_limit))
         if coverage_weight > 0:
             sampling.update(COVERAGE_WEIGHT=float(coverage_weight))
+        if depth_weight > 0 and depth_contrast > 0 and depth_contrast_cap > 0:
+            sampling.update(DEPTH_CONTRAST=float(depth_contrast), DEPTH_CONTRAST_CAP=float(depth_contrast_cap))
+        if color_weight != 1.0:
+            sampling.update(COLOR_WEIGHT=float(color_weight))
         groups = (math.ceil(width / GRADIENT_GROUP), math.ceil(height / GRADIENT_GROUP), 1)
         # The recording pass stores one partial (loss, Delta) sum per workgroup.
         partial_count = groups[0] * groups[1]

@@ -11,6 +11,7 @@ import pytest
 
 from optimizer import Mesh, Settings
 from optimizer.errors import SgeError
+from optimizer.gpu import read_pages
 from optimizer.surface.mesh import geom_node, grid
 from optimizer.view import perspective, translation
 
@@ -54,3 +55,55 @@ def test_bad_depth_settings_are_refused(make_optimizer, weight, limit):
     with pytest.raises(SgeError, match="depth_weight"):
         make_optimizer(mesh, geom_node("reference", positions, triangles), (8, 8), depth_weight=weight,
                        depth_limit=limit)
+
+
+def test_depth_contrast_weighs_each_sample_by_the_references_contrast(make_optimizer, context):
+    """The depth term weighted by the reference's local contrast (``depth_contrast``):
+    the loss the GPU records for one render pair equals the weighted sum computed here
+    from the same renders, and differs materially from the uniform term's."""
+    positions, triangles = grid(7, -3.0, 3.0)
+    rng = np.random.default_rng(3)
+    colors = rng.uniform(0.0, 1.0, (len(positions), 3)).astype(np.float32)  # contrast varying over the view
+    colors[positions[:, 0] < 0] = 0.5  # and none on the left half
+    lod = positions.copy()
+    lod[:, 2] = 0.05 + 0.1 * rng.uniform(0.0, 1.0, len(positions))
+    weight, contrast, cap, limit, size, supersampling = 4.0, 30000.0, 2.0, 1.0, 24, 2
+
+    def recorded(depth_contrast: float) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        mesh = Mesh(lod, triangles, colors, position_settings=Settings(0.01, 0.01))
+        optimizer = make_optimizer(mesh, geom_node("reference", positions, triangles, colors), (size, size),
+                                   supersampling=supersampling, depth_weight=weight, depth_limit=limit,
+                                   color_weight=0.0, depth_contrast=depth_contrast, depth_contrast_cap=cap)
+        loss, _ = optimizer.loss_pair(VIEW, {}, {})
+        # Texture rows (y up) as the shader indexes them.
+        samples, colours = (read_pages(context, texture)[:, ::-1] for texture in (optimizer.passes.sample,
+                                                                                  optimizer.passes.color))
+        ours, theirs = samples[optimizer.plus_pass.sample.page], samples[optimizer.reference_pass.sample.page]
+        return loss, ours, theirs, colours[optimizer.reference_pass.color.page]
+
+    loss, ours, theirs, target = recorded(contrast)
+    drawn = theirs[..., 0] > 0.5
+    covered = (ours[..., 0] > 0.5) & drawn
+    squared = np.zeros(drawn.shape)
+    per_unit = drawn.shape[1] / 256.0
+    for here, there in (((slice(None), slice(0, -1)), (slice(None), slice(1, None))),   # the next one in x
+                        ((slice(0, -1), slice(None)), (slice(1, None), slice(None)))):  # and in y
+        step = (target[there][..., :3] - target[here][..., :3]) * per_unit
+        squared[here] += np.where(drawn[there], np.sum(step ** 2, axis=-1), 0.0)
+    weights = 1.0 + np.minimum(contrast * squared, cap)
+    depth = np.minimum(np.abs(ours[..., 2] - theirs[..., 2]), limit) ** 2
+    expected = weight / supersampling ** 2 * np.sum(np.where(covered, weights * depth, 0.0))
+    uniform, *_ = recorded(0.0)
+    assert loss == pytest.approx(expected, rel=1e-3)
+    assert uniform == pytest.approx(weight / supersampling ** 2 * np.sum(np.where(covered, depth, 0.0)), rel=1e-3)
+    assert loss > 1.5 * uniform  # the weights matter (measured: 2.41 times)
+
+
+@pytest.mark.parametrize("name", ["color_weight", "depth_contrast", "depth_contrast_cap"])
+def test_bad_loss_weights_are_refused(make_optimizer, name):
+    positions, triangles = grid(2, -1.0, 1.0)
+    mesh = Mesh(positions, triangles, position_settings=Settings(0.01, 0.01))
+    for value in (-1.0, float("nan")):
+        with pytest.raises(SgeError, match=name):
+            make_optimizer(mesh, geom_node("reference", positions, triangles), (8, 8), depth_weight=1.0,
+                           **{name: value})

@@ -106,6 +106,18 @@ class LodSettings:
     # and torus +0.02 on a GPU, IoU up on all but the sphere. (With the mean estimate it
     # cost the sphere 0.25 dB and was off.)
     coverage_weight: float = 1.0
+    # The depth term weighted by the reference's local contrast: 1 + min(depth_contrast *
+    # |grad T|^2, depth_contrast_cap) per sub-sample (Optimizer(depth_contrast)). Where
+    # the source's texture has contrast, a surface lying off it shows that texture at a
+    # place that moves with the view (parallax), which the bakes cannot take out; the
+    # exact-gradient peer gets there through its colour term with its maps moving along,
+    # ours through this weight (the colour term with the maps held between bakes pins the
+    # texture's registration instead; measured with color_weight 0: +0.03 dB on the torus).
+    # Measured (docs/BENCHMARKS.md, issue 25; CPU, 1000 steps, 128^2): torus +0.21 / +0.23
+    # dB over two seeds, sphere +0.16, panda +0.00; IoU -0.0007 to -0.0010 on the torus.
+    depth_contrast: float = 30.0
+    depth_contrast_cap: float = 3.0
+    color_weight: float = 1.0  # the colour term's weight (0: depth and coverage alone)
     # A made LOD's vertex normals follow its positions at every step (Mesh(live_normals)),
     # not only at the bakes: a vertex's move then changes the shading too. Off: measured
     # -0.07 to +0.23 dB over six runs, the torus -0.01 to +0.02 (docs/BENCHMARKS.md,
@@ -227,7 +239,8 @@ class LodScenario:
             supersampling=s.supersampling, background=BACKGROUND, loss_space=s.loss_space,
             learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)),
             clear_every_step=False,  # the same run, without clearing the targets each step
-            depth_weight=s.depth_weight, depth_limit=s.depth_limit, coverage_weight=s.coverage_weight)
+            depth_weight=s.depth_weight, depth_limit=s.depth_limit, coverage_weight=s.coverage_weight,
+            color_weight=s.color_weight, depth_contrast=s.depth_contrast, depth_contrast_cap=s.depth_contrast_cap)
         self._training_views = self.views(s.seed)
         self.baked_at: int | None = None  # the step the maps were last baked at
         # The triangles over the welded positions; which way each faces at the start (unit)

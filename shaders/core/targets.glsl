@@ -52,6 +52,30 @@ vec3 color_with(int render, ivec2 q, vec4 id) {
     return id.w != 0.0 ? texelFetch(target_color, ivec3(q, render), 0).rgb : target_background.rgb;
 }
 
+#ifdef DEPTH_CONTRAST
+// The depth term's weight at a sub-sample the reference covers: 1 + min(DEPTH_CONTRAST *
+// |grad T|^2, DEPTH_CONTRAST_CAP), grad T the reference's colour differences to the next
+// sub-samples along x and y on its own surface, per 1/256 of the render's width (so a
+// weight means the same at every resolution). A surface lying off the source's shows
+// the source's texture where it has contrast shifted with the view (parallax), which no
+// bake can take out; where the texture is flat its depth costs little. Capped: a hard
+// edge (black on white) would otherwise let a few pixels outweigh the rest.
+float depth_contrast(ivec2 q, vec4 r) {
+    vec3 here = color_with(REFERENCE, q, r);
+    float per_unit = float(textureSize(target_color, 0).x) / 256.0;
+    float squared = 0.0;
+    for (int axis = 0; axis < 2; ++axis) {
+        ivec2 next = q + (axis == 0 ? ivec2(1, 0) : ivec2(0, 1));
+        vec4 n = sample_at(REFERENCE, next);  // outside the image: zeros, not covered
+        if (n.x > 0.5) {
+            vec3 d = (color_with(REFERENCE, next, n) - here) * per_unit;
+            squared += dot(d, d);
+        }
+    }
+    return 1.0 + min(DEPTH_CONTRAST * squared, DEPTH_CONTRAST_CAP);
+}
+#endif
+
 // Each sub-sample's three IDs are fetched once; colors only where a render drew.
 PixelSample read_pixel(ivec2 pixel) {
     PixelSample s;
@@ -77,8 +101,13 @@ PixelSample read_pixel(ivec2 pixel) {
 #ifdef DEPTH_WEIGHT
         if (p.x > 0.5 && m.x > 0.5 && r.x > 0.5) {
             float dp = min(abs(p.z - r.z), DEPTH_LIMIT), dm = min(abs(m.z - r.z), DEPTH_LIMIT);
-            depth_plus += dp * dp;
-            depth_minus += dm * dm;
+#ifdef DEPTH_CONTRAST
+            float weight = depth_contrast(q, r);
+#else
+            float weight = 1.0;
+#endif
+            depth_plus += weight * dp * dp;
+            depth_minus += weight * dm * dm;
         }
 #endif
 #ifdef COVERAGE_WEIGHT
@@ -89,6 +118,10 @@ PixelSample read_pixel(ivec2 pixel) {
     float samples = float(SUPERSAMPLING * SUPERSAMPLING);
     s.loss_plus = pixel_loss(plus / samples, target / samples);
     s.loss_minus = pixel_loss(minus / samples, target / samples);
+#ifdef COLOR_WEIGHT
+    s.loss_plus *= COLOR_WEIGHT;
+    s.loss_minus *= COLOR_WEIGHT;
+#endif
 #ifdef DEPTH_WEIGHT
     s.loss_plus += DEPTH_WEIGHT / samples * depth_plus;
     s.loss_minus += DEPTH_WEIGHT / samples * depth_minus;
