@@ -107,15 +107,14 @@ class LodSettings:
     # cost the sphere 0.25 dB and was off.)
     coverage_weight: float = 1.0
     # The depth term weighted by the reference's local contrast: 1 + min(depth_contrast *
-    # |grad T|^2, depth_contrast_cap) per sub-sample (Optimizer(depth_contrast)). Where
-    # the source's texture has contrast, a surface lying off it shows that texture at a
-    # place that moves with the view (parallax), which the bakes cannot take out; the
-    # exact-gradient peer gets there through its colour term with its maps moving along,
-    # ours through this weight (the colour term with the maps held between bakes pins the
-    # texture's registration instead; measured with color_weight 0: +0.03 dB on the torus).
-    # Measured (docs/BENCHMARKS.md, issue 25; CPU, 1000 steps, 128^2): torus +0.21 / +0.23
-    # dB over two seeds, sphere +0.16, panda +0.00; IoU -0.0007 to -0.0010 on the torus.
-    depth_contrast: float = 30.0
+    # |grad T|^2, depth_contrast_cap) per sub-sample (Optimizer(depth_contrast)): the
+    # surface pulled hardest where the source's texture has contrast, which a surface off
+    # the source's shows shifted with the view (parallax). Off: measured (docs/BENCHMARKS.md,
+    # "The depth term weighted by contrast") it raises our metric on the torus (+0.21 dB,
+    # CPU and H200) and the sphere (+0.16 / +0.18) but not what Panda3D's auto-shader
+    # draws of the exports (torus -0.06 dB, panda -0.20, CPU), and costs the panda 0.07 to
+    # 0.13 dB under our metric.
+    depth_contrast: float = 0.0
     depth_contrast_cap: float = 3.0
     color_weight: float = 1.0  # the colour term's weight (0: depth and coverage alone)
     # A made LOD's vertex normals follow its positions at every step (Mesh(live_normals)),
