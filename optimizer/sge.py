@@ -174,10 +174,8 @@ class Optimizer:
             raise SgeError(f"loss_space must be 'linear' or 'srgb', got '{loss_space}'")
         if not (math.isfinite(depth_weight) and depth_weight >= 0 and math.isfinite(depth_limit) and depth_limit > 0):
             raise SgeError(f"depth_weight must be >= 0 and depth_limit > 0, got {depth_weight} and {depth_limit}")
-        if not (math.isfinite(coverage_weight) and coverage_weight >= 0):
-            raise SgeError(f"coverage_weight must be >= 0, got {coverage_weight}")
-        for name, value in (("color_weight", color_weight), ("depth_contrast", depth_contrast),
-                            ("depth_contrast_cap", depth_contrast_cap)):
+        for name, value in (("coverage_weight", coverage_weight), ("color_weight", color_weight),
+                            ("depth_contrast", depth_contrast), ("depth_contrast_cap", depth_contrast_cap)):
             if not (math.isfinite(value) and value >= 0):
                 raise SgeError(f"{name} must be a finite number >= 0, got {value}")
         if not (isinstance(supersampling, int) and 1 <= supersampling <= 8):
