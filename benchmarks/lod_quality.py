@@ -5,6 +5,9 @@ JSON given, each printing one JSON line of the settings changed and metrics.json
 
     python3 benchmarks/lod_quality.py SOURCE TRIANGLES '{"steps": 1000}' '{"steps": 1000, "coverage_weight": 1}'
 
+With SGE_LOD_QUALITY_KEEP=DIR in the environment, run K's output folder is kept as DIR/K
+(for benchmarks/peer_lod/autoshader_judge.py).
+
 Each JSON object holds LodSettings fields (`triangles` comes from the command line;
 texture_size defaults to 512, resolution to 128). Run from the repository root with the
 package importable; the references are benchmarks/lod_references.py's.
@@ -13,6 +16,7 @@ package importable; the references are benchmarks/lod_references.py's.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -34,11 +38,13 @@ def main(argv: list[str]) -> int:
         return 2
     source, triangles = argv[0], int(argv[1])
     context = GpuContext.headless()
-    for line in argv[2:]:
+    keep = os.environ.get("SGE_LOD_QUALITY_KEEP")
+    for index, line in enumerate(argv[2:]):
         changes = json.loads(line)
         settings = LodSettings(**{"texture_size": 512, "resolution": 128, **changes, "triangles": triangles})
         with tempfile.TemporaryDirectory() as folder:
-            metrics = run_lod_job(source, Path(folder) / "out", settings, context=context)
+            out = Path(keep) / str(index) if keep else Path(folder) / "out"
+            metrics = run_lod_job(source, out, settings, context=context, force=True)
         print(json.dumps({"source": source, "triangles": triangles, **changes,
                           **{key: metrics[key] for key in FIGURES}}), flush=True)
     return 0

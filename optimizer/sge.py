@@ -24,7 +24,7 @@ import math
 from typing import Callable
 
 import numpy as np
-from panda3d.core import LVecBase4f, NodePath, PTA_float, PTA_int, ShaderAttrib
+from panda3d.core import LVecBase3i, LVecBase4f, LVecBase4i, NodePath, PTA_float, PTA_int, ShaderAttrib
 
 from . import gpu
 from .constants import (
@@ -304,6 +304,7 @@ class Optimizer:
             self._regions.append(self.passes.compute_region(_scene(f"sge-step-{k + 1}", *parts)))
         self._passes_on = {name: True for name in PASSES}
         self._substitute: NodePath | None = None  # substitute_render() draws it
+        self._snapshot_nodes: dict[int, NodePath] = {}  # snapshot_srgb8's pass, per filter factor
         self._minus_was_on = True  # theta-'s switch while a substitute took its page
         self._steps_in_frame = steps_per_frame
         self._last_chain = 0
@@ -582,6 +583,36 @@ class Optimizer:
         self.show(model_view_projection, light)
         pages = gpu.read_pages(self.context, self.passes.color)  # one readback for both
         return tuple(_box_filter(pages[target.color.page], factor) for target in (self.plus_pass, self.reference_pass))
+
+    def snapshot_srgb8(self, model_view_projection: np.ndarray, filter_factor: int | None = None,
+                       light=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(asset, reference) rendered from a view as a screen shows them, and where each
+        covers: (H, W, 3) uint8 sRGB images box-filtered by ``filter_factor`` as ``snapshot``
+        does, and (H, W) bool masks (any sub-sample drawn). Filtered and encoded on the GPU
+        (shaders/core/snapshot.comp), so only those images come back, not the float
+        targets: scoring a view costs a readback of 2 x 16 bytes per pixel instead of 96."""
+        factor = self.supersampling if filter_factor is None else filter_factor
+        if self.supersampling % factor:
+            raise SgeError(f"filter factor {factor} does not divide the supersampling {self.supersampling}")
+        node = self._snapshot_nodes.get(factor)
+        if node is None:
+            width, height = (self.resolution[0] * self.supersampling // factor,
+                             self.resolution[1] * self.supersampling // factor)
+            node = NodePath(f"snapshot-{factor}")
+            node.setShader(self._compute("core/snapshot.comp"))
+            node.setShaderInputs(target_color=self.passes.color, target_sample=self.passes.sample,
+                                 snapshot=gpu.float_image(f"snapshot-{factor}", (2 * width, height)),
+                                 snapshot_pages=LVecBase4i(self.plus_pass.color.page, self.reference_pass.color.page,
+                                                           factor, 0))
+            node.setPythonTag("groups", LVecBase3i(math.ceil(width / 16), math.ceil(height / 16), 1))
+            self._snapshot_nodes[factor] = node
+        self.show(model_view_projection, light)
+        self.context.engine.dispatchCompute(node.getPythonTag("groups"), node.getAttrib(ShaderAttrib), self.context.gsg)
+        image = gpu.read_texture(self.context, node.getShaderInput("snapshot").getTexture())
+        width = image.shape[1] // 2
+        asset, reference = image[:, :width], image[:, width:]
+        return (asset[..., :3].astype(np.uint8), reference[..., :3].astype(np.uint8),
+                asset[..., 3] > 0.5, reference[..., 3] > 0.5)
 
     def substitute_render(self, node: NodePath | None) -> None:
         """Draw ``node`` into theta-'s page in place of theta-, in the first step of the

@@ -183,3 +183,48 @@ def test_the_gpu_bake_sums_what_the_host_sums_from_the_pages(context, source):
         assert np.abs(gpu_total - total).max() < resolution
     finally:
         scenario.optimizer.release()
+
+
+def _plate(folder):
+    """A thin plate, red on its +z face and blue on its -z face (two quads 0.02 apart, an
+    open edge around), and a LOD of it that is a sheet: the two faces as coincident quads
+    facing apart, each with its own half of the atlas (+z: u < 0.5)."""
+    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64)
+    texture = np.zeros((8, 8, 3), np.uint8)
+    texture[:, :4] = (220, 30, 30)
+    texture[:, 4:] = (30, 30, 220)
+    quad_uvs = (corners + 1.0) / 2.0 * [0.4, 0.9] + [0.05, 0.05]  # inside the red half
+    positions = np.concatenate([np.c_[corners, np.full(4, 0.01)], np.c_[corners, np.full(4, -0.01)]])
+    uvs = np.concatenate([quad_uvs, quad_uvs + [0.5, 0.0]])
+    normals = np.repeat([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]], 4, axis=0)
+    triangles = np.array([[0, 1, 2], [0, 2, 3], [4, 6, 5], [4, 7, 6]])  # +z counter-clockwise; -z reversed
+    write_obj(folder / "plate.obj", positions, triangles, uvs, normals, texture_png="sides.png", texture_rgb8=texture)
+    source = load_source(folder / "plate.obj")
+    sheet = dataclasses.replace(source, positions=np.where(np.abs(source.positions) < 0.05, 0.0,
+                                                           source.positions).astype(np.float32))
+    return source, sheet
+
+
+@pytest.mark.parametrize("single_sided", [True, False])
+def test_a_sheets_two_faces_each_take_their_own_sides_colour(context, tmp_path, single_sided):
+    """A LOD that is a sheet (a thin part the decimation collapsed): drawn two-sided its
+    coincident faces z-fight, and which one a pixel shows is the rasterizer's choice (on an
+    H200 one face got no samples at all). The bake draws the LOD single-sided, as a game
+    does, so each face takes the colour of the side it faces."""
+    source, sheet = _plate(tmp_path)
+    settings = dataclasses.replace(SETTINGS, bake_single_sided=single_sided, bake_views=48)
+    scenario = LodScenario(context, source, settings, lod=sheet)
+    try:
+        scenario.bake()
+        albedo = scenario.albedo.texture_values(scenario.context)  # sRGB-encoded, row 0 at v = 0
+        size = settings.texture_size
+        rows = slice(int(0.15 * size), int(0.85 * size))
+        red_half, blue_half = albedo[rows, int(0.1 * size):int(0.4 * size)], albedo[rows, int(0.6 * size):int(0.9 * size)]
+        # Texels taking the other side's colour: blue in the +z face's half, red in the -z face's.
+        wrong = np.mean(red_half[..., 2] > red_half[..., 0]) + np.mean(blue_half[..., 0] > blue_half[..., 2])
+        if single_sided:
+            assert wrong == 0.0 and red_half[..., 0].min() > 0.8 and blue_half[..., 2].min() > 0.8, wrong
+        else:  # the check can fail: drawn two-sided, the faces' texels mix the two sides
+            assert wrong > 0.05, wrong
+    finally:
+        scenario.optimizer.release()

@@ -391,3 +391,21 @@ def test_optimize_without_compute_shaders_is_one_line_and_leaves_nothing(context
     assert len(errors) == 1 and "lacks compute shaders" in errors[0], result.stderr
     assert everything_under(tmp_path) == before
     record("no-compute-shaders", errors[0])
+
+
+def test_png_names_are_found_around_each_png_as_the_pattern_finds_them_everywhere():
+    """_check_pngs looks for _PNG_NAME's matches only between the control bytes around each
+    ".png" (over a multi-megabyte .bam the pattern over everything took most of a
+    second): the same matches, on names quoted, bare, doubled, next to control bytes."""
+    from optimizer.assets import _PNG_NAME, _png_names
+    crafted = [b'<Texture> t { "maps/a b.png" }\n<Texture> u { maps/c.PNG }', b'"a.png.png"\x01x.png\x00.png',
+               b'name=tex.png;other.png', b'\x00\x01"quoted.png', b'.png', b'', b'a.pngx b.png\tc.png']
+    rng = np.random.default_rng(7)
+    alphabet = np.frombuffer(b'ab."\\/ \n\x01\x1fPNGpng.png.PNG;=()x\x00', np.uint8)
+    blobs = crafted + [bytes(rng.choice(alphabet, size=4000)) for _ in range(40)]
+    found = 0
+    for blob in blobs:
+        expected = _PNG_NAME.findall(blob)
+        assert _png_names(blob) == expected, blob[:80]
+        found += len(expected)
+    assert found > 15

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,7 @@ from panda3d.egg import (EggData, EggGroup, EggMaterial, EggPolygon, EggTexture,
 
 from ..errors import SgeError
 from .glb import png_bytes, skin_extension, write_glb
-from ..images import atomic_write, default_mode, linear_to_srgb8, save_png
+from ..images import atomic_write, default_mode, linear_to_srgb8
 from ..surface.mesh import float_vertex_format
 from .skin import Skin
 
@@ -154,15 +155,19 @@ def write_lod(directory: Path, positions, triangles, normals, tangents, binormal
         [directory / f"{name}.{suffix}" for suffix in ("bam", "egg", "obj", "mtl", "glb")]
     albedo_path, normal_path, bam_path, egg_path, obj_path, mtl_path, glb_path = paths
     albedo8, normal8 = _albedo8(albedo), _normal8(normal_map)
-    # PNG rows run top (v = 1) to bottom; the arrays run from v = 0 up.
-    _write_png(albedo_path, albedo8[::-1])
-    _write_png(normal_path, normal8[::-1])
+    # PNG rows run top (v = 1) to bottom; the arrays run from v = 0 up. Each image is
+    # encoded once, for its file and the .glb, the two at once (Pillow's encoder releases
+    # the GIL): the encoding was a tenth of a 3000-step job's wall time on an H200.
+    with ThreadPoolExecutor(2) as pool:
+        albedo_png, normal_png = pool.map(png_bytes, (albedo8[::-1], normal8[::-1]))
+    for path, data in ((albedo_path, albedo_png), (normal_path, normal_png)):
+        _write_bytes(path, lambda stream, data=data: stream.write(data))
     _write_bam(bam_path, mesh, name, albedo8, normal8, skin)
     _write_egg(egg_path, mesh, name, skin)
     _write_obj(obj_path, mesh, name, mtl_path.name)
     _write_mtl(mtl_path, name)
     write_glb(glb_path, mesh.positions, mesh.triangles, mesh.normals, mesh.tangents, mesh.binormals, mesh.uvs,
-              png_bytes(albedo8[::-1]), png_bytes(normal8[::-1]), name, _write_bytes,
+              albedo_png, normal_png, name, _write_bytes,
               extend=None if skin is None else skin_extension(skin))
     return paths
 
@@ -232,12 +237,6 @@ def _write_bytes(path: Path, write) -> None:
     """``write(stream)`` into ``path`` atomically (optimizer.images.atomic_write)."""
     with _reporting_failures(path):
         atomic_write(path, write)
-
-
-def _write_png(path: Path, rgb8: np.ndarray) -> None:
-    """An (H, W, 3) uint8 image, top row first, as PNG."""
-    with _reporting_failures(path):
-        save_png(path, rgb8)
 
 
 def _write_through_filename(path: Path, write) -> None:

@@ -115,9 +115,10 @@ def decimate_keeping_shape(positions: np.ndarray, triangles: np.ndarray, target:
     (ties: borders free). Measured: keeping borders saves an open scene (Panda3D's
     models/environment to 300 triangles: IoU 0.20 -> 0.9996), and ruins meshes with many
     small openings, whose border vertices then take up the budget (models/jack to 200:
-    0.99 -> 0.68), so neither is right for every mesh. Without ``views``: borders free."""
+    0.99 -> 0.68), so neither is right for every mesh. Without ``views``, or for a closed
+    mesh (no open border: both ways decimate alike), borders free and nothing compared."""
     free = Decimation(*decimate(positions, triangles, target), kept_borders=False, iou=None)
-    if views is None or target >= len(triangles):
+    if views is None or target >= len(triangles) or not has_open_border(triangles):
         return free
     if source_masks is None:
         source_masks = silhouettes(positions, triangles, views, SHAPE_RESOLUTION)
@@ -127,6 +128,14 @@ def decimate_keeping_shape(positions: np.ndarray, triangles: np.ndarray, target:
         return free
     kept.iou = mean_iou(kept.positions, kept.triangles, source_masks, views, SHAPE_RESOLUTION)
     return kept if kept.iou > free.iou else free
+
+
+def has_open_border(triangles: np.ndarray) -> bool:
+    """Whether some edge of the mesh belongs to one triangle only."""
+    triangles = np.asarray(triangles, np.int64)
+    edges = np.sort(np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges[:, 0] * (int(triangles.max(initial=0)) + 1) + edges[:, 1], return_counts=True)
+    return bool(np.any(counts == 1))
 
 
 def budget_keeping_shape(positions: np.ndarray, triangles: np.ndarray, start: int, views,

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,6 +141,15 @@ class LodSettings:
     # better, but costs 0.7 dB in the bind pose, and the demo's optimised LOD 0.74 dB
     # held-out (bind-pose) PSNR. `sge optimize --decimate-for-poses`.
     decimate_for_poses: bool = False
+    # The bakes draw the LOD single-sided (its back faces culled), as a game draws it and
+    # Panda3D draws the exports: a texel takes samples only from views its face faces.
+    # Drawn two-sided, where the decimation leaves a sheet (two coincident triangles facing
+    # apart, a thin part collapsed) the two z-fight, and which one a pixel shows depends on
+    # the rasterizer: on an H200 one of them got no samples and was filled from the atlas's
+    # neighbours, which the CPU's renders and Panda3D's then showed (docs/BENCHMARKS.md,
+    # "The bake draws the LOD single-sided"). The steps and the scores still draw it
+    # two-sided, as they draw the source.
+    bake_single_sided: bool = True
 
     def validate(self) -> None:
         """Refuse settings no job can run; a budget at or above the source's own triangle
@@ -421,6 +432,16 @@ class LodScenario:
             self.normal_map.load(baked)
 
     @contextlib.contextmanager
+    def _single_sided(self, on: bool = True):
+        """Inside the block the LOD's back faces are culled (``on``)."""
+        node = self.optimizer.asset_node
+        node.setTwoSided(not on)
+        try:
+            yield
+        finally:
+            node.setTwoSided(True)
+
+    @contextlib.contextmanager
     def _looking(self):
         """Frames that only look at theta (drawn as theta+) and the reference: theta- and G
         rest meanwhile."""
@@ -460,7 +481,7 @@ class LodScenario:
                    np.concatenate([g.tangents, g.binormals, g.normals], axis=1), view_count)
         views = self.views(self.settings.seed + 20_000)
         unlit = ((0.0, 0.0, 1.0), 1.0)
-        with self._looking():
+        with self._looking(), self._single_sided(self.settings.bake_single_sided):
             if normals:
                 # The reference's shading normals in theta-'s page: one frame per view.
                 if self._reference_normals is None:  # made once: a copy of the whole source
@@ -473,10 +494,11 @@ class LodScenario:
         weight, total = bake.result()
         known = (weight > 1e-6).reshape(size, size)
         mean = (total / np.maximum(weight, 1e-12)[:, None]).reshape(size, size, channels)
-        albedo = fill_holes(mean[..., :3], known)
+        filled = fill_holes(mean, known)  # both maps at once: each channel fills alone
+        albedo = filled[..., :3]
         self.albedo.load(linear_to_srgb(np.clip(albedo, 0.0, 1.0)))  # the LOD's albedo is sRGB-encoded
         if normals:
-            tangent_space = fill_holes(mean[..., 3:], known)
+            tangent_space = filled[..., 3:]
             tangent_space /= np.maximum(np.linalg.norm(tangent_space, axis=-1, keepdims=True), 1e-12)
             self.normal_map.load(np.clip(tangent_space * 0.5 + 0.5, 0.0, 1.0))
 
@@ -504,30 +526,27 @@ class LodScenario:
 
     # --- evaluation ---------------------------------------------------------------------
     def render(self, view, light, filter_factor: int | None = None):
-        """(LOD, reference) as 8-bit sRGB images, and their coverage masks."""
+        """(LOD, reference) as 8-bit sRGB images, and their coverage masks (filtered and
+        encoded on the GPU: Optimizer.snapshot_srgb8)."""
         factor = self.settings.supersampling if filter_factor is None else filter_factor
-        lod, reference = self.optimizer.snapshot(view, factor, light=light)
-        masks = []
-        id_pages = read_pages(self.context, self.optimizer.passes.sample)
-        for target in (self.optimizer.plus_pass, self.optimizer.reference_pass):
-            ids = id_pages[target.sample.page][..., 0] > 0.5
-            height, width = ids.shape[0] // factor, ids.shape[1] // factor
-            masks.append(ids.reshape(height, factor, width, factor).any(axis=(1, 3)))
-        return linear_to_srgb8(lod), linear_to_srgb8(reference), masks[0], masks[1]
+        return self.optimizer.snapshot_srgb8(view, factor, light=light)
 
     def evaluate(self, views, ssim: bool = True) -> dict:
         """PSNR and SSIM (over covered pixels, SPEC.md) and silhouette IoU, mean over views.
         Without ``ssim`` (choices made on PSNR alone) no SSIM: on a GPU it was the larger
         part of an evaluation's time (about 0.1 s a 512^2 view on the host)."""
-        psnrs, ssims, ious = [], [], []
         with self._looking():
             renders = [self.render(view, light) for view, light in views]
-        for lod, reference, lod_mask, reference_mask in renders:
+
+        def score(render) -> tuple[float, float, float]:
+            lod, reference, lod_mask, reference_mask = render
             covered = lod_mask | reference_mask
-            psnrs.append(psnr_covered(lod, reference, covered))
-            if ssim:
-                ssims.append(ssim_covered(lod, reference, covered))
-            ious.append(silhouette_iou(lod_mask, reference_mask))
+            return (psnr_covered(lod, reference, covered), ssim_covered(lod, reference, covered) if ssim else 0.0,
+                    silhouette_iou(lod_mask, reference_mask))
+        # The views scored in threads (numpy's filters release the GIL): SSIM on the host
+        # was the larger part of an evaluation's time on a GPU.
+        with ThreadPoolExecutor(max(1, min(len(renders), os.cpu_count() or 1, 8))) as pool:
+            psnrs, ssims, ious = zip(*pool.map(score, renders)) if renders else ((), (), ())
         scores = {"psnr": float(np.mean(psnrs)), "iou": float(np.mean(ious))}
         return {**scores, "ssim": float(np.mean(ssims))} if ssim else scores
 

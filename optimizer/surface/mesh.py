@@ -364,24 +364,27 @@ def geom_node(name: str, positions, triangles, colors=None, uvs=None, normals=No
     positions = np.asarray(positions, np.float32)
     # Float colors: the default packed 8-bit color column would quantise the reference.
     vertex_format = float_vertex_format(with_color=True)
-    data = GeomVertexData(name, vertex_format, Geom.UH_static)
-    data.setNumRows(len(positions))
-    columns = ("vertex", "color", "texcoord", "normal", "tangent", "binormal")
-    vertex, color, texcoord, normal, tangent, binormal = (GeomVertexWriter(data, c) for c in columns)
     count = len(positions)
     colors = _per_vertex(colors, count, 3, fill=1.0)
     uvs, normals, tangents, binormals = (_per_vertex(values, count, width) for values, width in
                                          ((uvs, 2), (normals, 3), (tangents, 3), (binormals, 3)))
-    for p, c, t, n, tn, bn in zip(positions, colors, uvs, normals, tangents, binormals):
-        vertex.addData3(*map(float, p))
-        normal.addData3(*map(float, n))
-        tangent.addData3(*map(float, tn))
-        binormal.addData3(*map(float, bn))
-        color.addData4(float(c[0]), float(c[1]), float(c[2]), 1.0)
-        texcoord.addData2(*map(float, t))
+    # The columns in the format's order, one float32 row per vertex, written at once.
+    rows = np.concatenate([positions, colors[:, :3], np.ones((count, 1), np.float32), normals, uvs, tangents,
+                           binormals], axis=1).astype(np.float32)
+    data = GeomVertexData(name, vertex_format, Geom.UH_static)
+    data.setNumRows(count)
+    array = data.modifyArray(0)
+    assert array.getArrayFormat().getStride() == rows.shape[1] * 4
+    memoryview(array).cast("B")[:] = rows.tobytes()
+    triangles = np.asarray(triangles, np.int64).reshape(-1, 3)
     primitive = GeomTriangles(Geom.UH_static)
-    for a, b, c in np.asarray(triangles, np.int64):
-        primitive.addVertices(int(a), int(b), int(c))
+    # The index type Panda3D's addVertices would settle on: 16 bits while the indices allow.
+    wide = triangles.size and triangles.max() >= 0xffff
+    primitive.setIndexType(Geom.NT_uint32 if wide else Geom.NT_uint16)
+    if triangles.size:
+        indices = primitive.modifyVertices()
+        indices.setNumRows(triangles.size)
+        memoryview(indices).cast("B")[:] = triangles.astype(np.uint32 if wide else np.uint16).tobytes()
     geom = Geom(data)
     geom.addPrimitive(primitive)
     node = GeomNode(name)
