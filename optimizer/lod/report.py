@@ -39,7 +39,9 @@ def write_report(path: Path, columns: list[str], rows: list[list[np.ndarray]], l
     top (e.g. "PSNR 24.1 -> 28.3 dB").
     """
     image = Image.fromarray(report_image(columns, rows, losses, title))
-    atomic_write(path, lambda stream: image.save(stream, format="PNG"))
+    # zlib level 3, not Pillow's 6: half the encoding time for a file about a third larger
+    # (a 512^2-per-view report took 0.5 s of a 7 s job on an H200's host).
+    atomic_write(path, lambda stream: image.save(stream, format="PNG", compress_level=3))
 
 
 def report_image(columns: list[str], rows: list[list[np.ndarray]], losses: np.ndarray,
