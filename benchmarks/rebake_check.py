@@ -4,7 +4,7 @@ reference again onto the written positions in a fresh scenario on this machine, 
 prints held-out PSNR of the written maps and of the fresh ones, and how many texels of
 the two differ by more than 60/255; saves the fresh maps to --out.
 
-    python benchmarks/rebake_check.py SOURCE JOB.npz [--out FILE.npz]
+    PYTHONPATH=.:benchmarks python benchmarks/rebake_check.py SOURCE JOB.npz [--out FILE.npz]
 """
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from optimizer.gpu import GpuContext
-from optimizer.lod.scenario import LodScenario, LodSettings, _to_8bit
-from optimizer.source import load_source
+from optimizer.lod.scenario import _to_8bit
 
-from peer_lod.judge import baked_state  # noqa: E402 (benchmarks/ on sys.path when run as a script)
+from peer_lod.judge import baked_state, job_scenario  # benchmarks/ on PYTHONPATH (see the docs)
 
 
 def main() -> None:
@@ -29,14 +27,8 @@ def main() -> None:
     parser.add_argument("--prefix", default="written_")
     args = parser.parse_args()
     job = np.load(args.job)
-    run = json.loads(str(job["settings"]))
-    settings = LodSettings(triangles=run["triangles"], texture_size=run["texture_size"], steps=run["steps"],
-                           resolution=run["res"], seed=run["seed"])
-    context = GpuContext.headless()
-    scenario = LodScenario(context, load_source(args.source), settings)
-    g = scenario.geometry
-    if not np.array_equal(job["uvs"], g.uvs):
-        raise SystemExit("this machine unwrapped differently")
+    context, scenario = job_scenario(args.source, job)
+    settings = scenario.settings
     positions, albedo, normal_map = (job[args.prefix + key] for key in ("positions", "albedo", "normal_map"))
     state = baked_state(scenario, positions, albedo, normal_map)
     scenario.load_baked_state(state)

@@ -45,6 +45,21 @@ def baked_state(scenario, positions, albedo, normal_map) -> dict:
             "albedo": to_8bit(albedo), "normal_map": to_8bit(normal_map)}
 
 
+def job_scenario(source: str, job) -> tuple[GpuContext, LodScenario]:
+    """The LOD job's scenario of ``source`` with the settings job.py's ``job`` (its loaded
+    npz) ran with, on this machine, whose decimation and atlas must be the job's."""
+    run = json.loads(str(job["settings"]))
+    settings = LodSettings(triangles=run["triangles"], texture_size=run["texture_size"], steps=run["steps"],
+                           resolution=run["res"], seed=run["seed"])
+    context = GpuContext.headless()
+    scenario = LodScenario(context, load_source(source), settings)
+    g = scenario.geometry
+    for key, mine in (("triangles", g.triangles), ("position_index", g.position_index), ("uvs", g.uvs)):
+        if not np.array_equal(job[key], mine):
+            raise SystemExit(f"{key} differ from the job's: this machine decimated or unwrapped differently")
+    return context, scenario
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("source")
@@ -54,16 +69,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     job = np.load(args.job)
-    run = json.loads(str(job["settings"]))
-    settings = LodSettings(triangles=run["triangles"], texture_size=run["texture_size"], steps=run["steps"],
-                           resolution=run["res"], seed=run["seed"])
-    context = GpuContext.headless()
-    mesh = load_source(args.source)
-    scenario = LodScenario(context, mesh, settings)
-    g = scenario.geometry
-    for key, mine in (("triangles", g.triangles), ("position_index", g.position_index), ("uvs", g.uvs)):
-        if not np.array_equal(job[key], mine):
-            raise SystemExit(f"{key} differ from the job's: this machine decimated or unwrapped differently")
+    context, scenario = job_scenario(args.source, job)
     lods = {"start": (job["start_positions"], job["start_albedo"], job["start_normal_map"]),
             "ours": (job["written_positions"], job["written_albedo"], job["written_normal_map"])}
     # gpu_peer_lod.sh's combined file: the job's 2T run and the peer's two runs beside it.
