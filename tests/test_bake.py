@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from optimizer.errors import SgeError
 from optimizer.lod.scenario import LodScenario, LodSettings
 from optimizer.source import load_source
 from procedural import bumpy_sphere, checker_texture, vertex_normals, write_obj
@@ -228,3 +229,30 @@ def test_a_sheets_two_faces_each_take_their_own_sides_colour(context, tmp_path, 
             assert wrong > 0.05, wrong
     finally:
         scenario.optimizer.release()
+
+
+def test_despeckle_replaces_only_texels_a_stray_sample_or_two_saw():
+    """An isolated texel whose bake weight is a hundredth of its neighbours' (a grazing
+    sample) takes their weighted mean; a texel as well seen as its neighbours keeps its
+    own value however much it differs (a real feature), and so does one with fewer than 3
+    known neighbours (a chart's corner)."""
+    from optimizer.lod.geometry import despeckle
+    values = np.full((6, 6, 3), 0.8)
+    weight = np.ones((6, 6))
+    known = np.ones((6, 6), bool)
+    known[:, 4:] = False  # a gutter
+    values[2, 1], weight[2, 1] = 0.1, 1e-4   # a speck
+    values[3, 2] = 0.2                       # a feature, seen as well as its neighbours
+    values[0, 3], weight[0, 3] = 0.1, 1e-4   # a corner: one known neighbour
+    known[1, 2] = known[1, 3] = False
+    out = despeckle(values, weight, known, ratio=0.01)
+    np.testing.assert_allclose(out[2, 1], (0.8 * 6 + 0.2) / 7)  # 7 known neighbours, one the feature
+    assert out[3, 2, 0] == 0.2 and out[0, 3, 0] == 0.1
+    changed = np.any(out != values, axis=-1)
+    assert changed.sum() == 1
+
+
+def test_a_bad_despeckle_ratio_is_refused():
+    for bad in (-0.01, float("nan"), float("inf")):
+        with pytest.raises(SgeError, match="despeckle"):
+            LodSettings(despeckle=bad).validate()

@@ -315,6 +315,31 @@ def rasterize_uv(uvs: np.ndarray, triangles: np.ndarray, size: int) -> tuple[np.
     return triangle_of, barycentric
 
 
+def despeckle(values: np.ndarray, weight: np.ndarray, known: np.ndarray, ratio: float,
+              least_neighbours: int = 3) -> np.ndarray:
+    """A baked map's under-sampled texels replaced by their neighbours' weighted mean: a
+    known texel whose bake weight is below ``ratio`` times the mean weight of its known
+    8-neighbours (at least ``least_neighbours`` of them) was seen by a stray grazing sample
+    or two, and shows as an isolated speck. ``values`` (H, W, C), ``weight`` and ``known``
+    (H, W)."""
+    height, width = known.shape
+    w = np.pad(np.where(known, weight, 0.0), 1)
+    v = np.pad(values, ((1, 1), (1, 1), (0, 0)))
+    k = np.pad(known, 1)
+    weights, sums, count = np.zeros((height, width)), np.zeros(values.shape), np.zeros((height, width))
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                window = np.s_[1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+                weights += w[window]
+                sums += w[window][..., None] * v[window]
+                count += k[window]
+    speck = known & (count >= least_neighbours) & (weight * np.maximum(count, 1) < ratio * weights)
+    out = values.copy()
+    out[speck] = sums[speck] / weights[speck][:, None]
+    return out
+
+
 def fill_holes(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Fill the texels not ``known`` (chart gutters, texels no view saw) by push-pull: the
     known texels are averaged into ever coarser levels, and each unknown texel takes the
