@@ -324,19 +324,19 @@ def despeckle(values: np.ndarray, weight: np.ndarray, known: np.ndarray, ratio: 
     (H, W)."""
     height, width = known.shape
     w = np.pad(np.where(known, weight, 0.0), 1)
-    v = np.pad(values, ((1, 1), (1, 1), (0, 0)))
-    k = np.pad(known, 1)
-    weights, sums, count = np.zeros((height, width)), np.zeros(values.shape), np.zeros((height, width))
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                window = np.s_[1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
-                weights += w[window]
-                sums += w[window][..., None] * v[window]
-                count += k[window]
+    k = np.pad(known, 1).astype(np.float64)
+    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    weights, count = np.zeros((height, width)), np.zeros((height, width))
+    for dy, dx in offsets:
+        window = np.s_[1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+        weights += w[window]
+        count += k[window]
     speck = known & (count >= least_neighbours) & (weight * np.maximum(count, 1) < ratio * weights)
+    rows, columns = np.nonzero(speck)  # few: their neighbours' values are gathered alone
+    v = np.pad(values, ((1, 1), (1, 1), (0, 0)))
+    sums = sum(w[rows + 1 + dy, columns + 1 + dx][:, None] * v[rows + 1 + dy, columns + 1 + dx] for dy, dx in offsets)
     out = values.copy()
-    out[speck] = sums[speck] / weights[speck][:, None]
+    out[rows, columns] = sums / weights[rows, columns][:, None]
     return out
 
 
