@@ -192,7 +192,7 @@ def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: in
                       texture_size: int = 512, displacement_size: int | None = None, seconds: float | None = None,
                       report_every: float | None = None, compare_lod: bool = True, source: str | None = None,
                       seed: int = 0, profile: bool = False, bake_views: int = 48, cage_fit_rounds: int | None = None,
-                      cage_choice: bool = True) -> dict:
+                      cage_choice: bool = True, diagonal_rounds: int | None = None) -> dict:
     """The subdivision scenario (SCENARIOS.md): a cage of ``cage_triangles`` decimated from
     the procedural bumpy torus (or ``source``), ``levels`` of Catmull-Clark, displaced;
     held-out PSNR before (the un-optimised refined cage, maps baked) and after, beside the
@@ -210,6 +210,8 @@ def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: in
     subdivision = SubdivisionSettings(levels=levels, displacement_size=displacement_size)
     if cage_fit_rounds is not None:
         subdivision.cage_fit_rounds = cage_fit_rounds
+    if diagonal_rounds is not None:
+        subdivision.diagonal_rounds = diagonal_rounds
     if not cage_choice:
         subdivision.cage_aggressiveness = ()
     scenario = SubdivisionScenario(context, mesh, settings, subdivision)
@@ -239,7 +241,7 @@ def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: in
         "stencil_contributors": kind.cage_domain.gradient_defines["STENCIL_CONTRIBUTORS"],
         "stencil_weight_kept": kept,
         "params": params,
-        **({"cage_fit": scenario.cage_fit} if hasattr(scenario, "cage_fit") else {}),
+        **({"cage_fit": scenario.cage_fit} if hasattr(scenario, "cage_fit") else {}), "diagonals": scenario.diagonals,
         **({"cage_choice": scenario.cage_choice.summary()} if scenario.cage_choice else {}),
         **result,
     }

@@ -251,17 +251,21 @@ def lod(res, steps, profile, as_json):
               help="Views of each bake (maps, displacement); the bakes between rounds take half.")
 @click.option("--cage-fit-rounds", default=8, show_default=True, type=click.IntRange(min=0),
               help="Rounds of the least-squares cage fit before the bakes (0: the interpolating cage only).")
+@click.option("--diagonal-rounds", default=1, show_default=True, type=click.IntRange(min=0),
+              help="Rounds of splitting each refined quad along its diagonal nearer the reference, kept "
+                   "where the validation views score higher (0: every quad split along its diagonal 0-2).")
 @click.option("--lod-decimation", is_flag=True,
               help="Decimate the cage as the LOD job does, not choosing among decimations by their refined silhouettes.")
 @PROFILE_FLAG
 @JSON_FLAG
 def subdivision(cage_triangles, levels, res, steps, texture_size, displacement_size, seconds, report_every, no_lod,
-                source, seed, bake_views, cage_fit_rounds, lod_decimation, profile, as_json):
+                source, seed, bake_views, cage_fit_rounds, diagonal_rounds, lod_decimation, profile, as_json):
     """The subdivision scenario: a displaced Catmull-Clark cage against the LOD job at equal triangles."""
     from .bench import bench_subdivision
     _print_json(bench_subdivision(cage_triangles, levels, res, steps, texture_size, displacement_size, seconds,
                                   report_every, not no_lod, source, seed, profile=profile, bake_views=bake_views,
-                                  cage_fit_rounds=cage_fit_rounds, cage_choice=not lod_decimation),
+                                  cage_fit_rounds=cage_fit_rounds, cage_choice=not lod_decimation,
+                                  diagonal_rounds=diagonal_rounds),
                 as_json)
 
 

@@ -199,3 +199,51 @@ def test_subdivision_refuses_a_chain_and_a_cage_alone(tmp_path, arguments, probl
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["optimize", "models/panda", *arguments, "--out", str(out)])
     assert result.exit_code == 2 and problem in result.output and not out.exists()
+
+
+def folded_sheet(tmp_path, count: int = 9, half: float = 1.0, height: float = 0.12):
+    """A square sheet over [-half, half]^2 whose vertices (a count x count grid) rise and
+    fall by ``height`` like a checkerboard, each grid square folded along its (1, 1)
+    diagonal; checker-textured. Returns the .obj path."""
+    j, i = np.meshgrid(np.arange(count), np.arange(count))
+    x, y = (i * 2.0 * half / (count - 1) - half), (j * 2.0 * half / (count - 1) - half)
+    z = height * np.where((i + j) % 2 == 0, 1.0, -1.0)
+    positions = np.stack([x, y, z], axis=-1).reshape(-1, 3).astype(np.float32)
+    index = np.arange(count * count).reshape(count, count)
+    a, b, c, d = index[:-1, :-1], index[1:, :-1], index[1:, 1:], index[:-1, 1:]  # (i, j), (i+1, j), (i+1, j+1), (i, j+1)
+    triangles = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)])
+    uvs = np.stack([i, j], axis=-1).reshape(-1, 2).astype(np.float32) / (count - 1)
+    normals = np.tile(np.float32([0.0, 0.0, 1.0]), (len(positions), 1))
+    return write_obj(tmp_path / "sheet.obj", positions, triangles.astype(np.int32), uvs, normals,
+                     texture_png="checker.png", texture_rgb8=checker_texture(64))
+
+
+def test_quads_split_along_the_diagonals_the_reference_folds(context, tmp_path):
+    """The cage a flat 4 x 4 quad grid over a sheet folded along every grid square's (1, 1)
+    diagonal (folded_sheet), 1 level: the refined vertices sit on the sheet's, so only
+    one split of each refined quad lies on it. The start (displacement baked) splits every
+    quad along its diagonal 0-2, half of them across the folds; choose_diagonals flips
+    those, and the validation views score the start higher."""
+    from optimizer.source import load_source
+    from optimizer.subdivision.scenario import Cage, SubdivisionScenario, SubdivisionSettings
+    from optimizer.subdivision.stencils import triangle_quads
+    positions, faces, face_uvs = grid_cage()
+    positions[:, :2] *= 0.5  # the sheet's [-1, 1]^2: the refined grid is the sheet's 9 x 9
+    positions[:, 2] = 0.0
+    settings = LodSettings(triangles=32, texture_size=64, steps=1, resolution=48, bake_views=16)
+    scenario = SubdivisionScenario(context, load_source(folded_sheet(tmp_path)), settings,
+                                   SubdivisionSettings(levels=1, cage_fit_rounds=0),
+                                   Cage(positions, faces.astype(np.int64), face_uvs))
+    try:
+        scenario.initialise()
+        quads = triangle_quads(scenario.geometry.triangles, scenario.flipped)
+        refined = scenario.geometry.positions[scenario.geometry.position_index]
+        first = np.where(scenario.flipped, quads[:, 1], quads[:, 0])  # the diagonal each quad is split along
+        second = np.where(scenario.flipped, quads[:, 3], quads[:, 2])
+        direction = refined[second, :2] - refined[first, :2]
+        along_folds = np.abs(direction[:, 0] - direction[:, 1]) < 1e-3  # (1, 1) or (-1, -1)
+        report = scenario.diagonals[0]
+    finally:
+        scenario.optimizer.release()
+    assert report["kept"] and report["psnr_validation_after"] > report["psnr_validation_before"] + 1.0, report
+    assert along_folds.mean() > 0.95, (along_folds.mean(), report)

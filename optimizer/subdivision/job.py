@@ -90,6 +90,7 @@ def run_subdivision_job(source, out: Path, settings: LodSettings, levels: int, c
                                     if key.endswith("_before")},
                    **{key: value for key, value in result.items() if not key.endswith("_before")},
                    **({"cage_fit": scenario.cage_fit} if hasattr(scenario, "cage_fit") else {}),
+                   "diagonals": scenario.diagonals,
                    **({"cage_choice": scenario.cage_choice.summary()} if scenario.cage_choice else {}),
                    "device": context.renderer}
         lod_after = None

@@ -26,7 +26,7 @@ from ..gpu import read_pages
 from ..lod.geometry import fill_holes
 from ..view import eye_position
 from .kind import STENCIL_CONTRIBUTORS, SubdivisionSurface, bilinear, bilinear_weights
-from .stencils import Refinement, refine, split_vertices
+from .stencils import Refinement, quad_triangles, refine, split_vertices, triangle_quads
 from .cagefit import ROUNDS as CAGE_FIT_ROUNDS, fit_cage, surface_samples
 from .cage import AGGRESSIVENESS, cage_geometry, choose_cage, interpolating_positions
 
@@ -46,7 +46,29 @@ DISPLACEMENT_BAKE_LIMIT = 0.1  # radii: farther apart, the pixel shows another p
 # 512^2 maps, docs/BENCHMARKS.md): held-out PSNR 35.25 dB at the start, after 101 steps
 # at the full rates 25.71, at a tenth 34.40, at a hundredth 35.21 (176 steps: 35.25).
 REFERENCE_SPACING = 0.25
+# Each refined quad is split along the diagonal that puts its triangles nearer the
+# reference (diagonal_flips), where the other one's squared distances over the bake's
+# pixels are this much smaller; a pixel whose ray misses the other split by more than
+# DIAGONAL_TOLERANCE (barycentric) is left out of both sums.
+DIAGONAL_MARGIN = 0.1
+DIAGONAL_TOLERANCE = 0.05
+DIAGONAL_DISPLACEMENT_BAKES = 2
 SPACING_POWER = 4
+
+
+def ray_distance(origin: np.ndarray, rays: np.ndarray, corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where unit ``rays`` from ``origin`` meet the planes of triangles ``corners`` (N, 3,
+    3), one each (Moller-Trumbore): (distance along the ray, the smallest barycentric of the
+    hit: >= 0 inside the triangle)."""
+    edge1, edge2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+    p = np.cross(rays, edge2)
+    determinant = (edge1 * p).sum(axis=1)
+    determinant = np.where(np.abs(determinant) < 1e-12, 1e-12, determinant)
+    t = origin - corners[:, 0]
+    u = (t * p).sum(axis=1) / determinant
+    q = np.cross(t, edge1)
+    v = (rays * q).sum(axis=1) / determinant
+    return (edge2 * q).sum(axis=1) / determinant, np.minimum(np.minimum(u, v), 1.0 - u - v)
 
 
 @dataclass
@@ -84,12 +106,17 @@ class SubdivisionSettings:
     # The decimation's aggressiveness values tried for the cage (cage.py: the one whose
     # refined surface keeps the silhouettes best); empty: the LOD job's decimation.
     cage_aggressiveness: tuple = AGGRESSIVENESS
+    # Rounds of choosing each refined quad's diagonal (SubdivisionScenario.choose_diagonals)
+    # after the start; 0: every quad split along its diagonal 0-2.
+    diagonal_rounds: int = 1
 
     def validate(self) -> None:
         if not 1 <= self.levels <= 4:
             raise SgeError(f"--subdivision must be a level from 1 to 4, got {self.levels}")
         if self.displacement_size is not None and not 8 <= self.displacement_size <= 8192:
             raise SgeError(f"the displacement map's size must be from 8 to 8192, got {self.displacement_size}")
+        if self.diagonal_rounds < 0:
+            raise SgeError(f"the rounds of choosing the quads' diagonals must be 0 or more, got {self.diagonal_rounds}")
 
 
 def cage_faces(geometry: LodGeometry) -> Cage:
@@ -152,7 +179,20 @@ class SubdivisionScenario(LodScenario):
         self.cage_spacing = cage_spacing(self.cage)
         self.learning_rate_scale = min(1.0, (self.cage_spacing / REFERENCE_SPACING) ** SPACING_POWER)
         self.refinement: Refinement = refine(self.cage.faces, len(self.cage.positions), d.levels, self.cage.face_uvs)
-        position_index, triangles, uvs = split_vertices(self.refinement)
+        self.reference = ModelReference(reference_model(self.source_in_unit()), lit=True,
+                                        albedo=float_texture("white", np.ones((1, 1, 3), np.float32)))
+        self.flipped = np.zeros(len(self.refinement.quads), bool)
+        self.diagonals = []
+        self._build(self.flipped)
+
+    def _build(self, flipped: np.ndarray) -> None:
+        """The refined surface (its quads split along the diagonals ``flipped`` says:
+        stencils.quad_triangles), its maps and the optimizer, at zero displacement and the
+        cage's positions; what a rebuild replaces (choose_diagonals)."""
+        s, d = self.settings, self.subdivision_settings
+        self.flipped = np.asarray(flipped, bool).copy()
+        self.__dict__.pop("_bakes", None)  # LodScenario.bake's, made for the old triangles and passes
+        position_index, triangles, uvs = split_vertices(self.refinement, flipped)
         size = s.texture_size
         self.albedo = TextureSet("albedo", np.full((size, size, 3), 0.5, np.float32),
                                  _settings(s.albedo_epsilon, s.albedo_learning_rate, (0.0, 1.0), s.albedo_group))
@@ -177,10 +217,8 @@ class SubdivisionScenario(LodScenario):
         self.mesh = self.subdivision.mesh
         self.geometry = LodGeometry(smooth, position_index, triangles, uvs, normals, tangents, binormals)
         decay = math.log(s.final_learning_rate_scale) / max(1, s.steps)
-        self.reference = ModelReference(reference_model(self.source_in_unit()), lit=True,
-                                        albedo=float_texture("white", np.ones((1, 1, 3), np.float32)))
         self.optimizer = Optimizer(
-            context, self.subdivision, self.reference, (s.resolution, s.resolution), seed=s.seed,
+            self.context, self.subdivision, self.reference, (s.resolution, s.resolution), seed=s.seed,
             supersampling=s.supersampling, background=BACKGROUND, loss_space=s.loss_space,
             learning_rate_schedule=lambda step: math.exp(decay * min(step, s.steps)),
             clear_every_step=False, depth_weight=s.depth_weight, depth_limit=s.depth_limit,
@@ -220,32 +258,15 @@ class SubdivisionScenario(LodScenario):
             face = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
             face /= np.maximum(np.linalg.norm(face, axis=1, keepdims=True), 1e-20)
             total, weight = np.zeros(count), np.zeros(count)
-            with self._looking():
-                for view, _ in view_list:
-                    self.optimizer.show(view, light=((0.0, 0.0, 1.0), 1.0))
-                    id_pages = read_pages(self.context, passes.sample)
-                    uvs = read_pages(self.context, passes.planes["uv"])[plus]
-                    ours, theirs = id_pages[plus], id_pages[reference]
-                    drawn = (ours[..., 0] > 0.5) & (theirs[..., 0] > 0.5)
-                    dz = (theirs[..., 2] - ours[..., 2])[drawn]
-                    near = np.abs(dz) < DISPLACEMENT_BAKE_LIMIT
-                    triangle = np.rint(ours[..., 0][drawn]).astype(np.int64) - 1
-                    b = uvs[drawn][:, 2:]
-                    bary = np.stack([b[:, 0], b[:, 1], 1.0 - b[:, 0] - b[:, 1]], axis=1)
-                    point = (bary[:, :, None] * corners[triangle]).sum(axis=1)
-                    eye = eye_position(view)
-                    ray = point - eye
-                    ray /= np.maximum(np.linalg.norm(ray, axis=1, keepdims=True), 1e-20)
-                    gradient = np.asarray(view, np.float64)[3, :3]
-                    n_dot_r = (face[triangle] * ray).sum(axis=1)
-                    m_dot_r = ray @ gradient
-                    usable = near & (np.abs(n_dot_r) > 0.2) & (np.abs(m_dot_r) > 1e-6)
-                    d = dz * n_dot_r / np.where(np.abs(m_dot_r) > 1e-6, m_dot_r, 1.0)
-                    w = usable * n_dot_r ** 2
-                    for k in range(3):
-                        vertex = kind.welded_triangles[triangle, k]
-                        total += np.bincount(vertex, w * bary[:, k] * d, count)
-                        weight += np.bincount(vertex, w * bary[:, k], count)
+            for triangle, bary, ray, dz, m_dot_r, _, _ in self._surface_pixels(view_list, corners):
+                n_dot_r = (face[triangle] * ray).sum(axis=1)
+                usable = (np.abs(n_dot_r) > 0.2) & (np.abs(m_dot_r) > 1e-6)
+                d = dz * n_dot_r / np.where(np.abs(m_dot_r) > 1e-6, m_dot_r, 1.0)
+                w = usable * n_dot_r ** 2
+                for k in range(3):
+                    vertex = kind.welded_triangles[triangle, k]
+                    total += np.bincount(vertex, w * bary[:, k] * d, count)
+                    weight += np.bincount(vertex, w * bary[:, k], count)
             current = bilinear(displacement, kind.vertex_uvs)
             seen = weight > 1e-9
             target = current + np.where(seen, total / np.maximum(weight, 1e-12), 0.0)
@@ -258,6 +279,62 @@ class SubdivisionScenario(LodScenario):
             values = (sums / np.maximum(counts, 1e-12)).reshape(height, width, 1)
             kind.displacement.load(fill_holes(values, known))
 
+    def _surface_pixels(self, view_list, corners: np.ndarray):
+        """For each (view, light) of ``view_list``, the pixels where the refined surface
+        (its triangles' ``corners``, (T, 3, 3), as drawn) and the reference both cover
+        the pixel at eye depths within DISPLACEMENT_BAKE_LIMIT: (triangle, barycentrics,
+        unit ray from the eye, eye-depth difference reference - ours, the ray's depth
+        rate m . r, the distance from the eye to our surface along the ray, the eye)."""
+        passes = self.optimizer.passes
+        plus, _, reference = (target.sample.page for target in passes.slots)
+        with self._looking():
+            for view, _ in view_list:
+                self.optimizer.show(view, light=((0.0, 0.0, 1.0), 1.0))
+                id_pages = read_pages(self.context, passes.sample)
+                uvs = read_pages(self.context, passes.planes["uv"])[plus]
+                ours, theirs = id_pages[plus], id_pages[reference]
+                drawn = (ours[..., 0] > 0.5) & (theirs[..., 0] > 0.5)
+                dz = (theirs[..., 2] - ours[..., 2])[drawn]
+                near = np.abs(dz) < DISPLACEMENT_BAKE_LIMIT
+                triangle = np.rint(ours[..., 0][drawn][near]).astype(np.int64) - 1
+                b = uvs[drawn][near][:, 2:]
+                bary = np.stack([b[:, 0], b[:, 1], 1.0 - b[:, 0] - b[:, 1]], axis=1)
+                point = (bary[:, :, None] * corners[triangle]).sum(axis=1)
+                eye = eye_position(view)
+                ray = point - eye
+                distance = np.linalg.norm(ray, axis=1, keepdims=True)
+                ray /= np.maximum(distance, 1e-20)
+                m_dot_r = ray @ np.asarray(view, np.float64)[3, :3]
+                yield triangle, bary, ray, dz[near], m_dot_r, distance[:, 0], eye
+
+    def diagonal_flips(self, view_count: int) -> np.ndarray:
+        """(Q,) the refined quads whose other diagonal puts their two triangles nearer the
+        reference: over the bake's views, each pixel's distance along its ray from our
+        surface to the reference's (from the depth targets) against the distance from the
+        other split's triangle to it (ray-triangle, on the host), squared and summed per
+        quad; a quad flips where the other split's sum is under (1 - DIAGONAL_MARGIN)
+        times its own. A quad no pixel sees keeps its diagonal."""
+        self.optimizer.finish()
+        kind = self.subdivision
+        positions = kind.current_surface(self.context)[0].astype(np.float64)
+        triangles = kind.welded_triangles
+        quad_count = len(triangles) // 2
+        other = positions[quad_triangles(triangle_quads(triangles, self.flipped), ~self.flipped)]
+        views = self.views(self.settings.seed + 50_000)
+        own, alternative = np.zeros(quad_count), np.zeros(quad_count)
+        for triangle, _, ray, dz, m_dot_r, distance, eye in self._surface_pixels(
+                [next(views) for _ in range(view_count)], positions[triangles]):
+            usable = np.abs(m_dot_r) > 1e-6
+            quad = triangle % quad_count
+            reference_at = distance + dz / np.where(usable, m_dot_r, 1.0)
+            hits = [ray_distance(eye, ray, other[quad + half * quad_count]) for half in (0, 1)]
+            inside = np.maximum(hits[0][1], hits[1][1])
+            along = np.where(hits[0][1] >= hits[1][1], hits[0][0], hits[1][0])
+            keep = usable & (inside > -DIAGONAL_TOLERANCE)
+            own += np.bincount(quad[keep], (distance - reference_at)[keep] ** 2, quad_count)
+            alternative += np.bincount(quad[keep], (along - reference_at)[keep] ** 2, quad_count)
+        return alternative < (1.0 - DIAGONAL_MARGIN) * own
+
     def initialise(self, iterations: int = DISPLACEMENT_BAKES) -> None:
         """The fit's starting surface: the cage moved so its refined vertex points
         interpolate the cage's positions, the displacement baked from the reference
@@ -269,22 +346,53 @@ class SubdivisionScenario(LodScenario):
         interpolating = self.interpolating_cage()
         self._start_from(interpolating, iterations)
         rounds = self.subdivision_settings.cage_fit_rounds
-        if rounds <= 0:
-            return
         validation = self.validation_views()
-        plain_score = self.evaluate(validation)["psnr"]
-        plain_state = self.baked_state()
-        source = self.source_in_unit()
-        samples = surface_samples(source.positions, source.triangles, seed=self.settings.seed)
-        fitted, distances = fit_cage(self.refinement.stencils, interpolating, samples, rounds)
-        self._start_from(fitted.astype(np.float32), iterations)
-        fitted_score = self.evaluate(validation)["psnr"]
-        kept = fitted_score > plain_score
-        if not kept:
-            self.load_baked_state(plain_state)
-        self.cage_fit = {"kept": bool(kept), "rounds": rounds, "psnr_validation_interpolating": plain_score,
-                         "psnr_validation_fitted": fitted_score,
-                         "sample_distances": [round(float(d), 6) for d in distances]}
+        score = self.evaluate(validation, ssim=False)["psnr"]
+        if rounds > 0:
+            plain_state = self.baked_state()
+            source = self.source_in_unit()
+            samples = surface_samples(source.positions, source.triangles, seed=self.settings.seed)
+            fitted, distances = fit_cage(self.refinement.stencils, interpolating, samples, rounds)
+            self._start_from(fitted.astype(np.float32), iterations)
+            fitted_score = self.evaluate(validation, ssim=False)["psnr"]
+            kept = fitted_score > score
+            if not kept:
+                self.load_baked_state(plain_state)
+            self.cage_fit = {"kept": bool(kept), "rounds": rounds, "psnr_validation_interpolating": score,
+                             "psnr_validation_fitted": fitted_score,
+                             "sample_distances": [round(float(d), 6) for d in distances]}
+            score = max(score, fitted_score)
+        for _ in range(self.subdivision_settings.diagonal_rounds):
+            self.diagonals.append(self.choose_diagonals(validation, score))
+            score = self.diagonals[-1].get("psnr_validation_after", score) if self.diagonals[-1]["kept"] else score
+
+    def choose_diagonals(self, validation, score: float) -> dict:
+        """Split the refined quads along the diagonals diagonal_flips chooses: the surface
+        rebuilt with them, the displacement baked again (2 passes, from the start as it
+        stands) and the maps; kept when that scores higher on ``validation`` than
+        ``score`` (the start's), else the start as it was. Returns what it did."""
+        flips = self.diagonal_flips(self.settings.bake_views)
+        report = {"flipped": int(flips.sum()), "quads": int(len(flips)), "psnr_validation_before": score}
+        if not flips.any():
+            return {**report, "kept": False}
+        state, flipped = self.baked_state(), self.flipped
+        self._rebuild(flipped ^ flips, state)
+        self.project_displacement(self.settings.bake_views, DIAGONAL_DISPLACEMENT_BAKES)
+        self.bake()
+        after = self.evaluate(validation, ssim=False)["psnr"]
+        if after <= score:
+            self._rebuild(flipped, state)
+            self.load_baked_state(state)
+        return {**report, "kept": bool(after > score), "psnr_validation_after": after}
+
+    def _rebuild(self, flipped: np.ndarray, state: dict) -> None:
+        """A new surface and optimizer with the quads split as ``flipped`` says, its cage
+        and displacement from ``state`` (baked_state's)."""
+        self.optimizer.finish()
+        self.optimizer.release()
+        self._build(flipped)
+        self.subdivision.cage.load(state["cage"])
+        self.subdivision.displacement.load(state["displacement"])
 
     def _start_from(self, cage: np.ndarray, iterations: int) -> None:
         """Load ``cage``, bake the displacement from zero, then the maps."""

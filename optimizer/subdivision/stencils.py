@@ -231,17 +231,40 @@ def refine(faces: np.ndarray, vertex_count: int, levels: int, uvs: np.ndarray | 
     return Refinement(stencils, faces, uvs, levels)
 
 
-def split_vertices(refinement: Refinement) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_vertices(refinement: Refinement, flipped: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The refined triangles over vertices split where their face-varying UVs differ:
     (position_index (V,) into the refined welded vertices, triangles (T, 3) over the V
-    split vertices, uvs (V, 2))."""
+    split vertices, uvs (V, 2)). Quad k of the refinement is triangles k and Q + k, split
+    along its diagonal 0-2, or 1-3 where ``flipped[k]`` (quad_triangles)."""
     quads, quad_uvs = refinement.quads, refinement.quad_uvs
     corner_vertex = quads.ravel()
     corner_uv = quad_uvs.reshape(-1, 2)
     keys = np.concatenate([corner_vertex[:, None].astype(np.float64), np.round(corner_uv, 9)], axis=1)
     _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.ravel().reshape(quads.shape)
+    split_quads = inverse.ravel().reshape(quads.shape)
     position_index = corner_vertex[first]
-    split_quads = inverse
-    triangles = np.concatenate([split_quads[:, [0, 1, 2]], split_quads[:, [0, 2, 3]]], axis=0)
-    return position_index.astype(np.int32), triangles.astype(np.int32), corner_uv[first].astype(np.float32)
+    return position_index.astype(np.int32), quad_triangles(split_quads, flipped), corner_uv[first].astype(np.float32)
+
+
+def quad_triangles(quads: np.ndarray, flipped: np.ndarray | None = None) -> np.ndarray:
+    """(2Q, 3) triangles of (Q, 4) quads: quad k is triangles k and Q + k, (0, 1, 2) and
+    (0, 2, 3), or where ``flipped[k]`` (1, 2, 3) and (1, 3, 0) (the other diagonal)."""
+    quads = np.asarray(quads)
+    along_02 = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]], axis=0)
+    if flipped is None:
+        return along_02.astype(np.int32)
+    along_13 = np.concatenate([quads[:, [1, 2, 3]], quads[:, [1, 3, 0]]], axis=0)
+    twice = np.concatenate([flipped, flipped]).astype(bool)
+    return np.where(twice[:, None], along_13, along_02).astype(np.int32)
+
+
+def triangle_quads(triangles: np.ndarray, flipped: np.ndarray | None = None) -> np.ndarray:
+    """The (Q, 4) quads ``quad_triangles(quads, flipped)`` split into ``triangles``."""
+    triangles = np.asarray(triangles)
+    count = len(triangles) // 2
+    first, second = triangles[:count], triangles[count:]
+    quads = np.concatenate([first, second[:, 2:3]], axis=1)  # (0, 1, 2) + 3
+    if flipped is not None:  # (1, 2, 3) and (1, 3, 0): corner 0 is the second's last
+        flipped = np.asarray(flipped, bool)
+        quads[flipped] = np.concatenate([second[flipped][:, 2:3], first[flipped]], axis=1)
+    return quads
