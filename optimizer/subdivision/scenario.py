@@ -345,10 +345,13 @@ class SubdivisionScenario(LodScenario):
         ``cage_fit_rounds`` > 0 the same again from that cage fitted so its refined surface
         lies on the reference (cagefit.py), and the start kept is whichever of the two
         scores higher on the validation views (the LOD job's rule, so held-out figures
-        stay unbiased); ``self.cage_fit`` says which and their scores."""
+        stay unbiased); ``self.cage_fit`` says which and their scores. Then
+        ``diagonal_rounds`` rounds of choose_diagonals (``self.diagonals``: their reports)."""
         interpolating = self.interpolating_cage()
         self._start_from(interpolating, iterations)
-        rounds = self.subdivision_settings.cage_fit_rounds
+        rounds, diagonal_rounds = self.subdivision_settings.cage_fit_rounds, self.subdivision_settings.diagonal_rounds
+        if rounds <= 0 and diagonal_rounds <= 0:
+            return
         validation = self.validation_views()
         score = self.evaluate(validation, ssim=False)["psnr"]
         if rounds > 0:
@@ -365,9 +368,11 @@ class SubdivisionScenario(LodScenario):
                              "psnr_validation_fitted": fitted_score,
                              "sample_distances": [round(float(d), 6) for d in distances]}
             score = max(score, fitted_score)
-        for _ in range(self.subdivision_settings.diagonal_rounds):
-            self.diagonals.append(self.choose_diagonals(validation, score))
-            score = self.diagonals[-1].get("psnr_validation_after", score) if self.diagonals[-1]["kept"] else score
+        for _ in range(diagonal_rounds):
+            report = self.choose_diagonals(validation, score)
+            self.diagonals.append(report)
+            if report["kept"]:
+                score = report["psnr_validation_after"]
 
     def choose_diagonals(self, validation, score: float) -> dict:
         """Split the refined quads along the diagonals diagonal_flips chooses: the surface
