@@ -241,7 +241,8 @@ def bench_subdivision(cage_triangles: int = 500, levels: int = 2, resolution: in
         "stencil_contributors": kind.cage_domain.gradient_defines["STENCIL_CONTRIBUTORS"],
         "stencil_weight_kept": kept,
         "params": params,
-        **({"cage_fit": scenario.cage_fit} if hasattr(scenario, "cage_fit") else {}), "diagonals": scenario.diagonals,
+        **({"cage_fit": scenario.cage_fit} if hasattr(scenario, "cage_fit") else {}),
+        "diagonals": scenario.diagonals,
         **({"cage_choice": scenario.cage_choice.summary()} if scenario.cage_choice else {}),
         **result,
     }

@@ -52,15 +52,21 @@ def surface_kind(levels, cage_settings=None, displacement_settings=None, displac
                               lit=lit, uniform_weights=uniform_weights)
 
 
+def grid_triangles(n: int) -> np.ndarray:
+    """The triangles of an n x n vertex grid (vertex i * n + j), each square (i, j),
+    (i+1, j), (i+1, j+1), (i, j+1) split along its (1, 1) diagonal."""
+    index = np.arange(n * n).reshape(n, n)
+    a, b, c, d = index[:-1, :-1], index[1:, :-1], index[1:, 1:], index[:-1, 1:]
+    return np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3),
+                           np.stack([a, c, d], -1).reshape(-1, 3)]).astype(np.int32)
+
+
 def bumped_reference():
     """A surface a little above and below the cage (z = 0.15 sin 2x cos 2y), white."""
     n = 41
     j, i = np.meshgrid(np.linspace(-2.2, 2.2, n), np.linspace(-2.2, 2.2, n))
     positions = np.stack([i, j, 0.15 * np.sin(2 * i) * np.cos(2 * j)], axis=-1).reshape(-1, 3).astype(np.float32)
-    index = np.arange(n * n).reshape(n, n)
-    a, b, c, d = index[:-1, :-1], index[1:, :-1], index[1:, 1:], index[:-1, 1:]
-    triangles = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)])
-    return ModelReference(geom_node("reference", positions, triangles.astype(np.int32),
+    return ModelReference(geom_node("reference", positions, grid_triangles(n),
                                     np.ones((len(positions), 3), np.float32)))
 
 
@@ -209,12 +215,9 @@ def folded_sheet(tmp_path, count: int = 9, half: float = 1.0, height: float = 0.
     x, y = (i * 2.0 * half / (count - 1) - half), (j * 2.0 * half / (count - 1) - half)
     z = height * np.where((i + j) % 2 == 0, 1.0, -1.0)
     positions = np.stack([x, y, z], axis=-1).reshape(-1, 3).astype(np.float32)
-    index = np.arange(count * count).reshape(count, count)
-    a, b, c, d = index[:-1, :-1], index[1:, :-1], index[1:, 1:], index[:-1, 1:]  # (i, j), (i+1, j), (i+1, j+1), (i, j+1)
-    triangles = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)])
     uvs = np.stack([i, j], axis=-1).reshape(-1, 2).astype(np.float32) / (count - 1)
     normals = np.tile(np.float32([0.0, 0.0, 1.0]), (len(positions), 1))
-    return write_obj(tmp_path / "sheet.obj", positions, triangles.astype(np.int32), uvs, normals,
+    return write_obj(tmp_path / "sheet.obj", positions, grid_triangles(count), uvs, normals,
                      texture_png="checker.png", texture_rgb8=checker_texture(64))
 
 
